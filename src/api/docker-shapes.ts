@@ -1,0 +1,113 @@
+/**
+ * Docker Engine API shapes (API 1.41) for networks and for sandboxes shown as
+ * containers. Pure mapping from Switchyard's records.
+ */
+import type { PoolConfig } from '../ipam/config.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+
+export const API_VERSION = '1.41';
+export const MIN_API_VERSION = '1.12';
+
+function ipamConfig(p: PoolConfig) {
+  return {
+    Subnet: p.subnet,
+    ...(p.ipRange ? { IPRange: p.ipRange } : {}),
+    ...(p.gateway ? { Gateway: p.gateway } : {}),
+    ...(Object.keys(p.auxAddresses).length ? { AuxiliaryAddresses: p.auxAddresses } : {}),
+  };
+}
+
+export function networkJson(net: NetworkRecord, attached?: { sb: SandboxRecord; ep: EndpointRecord }[]) {
+  const out: Record<string, unknown> = {
+    Name: net.name,
+    Id: net.id,
+    Created: net.created,
+    Scope: net.scope,
+    Driver: net.driver,
+    EnableIPv6: net.ipv6,
+    IPAM: { Driver: net.ipam.driver, Options: net.ipam.options, Config: net.ipam.config.map(ipamConfig) },
+    Internal: net.internal,
+    Attachable: net.attachable,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: {} as Record<string, unknown>,
+    Options: net.options,
+    Labels: net.labels,
+  };
+  if (attached) {
+    const containers: Record<string, unknown> = {};
+    for (const { sb, ep } of attached) {
+      containers[sb.id] = {
+        Name: sb.name,
+        EndpointID: ep.id,
+        MacAddress: ep.mac ?? '',
+        IPv4Address: ep.ipv4 ?? '',
+        IPv6Address: ep.ipv6 ?? '',
+      };
+    }
+    out.Containers = containers;
+  }
+  return out;
+}
+
+export function endpointSettings(net: NetworkRecord, ep: EndpointRecord) {
+  const v4 = net.ipam.config.find((p) => !p.subnet.includes(':'));
+  const v6 = net.ipam.config.find((p) => p.subnet.includes(':'));
+  const [ip4, len4] = ep.ipv4 ? ep.ipv4.split('/') : ['', '0'];
+  const [ip6, len6] = ep.ipv6 ? ep.ipv6.split('/') : ['', '0'];
+  return {
+    IPAMConfig: ep.requestedIpv4 || ep.requestedIpv6 ? { IPv4Address: ep.requestedIpv4 ?? '', IPv6Address: ep.requestedIpv6 ?? '' } : null,
+    Links: null,
+    Aliases: ep.aliases.length ? ep.aliases : null,
+    NetworkID: net.id,
+    EndpointID: ep.id,
+    Gateway: ep.ipv4 && v4?.gateway && !net.internal ? v4.gateway : '',
+    IPAddress: ip4,
+    IPPrefixLen: Number(len4),
+    IPv6Gateway: ep.ipv6 && v6?.gateway && !net.internal ? v6.gateway : '',
+    GlobalIPv6Address: ip6,
+    GlobalIPv6PrefixLen: Number(len6),
+    MacAddress: ep.mac ?? '',
+    DriverOpts: null,
+    // Switchyard: the interface names on both sides.
+    Interface: ep.ifname,
+    HostInterface: ep.hostIfname ?? '',
+  };
+}
+
+export function sandboxJson(sb: SandboxRecord, networks: Map<string, NetworkRecord>, logPath: string) {
+  const nets: Record<string, unknown> = {};
+  let mode = 'default';
+  for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {
+    const net = networks.get(ep.networkId);
+    if (!net) continue;
+    if (mode === 'default') mode = net.name;
+    nets[net.name] = endpointSettings(net, ep);
+  }
+  return {
+    Id: sb.id,
+    Name: '/' + sb.name,
+    Created: sb.created,
+    Path: sb.command[0] ?? '',
+    Args: sb.command.slice(1),
+    State: {
+      Status: sb.status,
+      Running: sb.status === 'running',
+      Pid: sb.status === 'running' ? (sb.pid ?? 0) : 0,
+      ExitCode: sb.exitCode ?? 0,
+      StartedAt: sb.startedAt ?? '0001-01-01T00:00:00Z',
+      FinishedAt: sb.finishedAt ?? '0001-01-01T00:00:00Z',
+    },
+    LogPath: logPath,
+    Config: { Hostname: sb.hostname, Cmd: sb.command, Labels: sb.labels },
+    HostConfig: { NetworkMode: mode, Dns: sb.dns, DnsSearch: sb.dnsSearch, DnsOptions: sb.dnsOptions, ExtraHosts: sb.extraHosts },
+    NetworkSettings: {
+      SandboxID: sb.id,
+      SandboxKey: sb.netns ? `/run/netns/${sb.netns}` : '',
+      Networks: nets,
+    },
+    // Switchyard's own: the namespace name for `ip netns exec`.
+    Netns: sb.netns,
+  };
+}

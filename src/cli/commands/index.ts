@@ -1,0 +1,11 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { register as lab } from './lab.js';
+import { register as network } from './network.js';
+import { register as sandbox } from './sandbox.js';
+import { register as system } from './system.js';
+
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;
+
+/** Every command group, in the order `yard --help` lists them. */
+export const COMMANDS: RegisterCommand[] = [sandbox, network, system, lab];

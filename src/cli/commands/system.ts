@@ -1,0 +1,57 @@
+/** `yard daemon`, `yard version`, `yard info`. */
+import type { Command } from 'commander';
+import { startDaemon } from '../../daemon/daemon.js';
+import { defaultInstance } from '../../paths.js';
+import { VERSION } from '../../version.js';
+import type { CliContext } from '../context.js';
+import { collect } from '../format.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('daemon')
+    .description('Run the Switchyard daemon for this host namespace (state, kernel reconcile, API socket)')
+    .option('--instance <name>', 'instance name: keys the state dir, socket and sandbox namespace names (default: this netns name, or "default")')
+    .option('--state-dir <dir>', 'state directory (default: /var/lib/switchyard/<instance>)')
+    .option('--socket <path>', 'API socket (default: /run/switchyard/<instance>/yard.sock)')
+    .option('--dns <ip>', 'upstream DNS server for sandboxes; repeat for several (default: /etc/resolv.conf minus loopback)', collect)
+    .option('--dns-search <domain>', 'default DNS search domain for sandboxes', collect)
+    .option('--dns-opt <opt>', 'default resolver option for sandboxes', collect)
+    .option('--no-fsync', 'do not fsync state writes (faster; a power loss may lose the last operation)')
+    .action(async (o) => {
+      const d = await startDaemon({
+        instance: o.instance ?? defaultInstance(),
+        stateDir: o.stateDir,
+        socket: o.socket,
+        dns: o.dns,
+        dnsSearch: o.dnsSearch,
+        dnsOptions: o.dnsOpt,
+        durable: o.fsync !== false,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          d.close().then(resolve, resolve);
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+
+  program
+    .command('version')
+    .description('Show the CLI and daemon versions')
+    .action(async () => {
+      ctx.out(`Client: Switchyard ${VERSION} (node ${process.version})`);
+      const v = await ctx.client().get<{ Version: string; ApiVersion: string; KernelVersion: string }>('/version');
+      ctx.out(`Server: Switchyard ${v.Version}, Docker API ${v.ApiVersion}, kernel ${v.KernelVersion}`);
+    });
+
+  program
+    .command('info')
+    .description('Show the daemon\'s instance, socket, state dir, upstream DNS and last reconcile report')
+    .option('--json', 'JSON output')
+    .action(async (o) => {
+      const i = await ctx.client().get<Record<string, unknown>>('/yard/v1/info');
+      if (o.json) return ctx.out(JSON.stringify(i, null, 2));
+      for (const k of ['instance', 'version', 'pid', 'socket', 'stateDir', 'dns', 'networks', 'sandboxes']) ctx.out(`${k}: ${Array.isArray(i[k]) ? (i[k] as string[]).join(' ') : String(i[k])}`);
+    });
+}

@@ -1,0 +1,154 @@
+/**
+ * `yard daemon`: one per host namespace. Start-up order: lock the state directory, load
+ * the state, reconcile the kernel to it (finishing interrupted removals, re-creating what
+ * is missing, removing leftovers), create the predefined networks on first start, then
+ * serve the API on the instance's unix socket (mode 0660). SIGTERM/SIGINT stop the API;
+ * sandbox processes keep running and are adopted again by the next start.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { YardError } from '../errors.js';
+import { Engine } from '../engine/engine.js';
+import { ensurePredefined, reconcile, type ReconcileReport } from '../engine/reconcile.js';
+import { LinuxKernel } from '../kernel/index.js';
+import { JsonStore } from '../store/store.js';
+import { createApp } from '../api/server.js';
+import { socketPathFor, stateDirFor } from '../paths.js';
+import { VERSION } from '../version.js';
+
+export interface DaemonOptions {
+  instance: string;
+  stateDir?: string;
+  socket?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** fsync every state write (default true). */
+  durable?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface RunningDaemon {
+  socket: string;
+  engine: Engine;
+  report: ReconcileReport;
+  close(): Promise<void>;
+}
+
+function defaultUpstreams(): string[] {
+  // Docker's rule: the host's resolv.conf minus loopback servers (unreachable from a sandbox).
+  try {
+    return fs
+      .readFileSync('/etc/resolv.conf', 'utf8')
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((s): s is string => !!s && !s.startsWith('127.') && s !== '::1');
+  } catch {
+    return [];
+  }
+}
+
+function lockStateDir(dir: string): () => void {
+  const pidFile = path.join(dir, 'daemon.pid');
+  try {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (pid && pid !== process.pid && fs.existsSync(`/proc/${pid}`)) {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmd.includes('daemon') && state !== 'Z') {
+        throw new YardError('DAEMON_RUNNING', `a daemon (PID ${pid}) already runs with state directory ${dir}`, {
+          hint: 'stop it first, or give this one another --instance/--state-dir',
+        });
+      }
+    }
+  } catch (e) {
+    if (e instanceof YardError) throw e;
+  }
+  fs.writeFileSync(pidFile, String(process.pid));
+  return () => {
+    try {
+      if (fs.readFileSync(pidFile, 'utf8').trim() === String(process.pid)) fs.rmSync(pidFile);
+    } catch {
+      /* already gone */
+    }
+  };
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  if (process.getuid?.() !== 0) {
+    throw new YardError('NOT_ROOT', 'the daemon must run as root', { hint: 'run it with sudo, or as root' });
+  }
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+  const stateDir = opts.stateDir ?? stateDirFor(opts.instance);
+  const socket = opts.socket ?? socketPathFor(opts.instance);
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const unlock = lockStateDir(stateDir);
+  try {
+    const store = new JsonStore(stateDir, opts.durable ?? true);
+    const engine = new Engine(
+      {
+        instance: opts.instance,
+        stateDir,
+        dns: opts.dns?.length ? opts.dns : defaultUpstreams(),
+        dnsSearch: opts.dnsSearch ?? [],
+        dnsOptions: opts.dnsOptions ?? [],
+        log,
+      },
+      new LinuxKernel(),
+      store,
+    );
+    const t0 = Date.now();
+    const report = await reconcile(engine);
+    await ensurePredefined(engine, report);
+    log(
+      `reconciled in ${Date.now() - t0} ms: ${report.created.length} created, ${report.repaired.length} repaired, ` +
+        `${report.leftoversRemoved.length} leftovers removed, ${report.finishedRemovals.length} removals finished, ${report.errors.length} errors`,
+    );
+    for (const e of report.errors) log(`reconcile: ${e}`);
+
+    const app = createApp(engine, () => ({
+      instance: opts.instance,
+      version: VERSION,
+      pid: process.pid,
+      socket,
+      stateDir,
+      dns: engine.cfg.dns,
+      networks: engine.networks().length,
+      sandboxes: engine.sandboxes().length,
+      reconcile: report,
+    }));
+    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
+    fs.rmSync(socket, { force: true });
+    const server = http.createServer(getRequestListener(app.fetch));
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socket, () => resolve());
+    });
+    fs.chmodSync(socket, 0o660);
+    log(`switchyard ${VERSION} instance ${opts.instance} listening on ${socket}`);
+    let closed = false;
+    return {
+      socket,
+      engine,
+      report,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        // Let queued mutations finish before the lock goes.
+        await engine.serial(async () => {});
+        fs.rmSync(socket, { force: true });
+        unlock();
+      },
+    };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}

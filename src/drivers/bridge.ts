@@ -1,0 +1,132 @@
+/**
+ * The bridge driver: a Linux bridge in the daemon's namespace holding the gateway
+ * address(es), and a veth pair per endpoint (host side enslaved to the bridge, sandbox
+ * side named ethN with the endpoint's addresses). Firewall options (icc, masquerade,
+ * internal) are stored here and rendered by the firewall room.
+ */
+import { YardError } from '../errors.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { Plan } from '../plan/ops.js';
+import { checkIfname, ownerMark, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
+
+export const OPT = {
+  name: 'com.docker.network.bridge.name',
+  mtu: 'com.docker.network.driver.mtu',
+  icc: 'com.docker.network.bridge.enable_icc',
+  masquerade: 'com.docker.network.bridge.enable_ip_masquerade',
+  hostBinding: 'com.docker.network.bridge.host_binding_ipv4',
+  defaultBridge: 'com.docker.network.bridge.default_bridge',
+  ifacePrefix: 'com.docker.network.container_iface_prefix',
+} as const;
+
+/** The default bridge's kernel name (Docker's docker0). */
+export const DEFAULT_BRIDGE_IFNAME = 'yard0';
+/** A Linux bridge accepts at most 1024 ports (BR_MAX_PORTS). */
+export const BRIDGE_MAX_PORTS = 1024;
+
+/** Host side of an endpoint's veth: `yv` + 12 hex of the endpoint ID (reconcile finds leftovers by it). */
+export const hostVethName = (endpointId: string) => `yv${endpointId.slice(0, 12)}`;
+
+export const bridgeDriver: NetworkDriver = {
+  name: 'bridge',
+  attach: 'interface',
+  scope: 'local',
+  optionKeys: Object.values(OPT),
+
+  prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork {
+    const o = intent.options;
+    const bridge = o[OPT.name] ?? (intent.isDefaultBridge ? DEFAULT_BRIDGE_IFNAME : '');
+    if (bridge) {
+      checkIfname(`-o ${OPT.name}`, bridge);
+      const owner = env.networks.find((n) => n.driverState.bridge === bridge);
+      if (owner) {
+        throw new YardError('BRIDGE_NAME_IN_USE', `bridge name ${bridge} is already used by network ${owner.name}`, {
+          field: `-o ${OPT.name}`,
+          hint: 'pick another bridge name or omit the option',
+        });
+      }
+      const alias = env.hostLinks.get(bridge);
+      if (env.hostLinks.has(bridge) && !alias?.startsWith('switchyard:')) {
+        throw new YardError('BRIDGE_NAME_IN_USE', `a link named ${bridge} already exists on this host and is not Switchyard's`, {
+          field: `-o ${OPT.name}`,
+          hint: 'pick another bridge name or omit the option',
+        });
+      }
+    }
+    const state: Record<string, string | number | boolean> = {
+      mtu: o[OPT.mtu] ? parseMtuOption(OPT.mtu, o[OPT.mtu]) : 1500,
+      icc: o[OPT.icc] ? parseBoolOption(OPT.icc, o[OPT.icc]) : true,
+      masquerade: o[OPT.masquerade] ? parseBoolOption(OPT.masquerade, o[OPT.masquerade]) : true,
+      defaultBridge: !!intent.isDefaultBridge,
+    };
+    // The ID is not known yet: the engine fills `bridge` in with br-<id12> when empty.
+    if (bridge) state.bridge = bridge;
+    return { driverState: state, needsGateway: true, hasIpam: true, warnings: [] };
+  },
+
+  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance'>): Plan {
+    const br = bridgeName(net);
+    const mtu = Number(net.driverState.mtu) || 1500;
+    const plan: Plan = [
+      { op: 'link.add.bridge', name: br, mtu },
+      { op: 'link.set', name: br, alias: ownerMark(env.instance, net.id) },
+    ];
+    for (const pool of net.ipam.config) {
+      if (pool.gateway) plan.push({ op: 'addr.add', dev: br, cidr: `${pool.gateway}/${pool.subnet.split('/')[1]}` });
+    }
+    plan.push({ op: 'link.set', name: br, up: true });
+    return plan;
+  },
+
+  planDelete(net: NetworkRecord): Plan {
+    return [{ op: 'link.del', name: bridgeName(net) }];
+  },
+
+  checkJoin(net: NetworkRecord, endpointsOnNetwork: number): void {
+    if (endpointsOnNetwork >= BRIDGE_MAX_PORTS) {
+      throw new YardError('BRIDGE_FULL', `network ${net.name} already has ${endpointsOnNetwork} endpoints; a Linux bridge takes at most ${BRIDGE_MAX_PORTS} ports`, {
+        hint: 'create another network for more sandboxes',
+      });
+    }
+  },
+
+  planJoin(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
+    const host = ep.hostIfname ?? hostVethName(ep.id);
+    const mtu = Number(net.driverState.mtu) || 1500;
+    const ns = sb.netns ?? undefined;
+    const plan: Plan = [
+      { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu },
+      { op: 'link.set', name: host, master: bridgeName(net), up: true },
+    ];
+    if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
+    if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
+    plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
+    return plan;
+  },
+
+  planLeave(_net: NetworkRecord, _sb: SandboxRecord, ep: EndpointRecord): Plan {
+    // Deleting one end of a veth deletes both.
+    return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id) }];
+  },
+
+  planGatewayRoutes(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
+    if (net.internal) return [];
+    const ns = sb.netns ?? undefined;
+    const plan: Plan = [];
+    for (const pool of net.ipam.config) {
+      if (!pool.gateway) continue;
+      const v6 = pool.subnet.includes(':');
+      if ((v6 && !ep.ipv6) || (!v6 && !ep.ipv4)) continue;
+      plan.push({ op: 'route.add', ns, dst: 'default', via: pool.gateway, dev: ep.ifname });
+    }
+    return plan;
+  },
+
+  hostLinksOf(net: NetworkRecord): string[] {
+    return [bridgeName(net)];
+  },
+};
+
+export function bridgeName(net: NetworkRecord): string {
+  return String(net.driverState.bridge || `br-${net.id.slice(0, 12)}`);
+}

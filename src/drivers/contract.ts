@@ -1,0 +1,128 @@
+/**
+ * The driver contract. A driver decides, validates and plans; it never touches the kernel
+ * (it returns plans, see plan/ops.ts) and never writes state (the engine does). The engine
+ * calls, in order:
+ *
+ *   network create:  prepareNetwork (validate options, decide names)  -> IPAM -> planCreate
+ *   network remove:  planDelete
+ *   connect:         checkJoin -> IPAM -> planJoin (+ planGatewayRoutes if it becomes the gateway)
+ *   disconnect:      planLeave
+ *   reconcile:       planCreate / planJoin again, minus what the kernel already has
+ *
+ * so macvlan, ipvlan and overlay fit without engine changes: they differ only in what
+ * links their plans create and in the options they accept.
+ */
+import type { SubnetRequest } from '../ipam/config.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { Plan } from '../plan/ops.js';
+import { YardError } from '../errors.js';
+
+export interface NetworkIntent {
+  name: string;
+  driver: string;
+  options: Record<string, string>;
+  internal: boolean;
+  attachable: boolean;
+  ipv6: boolean;
+  labels: Record<string, string>;
+  ipam: SubnetRequest[];
+  /** The daemon's own default bridge (created at first start). */
+  isDefaultBridge?: boolean;
+}
+
+export interface DriverEnv {
+  /** Daemon instance name: part of every ownership mark. */
+  instance: string;
+  /** Networks that already exist (for name clashes, parents in use, ...). */
+  networks: readonly NetworkRecord[];
+  /** Links that exist in the daemon's namespace right now, by name -> ifalias. */
+  hostLinks: ReadonlyMap<string, string | undefined>;
+}
+
+export interface PreparedNetwork {
+  driverState: Record<string, string | number | boolean>;
+  /** Whether IPAM must pick a gateway for each subnet (bridge: yes; host/none: no). */
+  needsGateway: boolean;
+  /** Whether the network has addresses at all (host/none: no). */
+  hasIpam: boolean;
+  warnings: string[];
+}
+
+/** How sandboxes relate to the driver's networks. */
+export type AttachKind =
+  /** The sandbox gets its own namespace and an interface on this network. */
+  | 'interface'
+  /** The sandbox runs in the daemon's namespace (Docker's host network). */
+  | 'host'
+  /** The sandbox gets its own namespace with only `lo` (Docker's none network). */
+  | 'isolated';
+
+export interface NetworkDriver {
+  readonly name: string;
+  readonly attach: AttachKind;
+  /** Docker's scope for networks of this driver. */
+  readonly scope: 'local' | 'global' | 'swarm';
+  /** Option keys the driver understands; anything else is refused with UNKNOWN_OPTION. */
+  readonly optionKeys: readonly string[];
+
+  prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork;
+  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance'>): Plan;
+  planDelete(net: NetworkRecord): Plan;
+  /** Refuse a join before anything is allocated (e.g. a full bridge). */
+  checkJoin?(net: NetworkRecord, endpointsOnNetwork: number): void;
+  planJoin(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan;
+  planLeave(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan;
+  /** Default routes this endpoint gives its sandbox when it is the gateway endpoint; [] if none. */
+  planGatewayRoutes(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan;
+  /** Names of host-namespace links this network owns (for inspect and leftover checks). */
+  hostLinksOf(net: NetworkRecord): string[];
+}
+
+/** The ifalias that marks a link as Switchyard's: `switchyard:<instance>:<network id>`. */
+export function ownerMark(instance: string, networkId: string): string {
+  return `switchyard:${instance}:${networkId}`;
+}
+
+export function parseBoolOption(key: string, value: string): boolean {
+  const v = value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new YardError('INVALID_ARGUMENT', `-o ${key}=${value} is not a boolean`, { field: `-o ${key}`, hint: 'use true or false' });
+}
+
+/** Refuse option keys the driver does not know, naming the ones it does. */
+export function checkOptionKeys(driver: NetworkDriver, options: Record<string, string>): void {
+  for (const key of Object.keys(options)) {
+    if (!driver.optionKeys.includes(key)) {
+      throw new YardError('UNKNOWN_OPTION', `driver ${driver.name} has no option ${key}`, {
+        field: `-o ${key}`,
+        hint: driver.optionKeys.length ? `known options: ${driver.optionKeys.join(', ')}` : `the ${driver.name} driver takes no options`,
+      });
+    }
+  }
+}
+
+const IFNAME_RE = /^[a-zA-Z0-9_.-]+$/;
+/** A kernel interface name: at most 15 characters (IFNAMSIZ - 1), no slash, blank or colon. */
+export function checkIfname(field: string, name: string): void {
+  if (name.length > 15) {
+    throw new YardError('NAME_TOO_LONG', `${field} ${name} is ${name.length} characters long; the kernel allows 15 (IFNAMSIZ)`, {
+      field,
+      hint: 'pick a name of at most 15 characters',
+    });
+  }
+  if (!IFNAME_RE.test(name) || name === '.' || name === '..') {
+    throw new YardError('INVALID_ARGUMENT', `${field} ${name} is not a valid interface name`, {
+      field,
+      hint: 'use letters, digits, "_", "." and "-"',
+    });
+  }
+}
+
+export function parseMtuOption(key: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 68 || n > 65535) {
+    throw new YardError('INVALID_ARGUMENT', `-o ${key}=${value} is not a valid MTU`, { field: `-o ${key}`, hint: 'use a number from 68 to 65535' });
+  }
+  return n;
+}

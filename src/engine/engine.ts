@@ -1,0 +1,638 @@
+/**
+ * The use cases. Each mutating operation runs alone (one queue) and in four steps:
+ *   validate (everything, before the first kernel call) -> plan -> apply -> commit.
+ * If apply fails, the kernel layer has already undone what it applied; if commit fails,
+ * the engine undoes the plan. Removal writes a tombstone first, so a crash mid-removal is
+ * finished by the next start (see reconcile.ts).
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { YardError } from '../errors.js';
+import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
+import { planIpam, type SubnetRequest, type UsedSubnet } from '../ipam/config.js';
+import { lookup, newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
+import { getDriver } from '../drivers/index.js';
+import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
+import { renderPlan, undoPlan, type Plan } from '../plan/ops.js';
+import type { Kernel } from '../kernel/index.js';
+import { kernelError } from '../kernel/index.js';
+import type { Store } from '../store/store.js';
+import { renderHosts, renderResolvConf } from '../dns/files.js';
+import { randomName } from '../model/names.js';
+import { sandboxNetnsPrefix } from '../paths.js';
+
+export interface EngineConfig {
+  instance: string;
+  stateDir: string;
+  /** Upstream DNS servers for sandboxes (the daemon's --dns). */
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  log?: (msg: string) => void;
+}
+
+export interface NetworkCreateRequest {
+  name: string;
+  driver?: string;
+  options?: Record<string, string>;
+  internal?: boolean;
+  attachable?: boolean;
+  ipv6?: boolean;
+  labels?: Record<string, string>;
+  ipam?: SubnetRequest[];
+  /** Print the plan instead of applying it. */
+  dryRun?: boolean;
+}
+
+export interface AttachRequest {
+  network: string;
+  ip?: string;
+  ip6?: string;
+  aliases?: string[];
+}
+
+export interface SandboxCreateRequest {
+  name?: string;
+  hostname?: string;
+  networks?: AttachRequest[];
+  command?: string[];
+  detached?: boolean;
+  /** false: create the sandbox but let the caller run the process (foreground `yard run`). */
+  start?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: string[];
+  labels?: Record<string, string>;
+  env?: Record<string, string>;
+  dryRun?: boolean;
+}
+
+export class Engine {
+  readonly state: State;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly log: (msg: string) => void;
+
+  constructor(
+    readonly cfg: EngineConfig,
+    readonly kernel: Kernel,
+    readonly store: Store,
+    state?: State,
+  ) {
+    this.state = state ?? store.load();
+    this.log = cfg.log ?? (() => {});
+  }
+
+  /** Run mutations one at a time, in arrival order. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  networks(): NetworkRecord[] {
+    return [...this.state.networks.values()].filter((n) => !n.deleting);
+  }
+  sandboxes(): SandboxRecord[] {
+    return [...this.state.sandboxes.values()].filter((s) => !s.deleting);
+  }
+  findNetwork(ref: string): NetworkRecord {
+    return lookup('network', this.networks(), ref);
+  }
+  findSandbox(ref: string): SandboxRecord {
+    return lookup('sandbox', this.sandboxes(), ref);
+  }
+
+  /** Sandboxes attached to a network, with their endpoints. */
+  endpointsOf(networkId: string): { sb: SandboxRecord; ep: EndpointRecord }[] {
+    const out: { sb: SandboxRecord; ep: EndpointRecord }[] = [];
+    for (const sb of this.state.sandboxes.values()) {
+      const ep = sb.endpoints[networkId];
+      if (ep) out.push({ sb, ep });
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  createNetwork(req: NetworkCreateRequest, opts: { predefined?: boolean; isDefaultBridge?: boolean } = {}) {
+    return this.serial(async () => {
+      const { net, plan, warnings } = await this.validateNetwork(req, opts);
+      if (req.dryRun) return { net, plan: renderPlan(plan), warnings };
+      try {
+        await this.kernel.apply(plan);
+      } catch (e) {
+        throw kernelError(e, `creating network ${net.name}`);
+      }
+      try {
+        this.store.putNetwork(net);
+      } catch (e) {
+        await this.kernel.applyBestEffort(undoPlan(plan));
+        throw e;
+      }
+      this.state.networks.set(net.id, net);
+      this.log(`network ${net.name} (${shortId(net.id)}) created`);
+      return { net, plan: renderPlan(plan), warnings };
+    });
+  }
+
+  private async validateNetwork(req: NetworkCreateRequest, opts: { predefined?: boolean; isDefaultBridge?: boolean }) {
+    const name = validateName('network', req.name);
+    const driverName = req.driver || 'bridge';
+    if (!opts.predefined && ['bridge', 'host', 'none'].includes(name)) {
+      throw new YardError('NETWORK_PREDEFINED', `${name} is a pre-defined network and cannot be created`, {
+        field: 'name',
+        hint: 'pick another name',
+      });
+    }
+    if (this.networks().some((n) => n.name === name)) {
+      throw new YardError('NETWORK_EXISTS', `network with name ${name} already exists`, { field: 'name', hint: 'pick another name, or remove the existing network first' });
+    }
+    const driver = getDriver(driverName);
+    const options = { ...(req.options ?? {}) };
+    checkOptionKeys(driver, options);
+    const intent: NetworkIntent = {
+      name,
+      driver: driverName,
+      options,
+      internal: !!req.internal,
+      attachable: !!req.attachable,
+      ipv6: !!req.ipv6,
+      labels: req.labels ?? {},
+      ipam: req.ipam ?? [],
+      isDefaultBridge: opts.isDefaultBridge,
+    };
+    const env = await this.driverEnv();
+    const prepared = opts.predefined && driver.attach !== 'interface'
+      ? { driverState: {}, needsGateway: false, hasIpam: false, warnings: [] }
+      : driver.prepareNetwork(intent, env);
+    if (!prepared.hasIpam && intent.ipam.length) {
+      throw new YardError('INVALID_ARGUMENT', `the ${driverName} driver has no addresses`, { field: '--subnet', hint: 'omit --subnet/--gateway/--ip-range' });
+    }
+    const pools = prepared.hasIpam
+      ? planIpam(
+          { networkName: name, configs: intent.ipam, enableIPv6: intent.ipv6, needsGateway: prepared.needsGateway },
+          { used: await this.usedSubnets() },
+        )
+      : [];
+    const id = newId();
+    const net: NetworkRecord = {
+      id,
+      name,
+      driver: driverName,
+      scope: driver.scope,
+      created: nowRfc3339Nano(),
+      internal: intent.internal,
+      attachable: intent.attachable,
+      ipv6: intent.ipv6,
+      ipam: { driver: 'default', options: {}, config: pools },
+      options,
+      labels: intent.labels,
+      driverState: prepared.driverState,
+      ...(opts.predefined ? { predefined: true } : {}),
+    };
+    if (driver.attach === 'interface' && driverName === 'bridge' && !net.driverState.bridge) net.driverState.bridge = `br-${id.slice(0, 12)}`;
+    const plan = driver.planCreate(net, { instance: this.cfg.instance });
+    return { net, plan, warnings: prepared.warnings };
+  }
+
+  private async driverEnv(): Promise<DriverEnv> {
+    const host = await this.kernel.readNamespace();
+    return {
+      instance: this.cfg.instance,
+      networks: this.networks(),
+      hostLinks: new Map([...host.links.values()].map((l) => [l.name, l.alias])),
+    };
+  }
+
+  /** Subnets taken: other networks', and routes in the daemon's namespace not made by us. */
+  private async usedSubnets(): Promise<UsedSubnet[]> {
+    const used: UsedSubnet[] = [];
+    const ours = new Set<string>();
+    for (const n of this.networks()) {
+      for (const p of n.ipam.config) used.push({ prefix: p.subnet, owner: `network ${n.name}` });
+      for (const l of getDriver(n.driver).hostLinksOf(n)) ours.add(l);
+    }
+    for (const r of await this.kernel.readRoutes()) {
+      if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && ours.has(r.dev))) continue;
+      if (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:') || r.dst.startsWith('multicast')) continue;
+      used.push({ prefix: r.dst, owner: `a route on the host${r.dev ? ` (dev ${r.dev})` : ''}` });
+    }
+    return used;
+  }
+
+  removeNetwork(ref: string) {
+    return this.serial(async () => {
+      const net = this.findNetwork(ref);
+      if (net.predefined) {
+        throw new YardError('NETWORK_PREDEFINED', `${net.name} is a pre-defined network and cannot be removed`, {
+          hint: 'pre-defined networks (bridge, host, none) always exist',
+        });
+      }
+      const eps = this.endpointsOf(net.id);
+      if (eps.length) {
+        throw new YardError('NETWORK_IN_USE', `error while removing network: network ${net.name} id ${net.id} has active endpoints (${eps.map((e) => e.sb.name).join(', ')})`, {
+          hint: `disconnect or remove those sandboxes first (yard network disconnect ${net.name} <sandbox>)`,
+        });
+      }
+      await this.tearDownNetwork(net);
+    });
+  }
+
+  /** Tombstone, teardown, forget. Also used by reconcile to finish an interrupted removal. */
+  async tearDownNetwork(net: NetworkRecord): Promise<void> {
+    net.deleting = true;
+    this.store.putNetwork(net);
+    const errors = await this.kernel.applyBestEffort(getDriver(net.driver).planDelete(net));
+    for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.log(`network ${net.name} teardown: ${e}`);
+    this.store.deleteNetwork(net.id);
+    this.state.networks.delete(net.id);
+    this.log(`network ${net.name} (${shortId(net.id)}) removed`);
+  }
+
+  pruneNetworks(filter: (n: NetworkRecord) => boolean = () => true) {
+    return this.serial(async () => {
+      const removed: string[] = [];
+      for (const net of this.networks()) {
+        if (net.predefined || !filter(net) || this.endpointsOf(net.id).length) continue;
+        await this.tearDownNetwork(net);
+        removed.push(net.name);
+      }
+      return removed;
+    });
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  /** Validate and allocate an endpoint (no kernel work). */
+  private prepareEndpoint(net: NetworkRecord, sb: SandboxRecord, req: AttachRequest, order: number): EndpointRecord {
+    const driver = getDriver(net.driver);
+    if (sb.endpoints[net.id]) {
+      throw new YardError('ALREADY_CONNECTED', `endpoint with name ${sb.name} already exists in network ${net.name}`, {
+        hint: `the sandbox is already attached; disconnect it first to change its settings`,
+      });
+    }
+    const others = Object.keys(sb.endpoints).map((id) => this.state.networks.get(id)).filter((n): n is NetworkRecord => !!n);
+    const exclusive = (n: NetworkRecord) => getDriver(n.driver).attach !== 'interface';
+    if ((exclusive(net) && others.length) || others.some(exclusive)) {
+      const which = exclusive(net) ? net : others.find(exclusive)!;
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be on network ${which.name} together with other networks`, {
+        field: '--network',
+        hint: 'host and none networks cannot be combined with any other network',
+      });
+    }
+    if ((req.ip || req.ip6) && net.driverState.defaultBridge) {
+      throw new YardError('INVALID_IP', 'user specified IP address is supported on user defined networks only', {
+        field: req.ip ? '--ip' : '--ip6',
+        hint: 'create a network with `yard network create` and attach the sandbox there',
+      });
+    }
+    if ((req.ip || req.ip6) && driver.attach !== 'interface') {
+      throw new YardError('INVALID_IP', `network ${net.name} has no addresses to assign`, { field: req.ip ? '--ip' : '--ip6', hint: 'omit --ip/--ip6' });
+    }
+    const peers = this.endpointsOf(net.id);
+    driver.checkJoin?.(net, peers.length);
+    const inUse = new Map<string, string>();
+    for (const { sb: other, ep } of peers) {
+      if (ep.ipv4) inUse.set(ep.ipv4.split('/')[0]!, `sandbox ${other.name}`);
+      if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
+    }
+    const id = newId();
+    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases: [...(req.aliases ?? [])], order };
+    if (driver.attach === 'interface') {
+      const used = new Set(Object.values(sb.endpoints).map((e) => e.ifname));
+      let i = 0;
+      while (used.has(`eth${i}`)) i++;
+      ep.ifname = `eth${i}`;
+      ep.hostIfname = `yv${id.slice(0, 12)}`;
+      const pools = net.ipam.config;
+      if (pools.some((p) => !p.subnet.includes(':')) || req.ip) {
+        const a = allocateAddress({ networkName: net.name, pools, family: 4, inUse, requested: req.ip, field: '--ip' });
+        ep.ipv4 = `${a.address}/${a.prefixLen}`;
+        if (req.ip) ep.requestedIpv4 = req.ip;
+        ep.mac = macFromIPv4(a.address);
+      }
+      if (pools.some((p) => p.subnet.includes(':')) || req.ip6) {
+        const a = allocateAddress({ networkName: net.name, pools, family: 6, inUse, requested: req.ip6, field: '--ip6' });
+        ep.ipv6 = `${a.address}/${a.prefixLen}`;
+        if (req.ip6) ep.requestedIpv6 = req.ip6;
+      }
+    }
+    return ep;
+  }
+
+  /** The endpoint that gives a sandbox its default route: the earliest joined that can. */
+  private gatewayEndpoint(sb: SandboxRecord, exclude?: string): EndpointRecord | undefined {
+    return Object.values(sb.endpoints)
+      .filter((ep) => ep.networkId !== exclude)
+      .sort((a, b) => a.order - b.order)
+      .find((ep) => {
+        const net = this.state.networks.get(ep.networkId);
+        return net && getDriver(net.driver).planGatewayRoutes(net, sb, ep).length > 0;
+      });
+  }
+
+  /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
+  sandboxPlan(sb: SandboxRecord): Plan {
+    if (!sb.netns) return [];
+    const plan: Plan = [
+      { op: 'netns.add', name: sb.netns },
+      { op: 'link.set', ns: sb.netns, name: 'lo', up: true },
+    ];
+    for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {
+      const net = this.state.networks.get(ep.networkId);
+      if (net) plan.push(...getDriver(net.driver).planJoin(net, sb, ep));
+    }
+    const gw = this.gatewayEndpoint(sb);
+    if (gw) {
+      const net = this.state.networks.get(gw.networkId)!;
+      plan.push(...getDriver(net.driver).planGatewayRoutes(net, sb, gw));
+    }
+    return plan;
+  }
+
+  // ---------------------------------------------------------------- sandboxes
+
+  createSandbox(req: SandboxCreateRequest) {
+    return this.serial(async () => {
+      const sb = this.validateSandbox(req);
+      const plan = this.sandboxPlan(sb);
+      if (req.dryRun) return { sb, plan: renderPlan(plan) };
+      try {
+        await this.kernel.apply(plan);
+      } catch (e) {
+        throw kernelError(e, `creating sandbox ${sb.name}`);
+      }
+      const undo = async () => {
+        await this.kernel.applyBestEffort(undoPlan(plan));
+        if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
+      };
+      try {
+        if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(sb));
+        fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
+        if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
+        this.store.putSandbox(sb);
+      } catch (e) {
+        if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
+        await undo();
+        throw e;
+      }
+      this.state.sandboxes.set(sb.id, sb);
+      this.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
+      return { sb, plan: renderPlan(plan) };
+    });
+  }
+
+  private validateSandbox(req: SandboxCreateRequest): SandboxRecord {
+    const taken = new Set(this.sandboxes().map((s) => s.name));
+    let name: string;
+    if (req.name) {
+      name = validateName('sandbox', req.name, '--name');
+      const other = this.sandboxes().find((s) => s.name === name);
+      if (other) {
+        throw new YardError('SANDBOX_EXISTS', `the sandbox name "${name}" is already in use by sandbox ${shortId(other.id)}`, {
+          field: '--name',
+          hint: 'remove (yard rm -f) or rename that sandbox, or pick another name',
+        });
+      }
+    } else {
+      do name = randomName();
+      while (taken.has(name));
+    }
+    const attach = req.networks?.length ? req.networks : [{ network: 'bridge' }];
+    const seen = new Set<string>();
+    const nets = attach.map((a) => {
+      const net = this.findNetwork(a.network);
+      if (seen.has(net.id)) {
+        throw new YardError('INVALID_ARGUMENT', `network ${net.name} is given twice`, { field: '--network', hint: 'name each network once' });
+      }
+      seen.add(net.id);
+      return net;
+    });
+    const command = req.command ?? [];
+    if (req.start !== false && req.detached && !command.length) {
+      throw new YardError('INVALID_ARGUMENT', 'no command given for a detached sandbox', { field: 'COMMAND', hint: 'add the command after --, e.g. `yard run -d -- sleep 1000`' });
+    }
+    for (const h of req.extraHosts ?? []) {
+      if (!/^[^:\s]+:\S+$/.test(h)) {
+        throw new YardError('INVALID_ARGUMENT', `--add-host ${h} is not name:ip`, { field: '--add-host', hint: 'write it as name:1.2.3.4 (or name:host-gateway)' });
+      }
+    }
+    const id = newId();
+    const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
+    const sb: SandboxRecord = {
+      id,
+      name,
+      created: nowRfc3339Nano(),
+      netns: hostMode ? null : `${sandboxNetnsPrefix(this.cfg.instance)}${id.slice(0, 12)}`,
+      hostname: req.hostname || id.slice(0, 12),
+      command,
+      detached: !!req.detached,
+      status: 'created',
+      dns: req.dns ?? [],
+      dnsSearch: req.dnsSearch ?? [],
+      dnsOptions: req.dnsOptions ?? [],
+      extraHosts: [],
+      labels: req.labels ?? {},
+      endpoints: {},
+    };
+    nets.forEach((net, i) => {
+      const ep = this.prepareEndpoint(net, sb, attach[i]!, i);
+      sb.endpoints[net.id] = ep;
+    });
+    sb.extraHosts = (req.extraHosts ?? []).map((h) => this.resolveHostGateway(h, sb));
+    return sb;
+  }
+
+  /** `host-gateway` in --add-host means the gateway of the sandbox's default route. */
+  private resolveHostGateway(h: string, sb: SandboxRecord): string {
+    const [name, ip] = [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 1)];
+    if (ip !== 'host-gateway') return h;
+    const gw = this.gatewayEndpoint(sb);
+    const pool = gw && this.state.networks.get(gw.networkId)?.ipam.config.find((p) => p.gateway && !p.subnet.includes(':'));
+    if (!pool?.gateway) {
+      throw new YardError('INVALID_ARGUMENT', `--add-host ${h}: the sandbox has no gateway to point host-gateway at`, { field: '--add-host', hint: 'give an explicit address' });
+    }
+    return `${name}:${pool.gateway}`;
+  }
+
+  sandboxDir(sb: SandboxRecord): string {
+    return path.join(this.cfg.stateDir, 'sandboxes', sb.id + '.d');
+  }
+  logFile(sb: SandboxRecord): string {
+    return path.join(this.sandboxDir(sb), 'output.log');
+  }
+
+  private startProcess(sb: SandboxRecord, env?: Record<string, string>): void {
+    const started = this.kernel.startProcess(sb.netns, sb.command, this.logFile(sb), env ? { ...process.env, ...env } : undefined);
+    sb.pid = started.pid;
+    sb.pidStart = started.pidStart;
+    sb.status = 'running';
+    sb.startedAt = nowRfc3339Nano();
+    started.child.on('exit', (code, signal) => {
+      const cur = this.state.sandboxes.get(sb.id);
+      if (!cur || cur.pid !== started.pid || cur.deleting) return;
+      cur.status = 'exited';
+      cur.exitCode = code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 0);
+      cur.finishedAt = nowRfc3339Nano();
+      this.serial(async () => this.store.putSandbox(cur)).catch(() => {});
+    });
+  }
+
+  /** Record a process the CLI started itself (foreground run). */
+  markStarted(ref: string, pid: number) {
+    return this.serial(async () => {
+      const sb = this.findSandbox(ref);
+      sb.pid = pid;
+      sb.pidStart = undefined;
+      sb.status = 'running';
+      sb.startedAt = nowRfc3339Nano();
+      this.store.putSandbox(sb);
+      return sb;
+    });
+  }
+
+  markExited(ref: string, code: number) {
+    return this.serial(async () => {
+      const sb = this.findSandbox(ref);
+      sb.status = 'exited';
+      sb.exitCode = code;
+      sb.finishedAt = nowRfc3339Nano();
+      this.store.putSandbox(sb);
+      return sb;
+    });
+  }
+
+  /** Update a sandbox's status from /proc (its process may have ended while we were down). */
+  refresh(sb: SandboxRecord): SandboxRecord {
+    if (sb.status === 'running' && sb.pid && !this.kernel.isAlive(sb.pid, sb.pidStart || undefined)) {
+      sb.status = 'exited';
+      sb.finishedAt ??= nowRfc3339Nano();
+    }
+    return sb;
+  }
+
+  sandboxFiles(sb: SandboxRecord): Record<string, string> {
+    const addresses = Object.values(sb.endpoints)
+      .sort((a, b) => a.order - b.order)
+      .flatMap((ep) => [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => a.split('/')[0]!));
+    return {
+      'resolv.conf': renderResolvConf({
+        nameservers: sb.dns.length ? sb.dns : this.cfg.dns,
+        search: sb.dnsSearch.length ? sb.dnsSearch : this.cfg.dnsSearch,
+        options: sb.dnsOptions.length ? sb.dnsOptions : this.cfg.dnsOptions,
+      }),
+      hosts: renderHosts({ hostname: sb.hostname, name: sb.name, addresses, extraHosts: sb.extraHosts }),
+    };
+  }
+
+  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false) {
+    return this.serial(async () => {
+      const net = this.findNetwork(netRef);
+      const sb = this.findSandbox(sbRef);
+      if (!sb.netns) {
+        throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
+          hint: 'host and none networks cannot be combined with any other network',
+        });
+      }
+      const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
+      const ep = this.prepareEndpoint(net, sb, { network: net.id, ...req }, order);
+      const driver = getDriver(net.driver);
+      const plan: Plan = [...driver.planJoin(net, sb, ep)];
+      const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
+      if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
+      if (dryRun) return { plan: renderPlan(plan) };
+      try {
+        await this.kernel.apply(plan);
+      } catch (e) {
+        throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
+      }
+      try {
+        this.store.putSandbox(next);
+      } catch (e) {
+        await this.kernel.applyBestEffort(undoPlan(plan));
+        throw e;
+      }
+      this.state.sandboxes.set(sb.id, next);
+      this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+      return { plan: renderPlan(plan) };
+    });
+  }
+
+  disconnect(netRef: string, sbRef: string, force = false) {
+    return this.serial(async () => {
+      const net = this.findNetwork(netRef);
+      const sb = this.findSandbox(sbRef);
+      const ep = sb.endpoints[net.id];
+      if (!ep) {
+        throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });
+      }
+      const driver = getDriver(net.driver);
+      if (driver.attach !== 'interface' && !force) {
+        throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be disconnected from network ${net.name}`, {
+          hint: `a sandbox on ${net.name} has no other network; remove it with yard rm -f`,
+        });
+      }
+      const wasGateway = this.gatewayEndpoint(sb)?.id === ep.id;
+      const { [net.id]: _gone, ...rest } = sb.endpoints;
+      const next: SandboxRecord = { ...sb, endpoints: rest };
+      const plan: Plan = [...driver.planLeave(net, sb, ep)];
+      if (wasGateway && sb.netns) {
+        const gw = this.gatewayEndpoint(next);
+        if (gw) {
+          const gnet = this.state.networks.get(gw.networkId)!;
+          plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
+        }
+      }
+      const errors = await this.kernel.applyBestEffort(plan);
+      for (const e of errors) this.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
+      this.store.putSandbox(next);
+      this.state.sandboxes.set(sb.id, next);
+      if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+    });
+  }
+
+  removeSandbox(ref: string, force = false) {
+    return this.serial(async () => {
+      const sb = this.refresh(this.findSandbox(ref));
+      if (sb.status === 'running' && !force) {
+        throw new YardError('SANDBOX_RUNNING', `you cannot remove a running sandbox ${sb.name} (${shortId(sb.id)})`, {
+          hint: 'stop it first, or force the removal with yard rm -f',
+        });
+      }
+      await this.tearDownSandbox(sb);
+    });
+  }
+
+  /** Tombstone, stop, teardown, forget. Also finishes interrupted removals at start. */
+  async tearDownSandbox(sb: SandboxRecord): Promise<void> {
+    sb.deleting = true;
+    this.store.putSandbox(sb);
+    if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart || undefined);
+    const plan: Plan = [];
+    for (const ep of Object.values(sb.endpoints)) {
+      const net = this.state.networks.get(ep.networkId);
+      if (net) plan.push(...getDriver(net.driver).planLeave(net, sb, ep));
+    }
+    if (sb.netns) {
+      // Processes the sandbox's command forked are in the namespace too.
+      await this.kernel.killNetnsProcesses(sb.netns);
+      plan.push({ op: 'netns.del', name: sb.netns });
+    }
+    const errors = await this.kernel.applyBestEffort(plan);
+    for (const e of errors) if (!/Cannot find device|No such file/.test(e)) this.log(`sandbox ${sb.name} teardown: ${e}`);
+    if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
+    fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
+    this.store.deleteSandbox(sb.id);
+    this.state.sandboxes.delete(sb.id);
+    this.log(`sandbox ${sb.name} (${shortId(sb.id)}) removed`);
+  }
+}
+
+function osSignal(sig: NodeJS.Signals): number | undefined {
+  const map: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return map[sig];
+}

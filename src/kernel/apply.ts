@@ -1,0 +1,130 @@
+/**
+ * Applies plans. Consecutive `ip` operations in the same namespace go to one
+ * `ip [-n NS] -batch -` process (one spawn instead of one per step); namespace creation
+ * and deletion run on their own because `netns add` inside a batch moves the batch
+ * process itself. `ip -batch` stops at the first failing line and names it
+ * (`Command failed -:N`), so the failing op is known exactly: everything before it is
+ * undone in reverse and the kernel's own message is returned.
+ */
+import fs from 'node:fs';
+import { YardError } from '../errors.js';
+import { ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
+import { batchQuote, run } from './exec.js';
+
+interface Group {
+  ns?: string;
+  ops: KernelOp[];
+  kind: 'batch' | 'single';
+}
+
+function nsOf(op: KernelOp): string | undefined {
+  return 'ns' in op ? op.ns : undefined;
+}
+
+function groupPlan(plan: Plan): Group[] {
+  const groups: Group[] = [];
+  for (const op of plan) {
+    if (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'sysctl.set') {
+      groups.push({ ops: [op], kind: 'single', ns: nsOf(op) });
+      continue;
+    }
+    const last = groups[groups.length - 1];
+    if (last && last.kind === 'batch' && last.ns === nsOf(op)) last.ops.push(op);
+    else groups.push({ ns: nsOf(op), ops: [op], kind: 'batch' });
+  }
+  return groups;
+}
+
+export class ApplyError extends Error {
+  constructor(
+    readonly failed: KernelOp,
+    readonly kernelMessage: string,
+    readonly applied: KernelOp[],
+  ) {
+    super(`${renderPlan([failed])[0]}: ${kernelMessage}`);
+  }
+}
+
+async function runSingle(op: KernelOp): Promise<string | null> {
+  if (op.op === 'sysctl.set') {
+    if (!op.ns) {
+      try {
+        fs.writeFileSync(`/proc/sys/${op.key.replace(/\./g, '/')}`, op.value);
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }
+    const r = await run('ip', ['netns', 'exec', op.ns, 'sysctl', '-qw', `${op.key}=${op.value}`]);
+    return r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`;
+  }
+  const r = await run('ip', ipArgs(op)!);
+  return r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`;
+}
+
+/** Runs one batch; returns the number of ops that succeeded and the error, if any. */
+async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
+  const lines = g.ops.map((op) => ipArgs(op)!.map(batchQuote).join(' ')).join('\n') + '\n';
+  const r = await run('ip', [...(g.ns ? ['-n', g.ns] : []), '-batch', '-'], { input: lines });
+  if (r.code === 0) return { done: g.ops.length };
+  const m = /Command failed -:(\d+)/.exec(r.stderr);
+  const failedLine = m ? Number(m[1]) : 1;
+  const msg = r.stderr.replace(/Command failed -:\d+\s*/g, '').trim() || `exit ${r.code}`;
+  return { done: failedLine - 1, error: msg };
+}
+
+/** Apply in order; on failure undo what was applied and throw ApplyError. */
+export async function applyPlan(plan: Plan): Promise<void> {
+  const applied: KernelOp[] = [];
+  for (const g of groupPlan(plan)) {
+    if (g.kind === 'single') {
+      const err = await runSingle(g.ops[0]!);
+      if (err) {
+        await applyBestEffort(undoPlan(applied));
+        throw new ApplyError(g.ops[0]!, err, applied);
+      }
+      applied.push(g.ops[0]!);
+      continue;
+    }
+    const { done, error } = await runBatch(g);
+    applied.push(...g.ops.slice(0, done));
+    if (error !== undefined) {
+      await applyBestEffort(undoPlan(applied));
+      throw new ApplyError(g.ops[done] ?? g.ops[0]!, error, applied);
+    }
+  }
+}
+
+/**
+ * Apply every op, continuing past failures (for teardown and undo, where "already gone"
+ * is success). Returns the failures.
+ */
+export async function applyBestEffort(plan: Plan): Promise<string[]> {
+  const errors: string[] = [];
+  for (const g of groupPlan(plan)) {
+    if (g.kind === 'single') {
+      const err = await runSingle(g.ops[0]!);
+      if (err) errors.push(`${renderPlan(g.ops)[0]}: ${err}`);
+      continue;
+    }
+    let rest = g.ops;
+    // -force would continue too, but then the failing lines are not identified.
+    while (rest.length) {
+      const { done, error } = await runBatch({ ...g, ops: rest });
+      if (error === undefined) break;
+      errors.push(`${renderPlan([rest[done]!])[0]}: ${error}`);
+      rest = rest.slice(done + 1);
+    }
+  }
+  return errors;
+}
+
+export function kernelError(e: unknown, what: string): YardError {
+  if (e instanceof ApplyError) {
+    return new YardError('KERNEL_FAILED', `${what} failed in the kernel: \`${renderPlan([e.failed])[0]}\` said "${e.kernelMessage}"`, {
+      hint: 'nothing was changed (the steps before it were rolled back); `yard doctor` or the daemon log may tell more',
+      cause: e,
+    });
+  }
+  return e instanceof YardError ? e : new YardError('KERNEL_FAILED', `${what} failed: ${(e as Error).message}`, { cause: e });
+}

@@ -1,0 +1,44 @@
+/**
+ * The kernel boundary. Everything that touches Linux goes through this interface; the
+ * engine receives one (LinuxKernel in the daemon). Plans are data built by pure code.
+ */
+import type { Plan } from '../plan/ops.js';
+import { applyBestEffort, applyPlan } from './apply.js';
+import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './files.js';
+import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
+import { isAlive, killNetnsProcesses, startSandboxProcess, stopProcess, type Started } from './process.js';
+
+export interface Kernel {
+  /** All or nothing: on failure the applied prefix is undone and an ApplyError thrown. */
+  apply(plan: Plan): Promise<void>;
+  /** Every op attempted; failures returned (teardown, undo, reconcile of leftovers). */
+  applyBestEffort(plan: Plan): Promise<string[]>;
+  readNamespace(ns?: string): Promise<NsState>;
+  listNetns(): string[];
+  readRoutes(ns?: string): Promise<RouteState[]>;
+  startProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started;
+  stopProcess(pid: number, start: string | undefined, graceMs?: number): Promise<void>;
+  isAlive(pid: number, start?: string): boolean;
+  killNetnsProcesses(ns: string): Promise<void>;
+  writeSandboxFiles(netns: string, files: Record<string, string>): void;
+  removeSandboxFiles(netns: string): void;
+  listSandboxFileDirs(): string[];
+}
+
+export class LinuxKernel implements Kernel {
+  apply = applyPlan;
+  applyBestEffort = applyBestEffort;
+  readNamespace = readNamespace;
+  listNetns = listNetns;
+  readRoutes = readRoutes;
+  startProcess = startSandboxProcess;
+  stopProcess = stopProcess;
+  isAlive = isAlive;
+  killNetnsProcesses = killNetnsProcesses;
+  writeSandboxFiles = writeSandboxFiles;
+  removeSandboxFiles = removeSandboxFiles;
+  listSandboxFileDirs = listSandboxFileDirs;
+}
+
+export type { NsState, LinkState, RouteState } from './observe.js';
+export { ApplyError, kernelError } from './apply.js';

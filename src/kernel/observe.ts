@@ -1,0 +1,80 @@
+/** Reading the kernel back, as JSON from iproute2. */
+import fs from 'node:fs';
+import { run } from './exec.js';
+
+export interface LinkState {
+  name: string;
+  kind?: string;
+  master?: string;
+  up: boolean;
+  mtu: number;
+  mac?: string;
+  alias?: string;
+  /** "addr/len" for every address except IPv6 link-local. */
+  addrs: string[];
+}
+
+export interface NsState {
+  exists: boolean;
+  links: Map<string, LinkState>;
+}
+
+interface IpAddrJson {
+  ifname: string;
+  flags?: string[];
+  mtu?: number;
+  address?: string;
+  master?: string;
+  ifalias?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { local?: string; prefixlen?: number; scope?: string; family?: string }[];
+}
+
+export async function readNamespace(ns?: string): Promise<NsState> {
+  if (ns && !fs.existsSync(`/run/netns/${ns}`)) return { exists: false, links: new Map() };
+  const r = await run('ip', [...(ns ? ['-n', ns] : []), '-j', '-d', 'addr', 'show']);
+  if (r.code !== 0) return { exists: false, links: new Map() };
+  const links = new Map<string, LinkState>();
+  for (const l of JSON.parse(r.stdout || '[]') as IpAddrJson[]) {
+    links.set(l.ifname, {
+      name: l.ifname,
+      kind: l.linkinfo?.info_kind,
+      master: l.master,
+      up: (l.flags ?? []).includes('UP'),
+      mtu: l.mtu ?? 0,
+      mac: l.address,
+      alias: l.ifalias,
+      addrs: (l.addr_info ?? [])
+        .filter((a) => a.local && a.scope !== 'link')
+        .map((a) => `${a.local}/${a.prefixlen}`),
+    });
+  }
+  return { exists: true, links };
+}
+
+/** Named namespaces (the files under /run/netns). */
+export function listNetns(): string[] {
+  try {
+    return fs.readdirSync('/run/netns');
+  } catch {
+    return [];
+  }
+}
+
+export interface RouteState {
+  dst: string;
+  dev?: string;
+}
+
+/** Routes of the daemon's namespace, both families (for IPAM's "routed on the host" check). */
+export async function readRoutes(ns?: string): Promise<RouteState[]> {
+  const out: RouteState[] = [];
+  for (const fam of ['-4', '-6']) {
+    const r = await run('ip', [fam, ...(ns ? ['-n', ns] : []), '-j', 'route', 'show']);
+    if (r.code !== 0) continue;
+    for (const rt of JSON.parse(r.stdout || '[]') as { dst: string; dev?: string }[]) {
+      out.push({ dst: rt.dst, dev: rt.dev });
+    }
+  }
+  return out;
+}

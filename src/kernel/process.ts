@@ -1,0 +1,82 @@
+/**
+ * Sandbox processes. A detached sandbox's process is started through `ip netns exec`
+ * (which also bind-mounts /etc/netns/<ns>/{resolv.conf,hosts} over /etc) in its own
+ * session, so it outlives the daemon. It is identified by PID plus its start time from
+ * /proc/<pid>/stat, so a recycled PID is never mistaken for it. PID 1 on these machines
+ * reaps orphans late, so a zombie counts as exited.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { run } from './exec.js';
+
+export function procStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    return rest[19]; // field 22 (starttime) is the 20th after the name
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number, start?: string): boolean {
+  const s = procStart(pid);
+  return s !== undefined && (start === undefined || s === start);
+}
+
+export interface Started {
+  pid: number;
+  pidStart: string;
+  child: ChildProcess;
+}
+
+export function startSandboxProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started {
+  const fd = fs.openSync(logFile, 'a', 0o600);
+  try {
+    const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...command]] : [command[0]!, command.slice(1)];
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
+    if (child.pid === undefined) throw new Error(`could not start ${command[0]}`);
+    child.unref();
+    const pidStart = procStart(child.pid) ?? '';
+    return { pid: child.pid, pidStart, child };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL; only if the PID is still ours. */
+export async function stopProcess(pid: number, start: string | undefined, graceMs = 3000): Promise<void> {
+  if (!isAlive(pid, start)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid, start)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (isAlive(pid, start)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** PIDs of every process in a named namespace. */
+export async function netnsPids(ns: string): Promise<number[]> {
+  const r = await run('ip', ['netns', 'pids', ns]);
+  if (r.code !== 0) return [];
+  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** Kill every process in a namespace (used for leftovers the state does not know). */
+export async function killNetnsProcesses(ns: string): Promise<void> {
+  const pids = await netnsPids(ns);
+  await Promise.all(pids.map((p) => stopProcess(p, procStart(p), 1000)));
+}

@@ -1,0 +1,89 @@
+/**
+ * The Container Network Model as Switchyard stores it: networks, sandboxes, and the
+ * endpoints that attach one to the other. These records are the desired state; the kernel
+ * is made to match them (see engine/reconcile). Everything here is plain JSON.
+ */
+import type { PoolConfig } from '../ipam/config.js';
+
+export type Scope = 'local' | 'global' | 'swarm';
+
+export interface NetworkRecord {
+  /** 64 lowercase hex characters. */
+  id: string;
+  name: string;
+  driver: string;
+  scope: Scope;
+  /** RFC 3339 with nanoseconds, as Docker prints it. */
+  created: string;
+  internal: boolean;
+  attachable: boolean;
+  ipv6: boolean;
+  ipam: { driver: string; options: Record<string, string>; config: PoolConfig[] };
+  /** Driver options as the user gave them (`-o key=value`). */
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  /** Facts the driver decided at create time and must keep (bridge name, MTU, ...). */
+  driverState: Record<string, string | number | boolean>;
+  /** bridge, host and none: created by the daemon, never removable. */
+  predefined?: boolean;
+  /** Tombstone: removal started; a restart finishes it. */
+  deleting?: boolean;
+}
+
+export interface EndpointRecord {
+  id: string;
+  networkId: string;
+  /** Interface name inside the sandbox (eth0, eth1, ...); empty for host/none. */
+  ifname: string;
+  /** Host-side interface (veth peer), when the driver has one. */
+  hostIfname?: string;
+  mac?: string;
+  /** "a.b.c.d/len" */
+  ipv4?: string;
+  /** "x::y/len" */
+  ipv6?: string;
+  /** Set when the user asked for the address (--ip/--ip6): kept across reconnects. */
+  requestedIpv4?: string;
+  requestedIpv6?: string;
+  aliases: string[];
+  /** Order in which the sandbox joined its networks; the lowest usable one gives the default route. */
+  order: number;
+  /** Driver-specific facts for this endpoint (e.g. which gateway it programmed). */
+  driverState?: Record<string, string | number | boolean>;
+}
+
+export type SandboxStatus = 'created' | 'running' | 'exited';
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  created: string;
+  /** Named network namespace (under /run/netns), or null for --network host. */
+  netns: string | null;
+  hostname: string;
+  command: string[];
+  detached: boolean;
+  status: SandboxStatus;
+  pid?: number;
+  /** /proc/<pid>/stat start time: tells our process from a later one that reused the PID. */
+  pidStart?: string;
+  exitCode?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Upstream DNS servers for this sandbox (--dns), search domains and options. */
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  /** --add-host entries, "name:ip" with host-gateway already resolved at run time. */
+  extraHosts: string[];
+  labels: Record<string, string>;
+  /** Keyed by network ID. */
+  endpoints: Record<string, EndpointRecord>;
+  /** Tombstone: removal started; a restart finishes it. */
+  deleting?: boolean;
+}
+
+export interface State {
+  networks: Map<string, NetworkRecord>;
+  sandboxes: Map<string, SandboxRecord>;
+}

@@ -1,0 +1,201 @@
+/**
+ * A plan is the list of kernel operations that turns intent into reality. Drivers and
+ * the engine build plans (pure); `kernel/apply` runs them (the only code that touches
+ * Linux). Because a plan is data it can be printed (`--dry-run`), rendered to the exact
+ * `ip` commands, inverted for rollback, and compared in unit tests.
+ *
+ * `ns` is the network namespace an operation runs in: `undefined` means the daemon's own
+ * ("host") namespace; otherwise a named namespace under /run/netns.
+ */
+
+export type KernelOp =
+  | { op: 'netns.add'; name: string }
+  | { op: 'netns.del'; name: string }
+  | { op: 'link.add.bridge'; ns?: string; name: string; mtu?: number }
+  | {
+      op: 'link.add.veth';
+      ns?: string;
+      name: string;
+      /** The peer is created directly in `peerNs` under `peerName`. */
+      peerName: string;
+      peerNs?: string;
+      peerMac?: string;
+      mtu?: number;
+    }
+  | {
+      op: 'link.add.macvlan';
+      ns?: string;
+      name: string;
+      parent: string;
+      mode: 'bridge' | 'private' | 'vepa' | 'passthru';
+      /** Created in the parent's namespace, then moved here. */
+      targetNs?: string;
+      mtu?: number;
+    }
+  | {
+      op: 'link.add.ipvlan';
+      ns?: string;
+      name: string;
+      parent: string;
+      mode: 'l2' | 'l3' | 'l3s';
+      flag?: 'bridge' | 'private' | 'vepa';
+      targetNs?: string;
+      mtu?: number;
+    }
+  | {
+      op: 'link.add.vxlan';
+      ns?: string;
+      name: string;
+      vni: number;
+      dstport: number;
+      local?: string;
+      dev?: string;
+      mtu?: number;
+    }
+  | { op: 'link.del'; ns?: string; name: string }
+  | {
+      op: 'link.set';
+      ns?: string;
+      name: string;
+      up?: boolean;
+      master?: string;
+      mtu?: number;
+      /** ifalias: Switchyard marks links it owns `switchyard:<instance>:<id>` so reconcile can find leftovers. */
+      alias?: string;
+      /** Undo information: the previous values, when the op changes an existing link. */
+      prev?: { up?: boolean; master?: string | null; mtu?: number };
+    }
+  | { op: 'addr.add'; ns?: string; dev: string; cidr: string }
+  | { op: 'addr.del'; ns?: string; dev: string; cidr: string }
+  | { op: 'route.add'; ns?: string; dst: string; via?: string; dev?: string }
+  | { op: 'route.del'; ns?: string; dst: string; via?: string; dev?: string }
+  | { op: 'sysctl.set'; ns?: string; key: string; value: string; prev?: string };
+
+export type Plan = KernelOp[];
+
+/** The operation that undoes `op`, or null when nothing needs undoing. */
+export function inverseOf(op: KernelOp): KernelOp | null {
+  switch (op.op) {
+    case 'netns.add':
+      return { op: 'netns.del', name: op.name };
+    case 'link.add.bridge':
+    case 'link.add.macvlan':
+    case 'link.add.ipvlan':
+    case 'link.add.vxlan':
+      return { op: 'link.del', ns: 'targetNs' in op && op.targetNs ? op.targetNs : op.ns, name: op.name };
+    case 'link.add.veth':
+      return { op: 'link.del', ns: op.ns, name: op.name };
+    case 'addr.add':
+      return { op: 'addr.del', ns: op.ns, dev: op.dev, cidr: op.cidr };
+    case 'route.add':
+      return { op: 'route.del', ns: op.ns, dst: op.dst, via: op.via, dev: op.dev };
+    case 'link.set': {
+      if (!op.prev) return null;
+      const p = op.prev;
+      return {
+        op: 'link.set',
+        ns: op.ns,
+        name: op.name,
+        ...(p.up !== undefined ? { up: p.up } : {}),
+        ...(p.master !== undefined ? { master: p.master ?? 'nomaster' } : {}),
+        ...(p.mtu !== undefined ? { mtu: p.mtu } : {}),
+      };
+    }
+    case 'sysctl.set':
+      return op.prev === undefined ? null : { op: 'sysctl.set', ns: op.ns, key: op.key, value: op.prev };
+    // Deletions are not undone: plans put every deletion after every check, and a
+    // teardown is finished (not reverted) on failure, from a tombstone in the state.
+    case 'netns.del':
+    case 'link.del':
+    case 'addr.del':
+    case 'route.del':
+      return null;
+  }
+}
+
+/** The inverse plan of the ops that were applied, in reverse order. */
+export function undoPlan(applied: Plan): Plan {
+  const out: Plan = [];
+  for (let i = applied.length - 1; i >= 0; i--) {
+    const inv = inverseOf(applied[i]!);
+    if (inv) out.push(inv);
+  }
+  // Deleting a namespace deletes every link and address inside it: skip those.
+  const deletedNs = new Set(out.filter((o) => o.op === 'netns.del').map((o) => (o as { name: string }).name));
+  return out.filter((o) => o.op === 'netns.del' || !('ns' in o) || !o.ns || !deletedNs.has(o.ns));
+}
+
+/**
+ * The `ip` command line (arguments after `ip [-n ns]`) for one op, as `ip -batch` reads
+ * it. `sysctl.set` has no `ip` form and returns null.
+ */
+export function ipArgs(op: KernelOp): string[] | null {
+  const mtu = (m?: number) => (m ? ['mtu', String(m)] : []);
+  switch (op.op) {
+    case 'netns.add':
+      return ['netns', 'add', op.name];
+    case 'netns.del':
+      return ['netns', 'del', op.name];
+    case 'link.add.bridge':
+      return ['link', 'add', op.name, ...mtu(op.mtu), 'type', 'bridge'];
+    case 'link.add.veth':
+      return [
+        'link', 'add', op.name, ...mtu(op.mtu), 'type', 'veth',
+        'peer', 'name', op.peerName, ...mtu(op.mtu),
+        ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []),
+      ];
+    case 'link.add.macvlan':
+      return [
+        'link', 'add', op.name, 'link', op.parent, ...mtu(op.mtu), ...(op.targetNs ? ['netns', op.targetNs] : []),
+        'type', 'macvlan', 'mode', op.mode,
+      ];
+    case 'link.add.ipvlan':
+      return [
+        'link', 'add', op.name, 'link', op.parent, ...mtu(op.mtu), ...(op.targetNs ? ['netns', op.targetNs] : []),
+        'type', 'ipvlan', 'mode', op.mode, ...(op.flag ? [op.flag] : []),
+      ];
+    case 'link.add.vxlan':
+      return [
+        'link', 'add', op.name, ...mtu(op.mtu), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.dstport),
+        ...(op.local ? ['local', op.local] : []), ...(op.dev ? ['dev', op.dev] : []), 'nolearning',
+      ];
+    case 'link.del':
+      return ['link', 'del', op.name];
+    case 'link.set': {
+      const args = ['link', 'set', 'dev', op.name];
+      if (op.master !== undefined) args.push(...(op.master === 'nomaster' ? ['nomaster'] : ['master', op.master]));
+      if (op.mtu !== undefined) args.push('mtu', String(op.mtu));
+      if (op.alias !== undefined) args.push('alias', op.alias);
+      if (op.up !== undefined) args.push(op.up ? 'up' : 'down');
+      return args;
+    }
+    case 'addr.add':
+      return ['addr', 'add', op.cidr, 'dev', op.dev, ...(op.cidr.includes(':') ? ['nodad'] : [])];
+    case 'addr.del':
+      return ['addr', 'del', op.cidr, 'dev', op.dev];
+    case 'route.add':
+    case 'route.del': {
+      // `replace` makes re-applying a plan (reconcile) idempotent. A v6 default route is
+      // written `::/0` because batch lines cannot carry the global `-6` option.
+      const verb = op.op === 'route.add' ? 'replace' : 'del';
+      const v6 = op.via?.includes(':') || op.dst.includes(':');
+      const dst = op.dst === 'default' && v6 ? '::/0' : op.dst;
+      return ['route', verb, dst, ...(op.via ? ['via', op.via] : []), ...(op.dev ? ['dev', op.dev] : [])];
+    }
+    case 'sysctl.set':
+      return null;
+  }
+}
+
+/** Human-readable shell form of a plan, for `--dry-run` and explain output. */
+export function renderPlan(plan: Plan): string[] {
+  return plan.map((op) => {
+    if (op.op === 'sysctl.set') {
+      const w = `sysctl -w ${op.key}=${op.value}`;
+      return op.ns ? `ip netns exec ${op.ns} ${w}` : w;
+    }
+    const args = ipArgs(op)!;
+    const ns = 'ns' in op && op.ns ? ['-n', op.ns] : [];
+    return ['ip', ...ns, ...args].join(' ');
+  });
+}
