@@ -1,0 +1,122 @@
+/**
+ * `yard lab`: an isolated LAN of host namespaces, one Switchyard daemon in each (src/lab).
+ * These commands drive the kernel directly, not a daemon: they run as root on the machine.
+ */
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import type { Command } from 'commander';
+import { YardError } from '../../errors.js';
+import { DEFAULT_LAB, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labUp } from '../../lab/lab.js';
+import type { CliContext } from '../context.js';
+import { ago, table } from '../format.js';
+
+const NAME_HELP = `lab name (default: ${DEFAULT_LAB}); other names give namespaces <name>-lan, <name>-host1...`;
+
+function intArg(field: string) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value)) {
+      throw new YardError('INVALID_ARGUMENT', `invalid ${field} ${JSON.stringify(value)}`, { field, hint: 'use a whole number' });
+    }
+    return Number(value);
+  };
+}
+
+/** Run a command in a lab host with the terminal attached; its exit code becomes ours. */
+function interactive(ctx: CliContext, argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  // The terminal sends ^C/^\ to the whole foreground group: let the child decide what they
+  // mean, and stay alive to pass its exit code through.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGQUIT', ignore);
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env });
+    child.once('error', reject);
+    child.once('close', (code, sig) => {
+      ctx.exitCode = code ?? 128 + (sig ? os.constants.signals[sig] : 0);
+      resolve();
+    });
+  }).finally(() => {
+    process.off('SIGINT', ignore);
+    process.off('SIGQUIT', ignore);
+  });
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const lab = program
+    .command('lab')
+    .description('an isolated test LAN of host network namespaces, each running its own Switchyard daemon (root)')
+    // Lets `exec` pass the command's own options through untouched.
+    .enablePositionalOptions();
+
+  lab
+    .command('up')
+    .description('create a lab: a LAN (br0, 10.231.0.0/24, fd00:231::/64, fake DNS at 10.231.0.1) and N hosts, each running `yard daemon`')
+    .addHelpText(
+      'after',
+      '\nHost i is the namespace host<i> (or <name>-host<i>) with uplink lan0 at 10.231.0.(1+i)/24 and fd00:231::(1+i)/64,\n' +
+        'IP forwarding on and no default route; its daemon listens on /run/switchyard/<host>/yard.sock.\n' +
+        'Names under *.lab resolve to 10.231.0.99 / fd00:231::99; every other name is NXDOMAIN.',
+    )
+    .option('--name <name>', NAME_HELP)
+    .option('--hosts <n>', 'number of hosts, 1 to 16', intArg('--hosts'), 3)
+    .option('--no-daemons', 'only build the network; start no daemon in the hosts')
+    .option('--mtu <n>', 'MTU of the LAN links (1280 to 9000)', intArg('--mtu'), 1500)
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number }) => {
+      const info = await labUp({
+        name: opts.name,
+        hosts: opts.hosts,
+        daemons: opts.daemons,
+        mtu: opts.mtu,
+        onProgress: (msg) => ctx.err(msg),
+      });
+      const rows = info.hosts.map((h) => [h.name, h.lan4, h.lan6, h.socket]);
+      for (const line of table(['NAME', 'LAN IPV4', 'LAN IPV6', 'SOCKET'], rows)) ctx.out(line);
+    });
+
+  lab
+    .command('down')
+    .description('take a lab down: its daemons, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
+    .option('--name <name>', NAME_HELP)
+    .action(async (opts: { name?: string }) => {
+      const name = opts.name ?? DEFAULT_LAB;
+      await labDown(name, { onProgress: (msg) => ctx.err(msg) });
+      ctx.err(`lab ${name} is down`);
+    });
+
+  lab
+    .command('ls')
+    .description('list the labs that are up')
+    .action(() => {
+      const rows = labList().map((l) => [l.name, String(l.hosts.length), `${ago(l.created)} ago`]);
+      for (const line of table(['NAME', 'HOSTS', 'CREATED'], rows)) ctx.out(line);
+    });
+
+  lab
+    .command('exec')
+    .description('run a command inside a lab host, with `yard` and `docker` talking to that host\'s daemon; exits with the command\'s code')
+    .usage('[--name N] HOST -- CMD [ARGS...]')
+    .option('--name <name>', NAME_HELP)
+    .argument('<host>', 'host1, 1, or the host\'s full namespace name')
+    .argument('<cmd...>', 'the command to run (put it after --)')
+    .passThroughOptions()
+    .action(async (host: string, cmd: string[], opts: { name?: string }) => {
+      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const h = labHost(info, host);
+      // With pass-through options commander hands the `--` over as part of the command.
+      const argv = cmd[0] === '--' ? cmd.slice(1) : cmd;
+      if (!argv.length) throw new YardError('INVALID_ARGUMENT', 'no command given', { field: 'CMD', hint: 'usage: yard lab exec HOST -- CMD [ARGS...]' });
+      await interactive(ctx, labExecArgs(info, h, argv), labEnv(info, h));
+    });
+
+  lab
+    .command('shell')
+    .description('start an interactive shell ($SHELL, else /bin/bash) inside a lab host, with `yard` and `docker` talking to its daemon')
+    .option('--name <name>', NAME_HELP)
+    .argument('<host>', 'host1, 1, or the host\'s full namespace name')
+    .action(async (host: string, opts: { name?: string }) => {
+      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const h = labHost(info, host);
+      ctx.err(`lab ${info.name}, host ${h.name} (${h.lan4}, ${h.lan6}); exit to leave`);
+      await interactive(ctx, labExecArgs(info, h, [process.env.SHELL || '/bin/bash']), labEnv(info, h));
+    });
+}

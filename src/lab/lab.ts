@@ -1,0 +1,577 @@
+/**
+ * The lab: an isolated LAN and N "hosts", each a network namespace, so that several
+ * Switchyard daemons (one per host) can be driven on one machine without touching the
+ * machine's real network namespace.
+ *
+ *   LAN namespace (`yardlan`, or `<name>-lan`)
+ *     br0  10.231.0.1/24  fd00:231::1/64   + the fake upstream resolver on :53 (fake-dns.ts)
+ *     p<i> -- veth --> host i (`host<i>`, or `<name>-host<i>`)
+ *                        lan0  10.231.0.(1+i)/24  fd00:231::(1+i)/64, forwarding on, NO default route
+ *
+ * Safety: every link is created inside a lab namespace (the veth is created in the LAN
+ * namespace with its peer sent straight into the host's), no sysctl is written outside one,
+ * and every process is started through `ip netns exec`. Teardown finds everything by name,
+ * so it works after a crash half-way through `labUp` or without the state file.
+ *
+ * State: `${RUN_DIR}/labs/<name>.json`; logs: `${LIB_DIR}/labs/<name>/`. Each host's daemon
+ * uses its instance's default state dir and socket (paths.ts), its instance name being the
+ * host's namespace name.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { YardError } from '../errors.js';
+import { run } from '../kernel/exec.js';
+import {
+  BIN_DIR,
+  CLI_ENTRY,
+  LIB_DIR,
+  PACKAGE_ROOT,
+  RUN_DIR,
+  sandboxNetnsPrefix,
+  socketPathFor,
+  stateDirFor,
+} from '../paths.js';
+
+export interface LabHost {
+  /** Network namespace name, also the host daemon's instance name. */
+  name: string;
+  index: number;
+  lan4: string;
+  lan6: string;
+  socket: string;
+  stateDir: string;
+  daemonPid?: number;
+  logFile: string;
+}
+
+export interface LabInfo {
+  name: string;
+  lanNs: string;
+  bridge: 'br0';
+  subnet4: '10.231.0.0/24';
+  gateway4: '10.231.0.1';
+  subnet6: 'fd00:231::/64';
+  gateway6: 'fd00:231::1';
+  dnsAddress: '10.231.0.1';
+  mtu: number;
+  hosts: LabHost[];
+  fakeDnsPid?: number;
+  dir: string;
+  created: string;
+}
+
+export interface LabUpOptions {
+  name?: string;
+  /** 1..16, default 3. */
+  hosts?: number;
+  /** Start a `yard daemon` in every host (default true). */
+  daemons?: boolean;
+  /** Extra arguments for every host's `yard daemon`. */
+  daemonArgs?: string[];
+  /** MTU of the LAN (bridge and veths), default 1500. */
+  mtu?: number;
+  onProgress?: (msg: string) => void;
+}
+
+export interface LabDownOptions {
+  onProgress?: (msg: string) => void;
+  /** Keep the lab's log directory (labUp keeps it when it tears down after a failure). */
+  keepLogs?: boolean;
+}
+
+export const DEFAULT_LAB = 'lab';
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,15}$/;
+const MAX_HOSTS = 16;
+const FAKE_DNS_ENTRY = path.join(PACKAGE_ROOT, 'dist', 'lab', 'fake-dns.js');
+// A lab outlives no working day: the resolver exits by itself even if nobody takes the lab down.
+const FAKE_DNS_MAX_SECONDS = 14_400;
+const PING_TIMEOUT_MS = 20_000;
+const NETNS_DIR = '/run/netns';
+
+const LAN = {
+  bridge: 'br0',
+  subnet4: '10.231.0.0/24',
+  gateway4: '10.231.0.1',
+  subnet6: 'fd00:231::/64',
+  gateway6: 'fd00:231::1',
+  dnsAddress: '10.231.0.1',
+} as const;
+
+const lanNsOf = (lab: string) => (lab === DEFAULT_LAB ? 'yardlan' : `${lab}-lan`);
+const hostNsOf = (lab: string, i: number) => (lab === DEFAULT_LAB ? `host${i}` : `${lab}-host${i}`);
+const hostNsRe = (lab: string) => new RegExp(`^${lab === DEFAULT_LAB ? '' : `${lab}-`}host([0-9]+)$`);
+const statePath = (lab: string) => path.join(RUN_DIR, 'labs', `${lab}.json`);
+const labDirOf = (lab: string) => path.join(LIB_DIR, 'labs', lab);
+
+// ---------------------------------------------------------------- validation
+
+function checkName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new YardError('INVALID_ARGUMENT', `invalid lab --name ${JSON.stringify(name)}`, {
+      field: '--name',
+      hint: 'use 1 to 16 characters of [a-z0-9-], starting with a letter or digit (namespace and link names must stay short)',
+    });
+  }
+  // `host<N>` would make the default lab's host N claim this lab's sandbox namespaces
+  // (both start with `yard-host<N>-`) at teardown.
+  if (/^host[0-9]+$/.test(name)) {
+    throw new YardError('INVALID_ARGUMENT', `invalid lab --name ${name}: host<N> is the name of a default lab host`, {
+      field: '--name',
+      hint: 'choose another name',
+    });
+  }
+  return name;
+}
+
+function checkInt(value: number, field: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new YardError('INVALID_ARGUMENT', `invalid ${field} ${value}`, {
+      field,
+      hint: `use a whole number from ${min} to ${max}`,
+    });
+  }
+  return value;
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new YardError('NOT_ROOT', 'the lab creates network namespaces and needs root', {
+      hint: 'run it as root (e.g. sudo yard lab ...)',
+    });
+  }
+}
+
+// ---------------------------------------------------------------- small helpers
+
+async function ipBatch(globalArgs: string[], lines: string[], force = false): Promise<void> {
+  const r = await run('ip', [...globalArgs, ...(force ? ['-force'] : []), '-batch', '-'], {
+    input: lines.join('\n') + '\n',
+    timeoutMs: 15_000,
+  });
+  if (r.code !== 0 && !force) {
+    throw new YardError('KERNEL_FAILED', `ip ${globalArgs.join(' ')} -batch failed: ${r.stderr.trim()}`, {
+      hint: 'the lab was taken down again; check `ip netns list` for leftovers and run `yard lab down`',
+    });
+  }
+}
+
+async function mustRun(cmd: string, args: string[]): Promise<void> {
+  const r = await run(cmd, args, { timeoutMs: 15_000 });
+  if (r.code !== 0) {
+    throw new YardError('KERNEL_FAILED', `${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`, {
+      hint: 'the lab was taken down again; run `yard lab up` once more',
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function listNetns(): string[] {
+  try {
+    return fs.readdirSync(NETNS_DIR);
+  } catch {
+    return [];
+  }
+}
+
+/** Gone = no /proc entry, or a zombie (PID 1 here reaps orphans late). */
+export function processGone(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+function cmdlineOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+async function waitGone(pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  let left = pids.filter((p) => !processGone(p));
+  for (let i = 0; left.length && i < 1000 && Date.now() < deadline; i++) {
+    await sleep(25);
+    left = left.filter((p) => !processGone(p));
+  }
+  return left;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** SIGTERM, wait up to graceMs, then SIGKILL whatever is left. */
+async function stopPids(pids: number[], graceMs: number): Promise<void> {
+  const alive = pids.filter((p) => p > 1 && p !== process.pid && !processGone(p));
+  if (!alive.length) return;
+  alive.forEach((p) => signal(p, 'SIGTERM'));
+  const left = await waitGone(alive, graceMs);
+  left.forEach((p) => signal(p, 'SIGKILL'));
+  await waitGone(left, 2_000);
+}
+
+async function netnsPids(ns: string): Promise<number[]> {
+  const r = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000 });
+  return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter(Number.isInteger);
+}
+
+function spawnDetached(argv: string[], logFile: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const fd = fs.openSync(logFile, 'a');
+  try {
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => {
+        child.unref();
+        resolve(child.pid!);
+      });
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function logTail(file: string, lines = 20): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `  | ${l}`).join('\n');
+  } catch {
+    return '  | (no log)';
+  }
+}
+
+function writeState(info: LabInfo): void {
+  const file = statePath(info.name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(info, null, 2) + '\n');
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function readState(name: string): LabInfo | null {
+  try {
+    return JSON.parse(fs.readFileSync(statePath(name), 'utf8')) as LabInfo;
+  } catch {
+    return null;
+  }
+}
+
+function ping(socket: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath: socket, path: '/_ping', timeout: 1_000, headers: { Host: 'switchyard' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+// ---------------------------------------------------------------- up
+
+export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
+  const name = checkName(opts.name ?? DEFAULT_LAB);
+  const count = checkInt(opts.hosts ?? 3, '--hosts', 1, MAX_HOSTS);
+  // IPv6 needs 1280; 9000 is the usual jumbo ceiling.
+  const mtu = checkInt(opts.mtu ?? 1500, '--mtu', 1280, 9000);
+  const daemons = opts.daemons !== false;
+  const progress = opts.onProgress ?? (() => {});
+  requireRoot();
+  for (const [file, what] of [[FAKE_DNS_ENTRY, 'the fake resolver'], ...(daemons ? [[CLI_ENTRY, 'the yard CLI']] : [])]) {
+    if (!fs.existsSync(file)) {
+      throw new YardError('INTERNAL', `${what} is not built: ${file} is missing`, { hint: 'build first: npm run build' });
+    }
+  }
+
+  const lanNs = lanNsOf(name);
+  const existing = listNetns().filter((ns) => ns === lanNs || hostNsRe(name).test(ns));
+  if (readState(name) || existing.length) {
+    throw new YardError('LAB_EXISTS', `lab ${name} is already up${existing.length ? ` (namespaces: ${existing.join(', ')})` : ''}`, {
+      hint: `take it down first: yard lab down${name === DEFAULT_LAB ? '' : ` --name ${name}`}`,
+    });
+  }
+
+  const dir = labDirOf(name);
+  const hosts: LabHost[] = Array.from({ length: count }, (_, k) => {
+    const index = k + 1;
+    const host = hostNsOf(name, index);
+    return {
+      name: host,
+      index,
+      lan4: `10.231.0.${1 + index}`,
+      // Same digits as the IPv4 address (host 9 is ...::10 and 10.231.0.10), for readability.
+      lan6: `fd00:231::${1 + index}`,
+      socket: socketPathFor(host),
+      stateDir: stateDirFor(host),
+      logFile: path.join(dir, `${host}.log`),
+    };
+  });
+  const info: LabInfo = { name, lanNs, ...LAN, mtu, hosts, dir, created: new Date().toISOString() };
+
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    writeState(info);
+    await buildNetwork(info, progress);
+
+    const dnsLog = path.join(dir, 'fake-dns.log');
+    info.fakeDnsPid = await spawnDetached(
+      ['ip', 'netns', 'exec', lanNs, process.execPath, FAKE_DNS_ENTRY,
+        '--listen', `${LAN.gateway4},${LAN.gateway6}`, '--max-seconds', String(FAKE_DNS_MAX_SECONDS)],
+      dnsLog,
+      process.env,
+    );
+    writeState(info);
+    await waitFakeDns(info.fakeDnsPid, dnsLog);
+    progress(`fake resolver on ${LAN.dnsAddress}:53 and [${LAN.gateway6}]:53 (pid ${info.fakeDnsPid})`);
+
+    if (daemons) {
+      for (const h of hosts) {
+        h.daemonPid = await spawnDetached(
+          // nsenter switches only the network namespace. `ip netns exec` would also give the
+          // daemon a private mount namespace, and the sandbox namespaces it then mounts
+          // under /run/netns would be invisible to every other process.
+          ['nsenter', `--net=/run/netns/${h.name}`, process.execPath, CLI_ENTRY,
+            'daemon', '--instance', h.name, '--dns', LAN.dnsAddress, ...(opts.daemonArgs ?? [])],
+          h.logFile,
+          labEnv(info, h),
+        );
+        progress(`${h.name}: daemon started (pid ${h.daemonPid}), waiting for GET /_ping`);
+      }
+      writeState(info);
+      await Promise.all(hosts.map((h) => waitDaemon(h, progress)));
+    }
+    writeState(info);
+    return info;
+  } catch (e) {
+    progress(`lab up failed; taking lab ${name} down again (logs kept in ${dir})`);
+    await labDown(name, { keepLogs: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function buildNetwork(info: LabInfo, progress: (msg: string) => void): Promise<void> {
+  const t0 = Date.now();
+  const { lanNs, hosts, mtu } = info;
+  await ipBatch([], [`netns add ${lanNs}`, ...hosts.map((h) => `netns add ${h.name}`)]);
+
+  // Everything below runs inside the lab's namespaces: the veth is born in the LAN
+  // namespace and its peer goes straight into the host's, never through the real one.
+  await ipBatch(['-n', lanNs], [
+    'link set lo up',
+    // No STP delay, and no multicast snooping: the LAN should behave like a dumb switch,
+    // so neighbour discovery and VXLAN multicast never wait on MLD/IGMP state.
+    `link add ${LAN.bridge} mtu ${mtu} type bridge forward_delay 0 stp_state 0 mcast_snooping 0`,
+    `addr add ${LAN.gateway4}/24 dev ${LAN.bridge}`,
+    `addr add ${LAN.gateway6}/64 dev ${LAN.bridge} nodad`,
+    `link set ${LAN.bridge} up`,
+    ...hosts.flatMap((h) => [
+      `link add p${h.index} mtu ${mtu} type veth peer name lan0 mtu ${mtu} netns ${h.name}`,
+      `link set p${h.index} master ${LAN.bridge} up`,
+    ]),
+  ]);
+
+  await Promise.all(
+    hosts.map(async (h) => {
+      await ipBatch(['-n', h.name], [
+        'link set lo up',
+        `addr add ${h.lan4}/24 dev lan0`,
+        `addr add ${h.lan6}/64 dev lan0 nodad`,
+        'link set lan0 up',
+      ]);
+      // Hosts route for their containers. Written inside the host namespace only.
+      await mustRun('ip', ['netns', 'exec', h.name, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+      // `ip netns exec` bind-mounts this over /etc/resolv.conf: whatever runs in a host
+      // (the daemon included) resolves through the lab's fake upstream, never the real one.
+      fs.mkdirSync(`/etc/netns/${h.name}`, { recursive: true });
+      fs.writeFileSync(`/etc/netns/${h.name}/resolv.conf`, `nameserver ${LAN.dnsAddress}\n`);
+    }),
+  );
+  progress(`LAN ${lanNs}: ${LAN.bridge} ${LAN.subnet4} ${LAN.subnet6}, hosts ${hosts.map((h) => h.name).join(', ')} (mtu ${mtu}, ${Date.now() - t0} ms)`);
+}
+
+async function waitFakeDns(pid: number, log: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (let i = 0; i < 500 && Date.now() < deadline; i++) {
+    if (fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('ready')) return;
+    if (processGone(pid)) break;
+    await sleep(10);
+  }
+  throw startError('KERNEL_FAILED', `the lab's fake resolver (pid ${pid}) did not start`, log);
+}
+
+async function waitDaemon(h: LabHost, progress: (msg: string) => void): Promise<void> {
+  const t0 = Date.now();
+  let nextReport = t0 + 2_000;
+  for (let i = 0; i < 1_000 && Date.now() - t0 < PING_TIMEOUT_MS; i++) {
+    if (h.daemonPid && processGone(h.daemonPid)) {
+      throw startError('DAEMON_UNREACHABLE', `the daemon of lab host ${h.name} exited`, h.logFile);
+    }
+    if ((await ping(h.socket)) === 200) {
+      progress(`${h.name}: daemon ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      return;
+    }
+    if (Date.now() >= nextReport) {
+      progress(`${h.name}: still waiting for the daemon (${Math.round((Date.now() - t0) / 1000)} s)`);
+      nextReport += 2_000;
+    }
+    await sleep(100);
+  }
+  throw startError(
+    'DAEMON_UNREACHABLE',
+    `the daemon of lab host ${h.name} did not answer GET /_ping on ${h.socket} within ${PING_TIMEOUT_MS / 1000} s`,
+    h.logFile,
+  );
+}
+
+/** The log's tail goes last, so the one-line error stays readable above it. */
+function startError(code: 'KERNEL_FAILED' | 'DAEMON_UNREACHABLE', what: string, log: string): YardError {
+  return new YardError(code, `${what} (log: ${log})`, {
+    hint: `the lab was taken down again; fix the cause and run \`yard lab up\` again. The log ends with:\n${logTail(log)}`,
+  });
+}
+
+// ---------------------------------------------------------------- down
+
+/**
+ * Idempotent. Finds the lab's hosts from the state file AND by namespace/directory names,
+ * so it also cleans up after a crashed `labUp` or a lost state file.
+ */
+export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions = {}): Promise<void> {
+  checkName(name);
+  requireRoot();
+  const progress = opts.onProgress ?? (() => {});
+  const saved = readState(name);
+  const lanNs = lanNsOf(name);
+  const re = hostNsRe(name);
+  const found = [...listNetns(), ...readdirSafe(RUN_DIR), ...readdirSafe(LIB_DIR)].filter((n) => re.test(n));
+  const hostNames = [...new Set([...(saved?.hosts ?? []).map((h) => h.name), ...found])];
+
+  // 1. Daemons first (by recorded PID, checked against its command line), so that none
+  //    creates a sandbox while we remove them.
+  await Promise.all(
+    (saved?.hosts ?? []).map(async (h) => {
+      if (!h.daemonPid || processGone(h.daemonPid)) return;
+      const cmd = cmdlineOf(h.daemonPid);
+      if (!cmd.includes('daemon') || !cmd.includes(h.name)) return;
+      progress(`${h.name}: stopping daemon (pid ${h.daemonPid})`);
+      await stopPids([h.daemonPid], 5_000);
+    }),
+  );
+  // Whatever else still runs in a host (a daemon of an unrecorded PID, a client) stops too.
+  await Promise.all(hostNames.filter(nsExists).map(async (ns) => stopPids(await netnsPids(ns), 5_000)));
+
+  // 2. The sandboxes the hosts' daemons created.
+  const all = listNetns();
+  const sandboxes = all.filter((ns) => hostNames.some((h) => ns.startsWith(sandboxNetnsPrefix(h))));
+  if (sandboxes.length) progress(`removing ${sandboxes.length} sandbox namespace(s)`);
+  await removeNamespaces(sandboxes);
+
+  // 3. The fake resolver, then the hosts and the LAN (deleting a namespace deletes its links).
+  if (saved?.fakeDnsPid && !processGone(saved.fakeDnsPid) && cmdlineOf(saved.fakeDnsPid).some((a) => a.endsWith('fake-dns.js'))) {
+    await stopPids([saved.fakeDnsPid], 2_000);
+  }
+  const labNs = [...hostNames, lanNs].filter(nsExists);
+  if (labNs.length) progress(`removing namespaces ${labNs.join(', ')}`);
+  await removeNamespaces([...hostNames, lanNs]);
+
+  // 4. Files: each host daemon's state dir and socket dir, the lab's state and logs.
+  for (const h of hostNames) {
+    for (const p of [stateDirFor(h), path.dirname(socketPathFor(h))]) {
+      // Guard: only ever a directory named after the host itself.
+      if (path.basename(p) === h) fs.rmSync(p, { recursive: true, force: true });
+    }
+  }
+  fs.rmSync(statePath(name), { force: true });
+  if (!opts.keepLogs) fs.rmSync(labDirOf(name), { recursive: true, force: true });
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+const nsExists = (ns: string) => fs.existsSync(path.join(NETNS_DIR, ns));
+
+async function removeNamespaces(names: string[]): Promise<void> {
+  const present = names.filter(nsExists);
+  await Promise.all(present.map(async (ns) => stopPids(await netnsPids(ns), 2_000)));
+  if (present.length) await ipBatch([], present.map((ns) => `netns del ${ns}`), true);
+  for (const ns of names) fs.rmSync(path.join('/etc/netns', ns), { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- queries
+
+export function labList(): LabInfo[] {
+  return readdirSafe(path.join(RUN_DIR, 'labs'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => readState(f.slice(0, -'.json'.length)))
+    .filter((l): l is LabInfo => l !== null)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function labInfo(name: string = DEFAULT_LAB): LabInfo {
+  checkName(name);
+  const info = readState(name);
+  if (!info) {
+    throw new YardError('LAB_NOT_FOUND', `lab ${name} is not up`, {
+      hint: `start it with yard lab up${name === DEFAULT_LAB ? '' : ` --name ${name}`} (yard lab ls lists the labs)`,
+    });
+  }
+  return info;
+}
+
+/** `host2`, `2` or the full namespace name (`<lab>-host2`). */
+export function labHost(info: LabInfo, host: string): LabHost {
+  const found = info.hosts.find(
+    (h) => h.name === host || String(h.index) === host || `host${h.index}` === host,
+  );
+  if (!found) {
+    throw new YardError('LAB_HOST_NOT_FOUND', `lab ${info.name} has no host ${JSON.stringify(host)}`, {
+      field: 'HOST',
+      hint: `use one of ${info.hosts.map((h) => h.name).join(', ')} (or its number)`,
+    });
+  }
+  return found;
+}
+
+/** The environment for a command run in a lab host: the repo's `yard` first, talking to that host's daemon. */
+export function labEnv(_info: LabInfo, host: LabHost): NodeJS.ProcessEnv {
+  const socket = `unix://${host.socket}`;
+  return {
+    ...process.env,
+    PATH: `${BIN_DIR}:${process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}`,
+    DOCKER_HOST: socket,
+    YARD_HOST: socket,
+    YARD_INSTANCE: host.name,
+  };
+}
+
+export function labExecArgs(_info: LabInfo, host: LabHost, argv: string[]): string[] {
+  return ['ip', 'netns', 'exec', host.name, ...argv];
+}
+
+/** Run a command inside a lab host, always with a timeout (default 30 s). */
+export async function labExec(
+  info: LabInfo,
+  host: LabHost,
+  argv: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [cmd, ...args] = labExecArgs(info, host, argv);
+  return run(cmd, args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000, env: labEnv(info, host) });
+}
