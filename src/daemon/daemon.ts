@@ -11,7 +11,7 @@ import path from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { YardError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
-import { ensurePredefined, reconcile, type ReconcileReport } from '../engine/reconcile.js';
+import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileReport } from '../engine/reconcile.js';
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
 import { createApp } from '../api/server.js';
@@ -99,9 +99,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       new LinuxKernel(),
       store,
     );
+    // Participants (firewall, DNS) are registered here, before reconcile, so that they
+    // rebuild their state from the same truth.
     const t0 = Date.now();
     const report = await reconcile(engine);
     await ensurePredefined(engine, report);
+    await reconcileParticipants(engine, report);
     log(
       `reconciled in ${Date.now() - t0} ms: ${report.created.length} created, ${report.repaired.length} repaired, ` +
         `${report.leftoversRemoved.length} leftovers removed, ${report.finishedRemovals.length} removals finished, ${report.errors.length} errors`,
@@ -143,6 +146,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         });
         // Let queued mutations finish before the lock goes.
         await engine.serial(async () => {});
+        for (const p of engine.participants) await p.close?.();
         fs.rmSync(socket, { force: true });
         unlock();
       },

@@ -21,6 +21,7 @@ import type { Store } from '../store/store.js';
 import { renderHosts, renderResolvConf } from '../dns/files.js';
 import { randomName } from '../model/names.js';
 import { sandboxNetnsPrefix } from '../paths.js';
+import type { Change, Participant, Undo } from './participants.js';
 
 export interface EngineConfig {
   instance: string;
@@ -72,7 +73,8 @@ export interface SandboxCreateRequest {
 export class Engine {
   readonly state: State;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly log: (msg: string) => void;
+  readonly log: (msg: string) => void;
+  readonly participants: Participant[] = [];
 
   constructor(
     readonly cfg: EngineConfig,
@@ -89,6 +91,40 @@ export class Engine {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  addParticipant(p: Participant): void {
+    this.participants.push(p);
+  }
+
+  private async validateChange(change: Change): Promise<void> {
+    for (const p of this.participants) await p.validate?.(change, this);
+  }
+
+  /** Apply a change in every participant; on failure undo the ones applied and rethrow. */
+  private async applyChange(change: Change): Promise<Undo[]> {
+    const undos: Undo[] = [];
+    try {
+      for (const p of this.participants) {
+        const u = await p.apply?.(change, this);
+        if (u) undos.push(u);
+      }
+    } catch (e) {
+      await runUndos(undos, this.log);
+      throw e;
+    }
+    return undos;
+  }
+
+  /** Teardown side: every participant, errors logged, never stopping. */
+  private async applyRemoval(change: Change): Promise<void> {
+    for (const p of this.participants) {
+      try {
+        await p.apply?.(change, this);
+      } catch (e) {
+        this.log(`${p.name}: ${change.kind}: ${(e as Error).message}`);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- lookups
@@ -121,15 +157,20 @@ export class Engine {
   createNetwork(req: NetworkCreateRequest, opts: { predefined?: boolean; isDefaultBridge?: boolean } = {}) {
     return this.serial(async () => {
       const { net, plan, warnings } = await this.validateNetwork(req, opts);
+      const change: Change = { kind: 'network.create', net };
+      await this.validateChange(change);
       if (req.dryRun) return { net, plan: renderPlan(plan), warnings };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
         throw kernelError(e, `creating network ${net.name}`);
       }
+      let undos: Undo[] = [];
       try {
+        undos = await this.applyChange(change);
         this.store.putNetwork(net);
       } catch (e) {
+        await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
         throw e;
       }
@@ -246,6 +287,7 @@ export class Engine {
   async tearDownNetwork(net: NetworkRecord): Promise<void> {
     net.deleting = true;
     this.store.putNetwork(net);
+    await this.applyRemoval({ kind: 'network.remove', net });
     const errors = await this.kernel.applyBestEffort(getDriver(net.driver).planDelete(net));
     for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.log(`network ${net.name} teardown: ${e}`);
     this.store.deleteNetwork(net.id);
@@ -360,17 +402,22 @@ export class Engine {
     return this.serial(async () => {
       const sb = this.validateSandbox(req);
       const plan = this.sandboxPlan(sb);
+      const change: Change = { kind: 'sandbox.create', sb };
+      await this.validateChange(change);
       if (req.dryRun) return { sb, plan: renderPlan(plan) };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
         throw kernelError(e, `creating sandbox ${sb.name}`);
       }
+      let undos: Undo[] = [];
       const undo = async () => {
+        await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
         if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
       };
       try {
+        undos = await this.applyChange(change);
         if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(sb));
         fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
         if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
@@ -519,12 +566,15 @@ export class Engine {
     const addresses = Object.values(sb.endpoints)
       .sort((a, b) => a.order - b.order)
       .flatMap((ep) => [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => a.split('/')[0]!));
+    const fromParticipant = this.participants.map((p) => p.resolvConf?.(sb, this)).find((r) => r);
     return {
-      'resolv.conf': renderResolvConf({
-        nameservers: sb.dns.length ? sb.dns : this.cfg.dns,
-        search: sb.dnsSearch.length ? sb.dnsSearch : this.cfg.dnsSearch,
-        options: sb.dnsOptions.length ? sb.dnsOptions : this.cfg.dnsOptions,
-      }),
+      'resolv.conf': renderResolvConf(
+        fromParticipant ?? {
+          nameservers: sb.dns.length ? sb.dns : this.cfg.dns,
+          search: sb.dnsSearch.length ? sb.dnsSearch : this.cfg.dnsSearch,
+          options: sb.dnsOptions.length ? sb.dnsOptions : this.cfg.dnsOptions,
+        },
+      ),
       hosts: renderHosts({ hostname: sb.hostname, name: sb.name, addresses, extraHosts: sb.extraHosts }),
     };
   }
@@ -544,15 +594,20 @@ export class Engine {
       const plan: Plan = [...driver.planJoin(net, sb, ep)];
       const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
       if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
+      const change: Change = { kind: 'connect', sb: next, net, ep };
+      await this.validateChange(change);
       if (dryRun) return { plan: renderPlan(plan) };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
         throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
       }
+      let undos: Undo[] = [];
       try {
+        undos = await this.applyChange(change);
         this.store.putSandbox(next);
       } catch (e) {
+        await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
         throw e;
       }
@@ -587,6 +642,7 @@ export class Engine {
           plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
         }
       }
+      await this.applyRemoval({ kind: 'disconnect', sb, net, ep });
       const errors = await this.kernel.applyBestEffort(plan);
       for (const e of errors) this.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
       this.store.putSandbox(next);
@@ -612,6 +668,7 @@ export class Engine {
     sb.deleting = true;
     this.store.putSandbox(sb);
     if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart || undefined);
+    await this.applyRemoval({ kind: 'sandbox.remove', sb });
     const plan: Plan = [];
     for (const ep of Object.values(sb.endpoints)) {
       const net = this.state.networks.get(ep.networkId);
@@ -629,6 +686,16 @@ export class Engine {
     this.store.deleteSandbox(sb.id);
     this.state.sandboxes.delete(sb.id);
     this.log(`sandbox ${sb.name} (${shortId(sb.id)}) removed`);
+  }
+}
+
+async function runUndos(undos: Undo[], log: (m: string) => void): Promise<void> {
+  for (const u of [...undos].reverse()) {
+    try {
+      await u();
+    } catch (e) {
+      log(`undo failed: ${(e as Error).message}`);
+    }
   }
 }
 

@@ -96,6 +96,17 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   return report;
 }
 
+/** After the kernel: every participant (firewall, DNS) rebuilds its part from the state. */
+export async function reconcileParticipants(engine: Engine, report: ReconcileReport): Promise<void> {
+  for (const p of engine.participants) {
+    try {
+      await engine.serial(async () => p.reconcile?.(engine));
+    } catch (e) {
+      report.errors.push(`${p.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 async function applyReport(engine: Engine, plan: Plan, what: string, report: ReconcileReport) {
   try {
     await engine.kernel.apply(plan);
