@@ -34,6 +34,9 @@ export function networkJson(net: NetworkRecord, attached?: { sb: SandboxRecord; 
     Containers: {} as Record<string, unknown>,
     Options: net.options,
     Labels: net.labels,
+    // Switchyard's own (ignored by Docker clients): what the driver decided, e.g. the
+    // bridge name, MTU, macvlan parent and host-access shim.
+    Switchyard: { Driver: net.driverState, ...(net.predefined ? { Predefined: true } : {}) },
   };
   if (attached) {
     const containers: Record<string, unknown> = {};

@@ -15,7 +15,7 @@ import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileRepor
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
 import { createApp } from '../api/server.js';
-import { socketPathFor, stateDirFor } from '../paths.js';
+import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 
 export interface DaemonOptions {
@@ -102,6 +102,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     // Participants (firewall, DNS) are registered here, before reconcile, so that they
     // rebuild their state from the same truth.
     const t0 = Date.now();
+    engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
+    log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
     const report = await reconcile(engine);
     await ensurePredefined(engine, report);
     await reconcileParticipants(engine, report);

@@ -45,7 +45,7 @@ export const bridgeDriver: NetworkDriver = {
           hint: 'pick another bridge name or omit the option',
         });
       }
-      const alias = env.hostLinks.get(bridge);
+      const alias = env.hostLinks.get(bridge)?.alias;
       if (env.hostLinks.has(bridge) && !alias?.startsWith('switchyard:')) {
         throw new YardError('BRIDGE_NAME_IN_USE', `a link named ${bridge} already exists on this host and is not Switchyard's`, {
           field: `-o ${OPT.name}`,

@@ -35,8 +35,17 @@ export interface DriverEnv {
   instance: string;
   /** Networks that already exist (for name clashes, parents in use, ...). */
   networks: readonly NetworkRecord[];
-  /** Links that exist in the daemon's namespace right now, by name -> ifalias. */
-  hostLinks: ReadonlyMap<string, string | undefined>;
+  /** Links that exist in the daemon's namespace right now, by name. */
+  hostLinks: ReadonlyMap<string, HostLink>;
+  /** Link kinds the kernel can create (probed at daemon start: macvlan, ipvlan, vlan, ...). */
+  linkKinds: ReadonlySet<string>;
+}
+
+export interface HostLink {
+  alias?: string;
+  kind?: string;
+  /** "addr/len", link-local excluded. */
+  addrs: string[];
 }
 
 export interface PreparedNetwork {
@@ -46,6 +55,8 @@ export interface PreparedNetwork {
   /** Whether the network has addresses at all (host/none: no). */
   hasIpam: boolean;
   warnings: string[];
+  /** Devices whose routes may overlap the network's subnets (a macvlan parent's own LAN route). */
+  routesAllowedVia?: string[];
 }
 
 /** How sandboxes relate to the driver's networks. */
@@ -66,6 +77,11 @@ export interface NetworkDriver {
   readonly optionKeys: readonly string[];
 
   prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork;
+  /**
+   * After IPAM, before the plan: decide what depends on the subnets (e.g. the address of
+   * macvlan's host shim, which must then be reserved as an aux address in net.ipam).
+   */
+  finishNetwork?(net: NetworkRecord, env: DriverEnv): void;
   planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance'>): Plan;
   planDelete(net: NetworkRecord): Plan;
   /** Refuse a join before anything is allocated (e.g. a full bridge). */

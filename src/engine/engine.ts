@@ -75,6 +75,8 @@ export class Engine {
   private queue: Promise<unknown> = Promise.resolve();
   readonly log: (msg: string) => void;
   readonly participants: Participant[] = [];
+  /** Link kinds the kernel supports; the daemon probes them at start. */
+  linkKinds: ReadonlySet<string> = new Set(['bridge', 'veth', 'macvlan', 'vxlan']);
 
   constructor(
     readonly cfg: EngineConfig,
@@ -216,7 +218,7 @@ export class Engine {
     const pools = prepared.hasIpam
       ? planIpam(
           { networkName: name, configs: intent.ipam, enableIPv6: intent.ipv6, needsGateway: prepared.needsGateway },
-          { used: await this.usedSubnets() },
+          { used: await this.usedSubnets(prepared.routesAllowedVia ?? []) },
         )
       : [];
     const id = newId();
@@ -236,6 +238,7 @@ export class Engine {
       ...(opts.predefined ? { predefined: true } : {}),
     };
     if (driver.attach === 'interface' && driverName === 'bridge' && !net.driverState.bridge) net.driverState.bridge = `br-${id.slice(0, 12)}`;
+    driver.finishNetwork?.(net, env);
     const plan = driver.planCreate(net, { instance: this.cfg.instance });
     return { net, plan, warnings: prepared.warnings };
   }
@@ -245,12 +248,13 @@ export class Engine {
     return {
       instance: this.cfg.instance,
       networks: this.networks(),
-      hostLinks: new Map([...host.links.values()].map((l) => [l.name, l.alias])),
+      hostLinks: new Map([...host.links.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, addrs: l.addrs }])),
+      linkKinds: this.linkKinds,
     };
   }
 
   /** Subnets taken: other networks', and routes in the daemon's namespace not made by us. */
-  private async usedSubnets(): Promise<UsedSubnet[]> {
+  private async usedSubnets(allowedVia: string[]): Promise<UsedSubnet[]> {
     const used: UsedSubnet[] = [];
     const ours = new Set<string>();
     for (const n of this.networks()) {
@@ -258,7 +262,7 @@ export class Engine {
       for (const l of getDriver(n.driver).hostLinksOf(n)) ours.add(l);
     }
     for (const r of await this.kernel.readRoutes()) {
-      if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && ours.has(r.dev))) continue;
+      if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && (ours.has(r.dev) || allowedVia.includes(r.dev)))) continue;
       if (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:') || r.dst.startsWith('multicast')) continue;
       used.push({ prefix: r.dst, owner: `a route on the host${r.dev ? ` (dev ${r.dev})` : ''}` });
     }

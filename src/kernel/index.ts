@@ -6,6 +6,7 @@ import type { Plan } from '../plan/ops.js';
 import { applyBestEffort, applyPlan } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
+import { probeLinkKinds } from './probe.js';
 import { isAlive, killNetnsProcesses, startSandboxProcess, stopProcess, type Started } from './process.js';
 
 export interface Kernel {
@@ -23,6 +24,8 @@ export interface Kernel {
   writeSandboxFiles(netns: string, files: Record<string, string>): void;
   removeSandboxFiles(netns: string): void;
   listSandboxFileDirs(): string[];
+  /** Link kinds the kernel can create (probed in a scratch namespace of this name). */
+  probeLinkKinds(scratchNs: string): Promise<Set<string>>;
 }
 
 export class LinuxKernel implements Kernel {
@@ -38,6 +41,7 @@ export class LinuxKernel implements Kernel {
   writeSandboxFiles = writeSandboxFiles;
   removeSandboxFiles = removeSandboxFiles;
   listSandboxFileDirs = listSandboxFileDirs;
+  probeLinkKinds = probeLinkKinds;
 }
 
 export type { NsState, LinkState, RouteState } from './observe.js';

@@ -32,6 +32,7 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
     case 'link.add.bridge':
     case 'link.add.veth':
     case 'link.add.vxlan':
+    case 'link.add.vlan':
       return !!link(op.ns, op.name);
     case 'link.add.macvlan':
     case 'link.add.ipvlan':

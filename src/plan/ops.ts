@@ -28,10 +28,12 @@ export type KernelOp =
       name: string;
       parent: string;
       mode: 'bridge' | 'private' | 'vepa' | 'passthru';
-      /** Created in the parent's namespace, then moved here. */
+      /** Created directly in this namespace (the parent stays in `ns`). */
       targetNs?: string;
+      mac?: string;
       mtu?: number;
     }
+  | { op: 'link.add.vlan'; ns?: string; name: string; parent: string; vlanId: number }
   | {
       op: 'link.add.ipvlan';
       ns?: string;
@@ -82,6 +84,7 @@ export function inverseOf(op: KernelOp): KernelOp | null {
     case 'link.add.macvlan':
     case 'link.add.ipvlan':
     case 'link.add.vxlan':
+    case 'link.add.vlan':
       return { op: 'link.del', ns: 'targetNs' in op && op.targetNs ? op.targetNs : op.ns, name: op.name };
     case 'link.add.veth':
       return { op: 'link.del', ns: op.ns, name: op.name };
@@ -146,9 +149,11 @@ export function ipArgs(op: KernelOp): string[] | null {
       ];
     case 'link.add.macvlan':
       return [
-        'link', 'add', op.name, 'link', op.parent, ...mtu(op.mtu), ...(op.targetNs ? ['netns', op.targetNs] : []),
-        'type', 'macvlan', 'mode', op.mode,
+        'link', 'add', op.name, 'link', op.parent, ...mtu(op.mtu), ...(op.mac ? ['address', op.mac] : []),
+        ...(op.targetNs ? ['netns', op.targetNs] : []), 'type', 'macvlan', 'mode', op.mode,
       ];
+    case 'link.add.vlan':
+      return ['link', 'add', 'link', op.parent, 'name', op.name, 'type', 'vlan', 'id', String(op.vlanId)];
     case 'link.add.ipvlan':
       return [
         'link', 'add', op.name, 'link', op.parent, ...mtu(op.mtu), ...(op.targetNs ? ['netns', op.targetNs] : []),

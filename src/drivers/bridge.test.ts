@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { YardError, type ErrorCode } from '../errors.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { renderPlan } from '../plan/ops.js';
+import { bridgeDriver, bridgeName, hostVethName, OPT } from './bridge.js';
+import { checkOptionKeys, type DriverEnv, type NetworkIntent } from './contract.js';
+import { getDriver } from './index.js';
+
+const ID = 'abcdef0123456789'.repeat(4);
+const EP_ID = '0123456789ab'.repeat(5) + 'cdef';
+
+function intent(options: Record<string, string> = {}, extra: Partial<NetworkIntent> = {}): NetworkIntent {
+  return { name: 'app', driver: 'bridge', options, internal: false, attachable: false, ipv6: false, labels: {}, ipam: [], ...extra };
+}
+
+/** `hostLinks` as name -> ifalias, the only fact of a host link the bridge driver looks at. */
+function env(networks: NetworkRecord[] = [], hostLinks: [string, string | undefined][] = []): DriverEnv {
+  return {
+    instance: 'h1',
+    networks,
+    hostLinks: new Map(hostLinks.map(([name, alias]) => [name, { alias, addrs: [] }])),
+    linkKinds: new Set(['bridge', 'veth']),
+  };
+}
+
+function net(extra: Partial<NetworkRecord> = {}): NetworkRecord {
+  return {
+    id: ID,
+    name: 'app',
+    driver: 'bridge',
+    scope: 'local',
+    created: '2024-01-01T00:00:00.000000000Z',
+    internal: false,
+    attachable: false,
+    ipv6: false,
+    ipam: { driver: 'default', options: {}, config: [{ subnet: '10.20.0.0/24', gateway: '10.20.0.1', auxAddresses: {} }] },
+    options: {},
+    labels: {},
+    driverState: { bridge: 'br-abcdef012345', mtu: 1500 },
+    ...extra,
+  };
+}
+
+const dual = (extra: Partial<NetworkRecord> = {}) =>
+  net({
+    ipv6: true,
+    ipam: {
+      driver: 'default',
+      options: {},
+      config: [
+        { subnet: '10.20.0.0/24', gateway: '10.20.0.1', auxAddresses: {} },
+        { subnet: 'fd00:20::/64', gateway: 'fd00:20::1', auxAddresses: {} },
+      ],
+    },
+    ...extra,
+  });
+
+const sb: SandboxRecord = {
+  id: 'f'.repeat(64),
+  name: 'web',
+  created: '2024-01-01T00:00:00.000000000Z',
+  netns: 'yard-h1-ffffffffffff',
+  hostname: 'web',
+  command: [],
+  detached: false,
+  status: 'created',
+  dns: [],
+  dnsSearch: [],
+  dnsOptions: [],
+  extraHosts: [],
+  labels: {},
+  endpoints: {},
+};
+
+function ep(extra: Partial<EndpointRecord> = {}): EndpointRecord {
+  return { id: EP_ID, networkId: ID, ifname: 'eth0', mac: '02:42:0a:14:00:02', ipv4: '10.20.0.2/24', aliases: [], order: 0, ...extra };
+}
+
+function thrown(fn: () => unknown): YardError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof YardError) return e;
+    throw e;
+  }
+  throw new Error('expected a YardError');
+}
+
+function expectError(fn: () => unknown, code: ErrorCode, field: string | undefined, message: RegExp) {
+  const e = thrown(fn);
+  expect(e.code).toBe(code);
+  expect(e.field).toBe(field);
+  expect(e.message).toMatch(message);
+  expect(e.hint).toBeTruthy();
+  return e;
+}
+
+describe('bridge prepareNetwork', () => {
+  it('defaults: mtu 1500, icc and masquerade on, bridge name left to the engine', () => {
+    const p = bridgeDriver.prepareNetwork(intent(), env());
+    expect(p.driverState).toEqual({ mtu: 1500, icc: true, masquerade: true, defaultBridge: false });
+    expect(p).toMatchObject({ needsGateway: true, hasIpam: true, warnings: [] });
+  });
+
+  it('the default bridge is named yard0', () => {
+    expect(bridgeDriver.prepareNetwork(intent({}, { isDefaultBridge: true }), env()).driverState).toMatchObject({ bridge: 'yard0', defaultBridge: true });
+  });
+
+  it('takes a bridge name, an mtu and booleans', () => {
+    const p = bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-app', [OPT.mtu]: '9000', [OPT.icc]: 'false', [OPT.masquerade]: 'no' }), env());
+    expect(p.driverState).toEqual({ bridge: 'br-app', mtu: 9000, icc: false, masquerade: false, defaultBridge: false });
+  });
+
+  it('refuses a bridge name longer than 15 characters', () => {
+    const e = expectError(
+      () => bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-sixteen-chars' }), env()),
+      'NAME_TOO_LONG',
+      `-o ${OPT.name}`,
+      /br-sixteen-chars is 16 characters long; the kernel allows 15/,
+    );
+    expect(e.status).toBe(400);
+  });
+
+  it('refuses an invalid interface name', () => {
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br/x' }), env()), 'INVALID_ARGUMENT', `-o ${OPT.name}`, /br\/x is not a valid interface name/);
+  });
+
+  it('refuses a bridge name another network uses', () => {
+    const other = net({ name: 'other', driverState: { bridge: 'br-app' } });
+    expectError(
+      () => bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-app' }), env([other])),
+      'BRIDGE_NAME_IN_USE',
+      `-o ${OPT.name}`,
+      /bridge name br-app is already used by network other/,
+    );
+  });
+
+  it('refuses the name of a foreign link on the host, accepts a leftover of ours', () => {
+    expectError(
+      () => bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'lan0' }), env([], [['lan0', undefined]])),
+      'BRIDGE_NAME_IN_USE',
+      `-o ${OPT.name}`,
+      /a link named lan0 already exists on this host and is not Switchyard's/,
+    );
+    expectError(
+      () => bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br0' }), env([], [['br0', 'someone-else']])),
+      'BRIDGE_NAME_IN_USE',
+      `-o ${OPT.name}`,
+      /br0/,
+    );
+    expect(bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br0' }), env([], [['br0', 'switchyard:h1:old']])).driverState.bridge).toBe('br0');
+  });
+
+  it.each(['abc', '67', '65536', '1500.5', '-1', ''])('refuses mtu %j naming -o key', (v) => {
+    // An empty value counts as not given (default 1500).
+    if (v === '') {
+      expect(bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: v }), env()).driverState.mtu).toBe(1500);
+      return;
+    }
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: v }), env()), 'INVALID_ARGUMENT', `-o ${OPT.mtu}`, new RegExp(`-o ${OPT.mtu}=${v.replace('.', '\\.')} is not a valid MTU`));
+  });
+
+  it('accepts the MTU bounds 68 and 65535', () => {
+    expect(bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: '68' }), env()).driverState.mtu).toBe(68);
+    expect(bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: '65535' }), env()).driverState.mtu).toBe(65535);
+  });
+
+  it('refuses a non-boolean, naming -o key and value', () => {
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.icc]: 'maybe' }), env()), 'INVALID_ARGUMENT', `-o ${OPT.icc}`, new RegExp(`-o ${OPT.icc}=maybe is not a boolean`));
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.masquerade]: '2' }), env()), 'INVALID_ARGUMENT', `-o ${OPT.masquerade}`, /is not a boolean/);
+  });
+});
+
+describe('checkOptionKeys', () => {
+  it('refuses an unknown option and lists the known ones', () => {
+    const e = expectError(() => checkOptionKeys(bridgeDriver, { 'com.docker.network.bridge.nope': '1' }), 'UNKNOWN_OPTION', '-o com.docker.network.bridge.nope', /driver bridge has no option com\.docker\.network\.bridge\.nope/);
+    for (const k of Object.values(OPT)) expect(e.hint).toContain(k);
+  });
+
+  it('accepts every known option', () => {
+    expect(() => checkOptionKeys(bridgeDriver, Object.fromEntries(Object.values(OPT).map((k) => [k, 'x'])))).not.toThrow();
+  });
+
+  it('says a driver without options takes none', () => {
+    expect(thrown(() => checkOptionKeys(getDriver('host'), { a: 'b' })).hint).toBe('the host driver takes no options');
+  });
+});
+
+describe('bridge plans', () => {
+  it('planCreate: bridge, ownership mark, gateway address, up', () => {
+    expect(renderPlan(bridgeDriver.planCreate(net(), { instance: 'h1' }))).toEqual([
+      'ip link add br-abcdef012345 mtu 1500 type bridge',
+      `ip link set dev br-abcdef012345 alias switchyard:h1:${ID}`,
+      'ip addr add 10.20.0.1/24 dev br-abcdef012345',
+      'ip link set dev br-abcdef012345 up',
+    ]);
+  });
+
+  it('planCreate dual stack: both gateways, the v6 one without DAD', () => {
+    expect(renderPlan(bridgeDriver.planCreate(dual(), { instance: 'h1' })).filter((l) => l.includes('addr'))).toEqual([
+      'ip addr add 10.20.0.1/24 dev br-abcdef012345',
+      'ip addr add fd00:20::1/64 dev br-abcdef012345 nodad',
+    ]);
+  });
+
+  it('planDelete and hostLinksOf name the bridge; without a stored name it is br-<id12>', () => {
+    expect(renderPlan(bridgeDriver.planDelete(net()))).toEqual(['ip link del br-abcdef012345']);
+    expect(bridgeName(net({ driverState: {} }))).toBe('br-abcdef012345');
+    expect(bridgeDriver.hostLinksOf(net({ driverState: { bridge: 'yard0' } }))).toEqual(['yard0']);
+  });
+
+  it('planJoin v4: veth into the sandbox with MAC, enslaved, address, up', () => {
+    expect(renderPlan(bridgeDriver.planJoin(net(), sb, ep()))).toEqual([
+      `ip link add ${hostVethName(EP_ID)} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
+      `ip link set dev yv0123456789ab master br-abcdef012345 up`,
+      'ip -n yard-h1-ffffffffffff addr add 10.20.0.2/24 dev eth0',
+      'ip -n yard-h1-ffffffffffff link set dev eth0 up',
+    ]);
+  });
+
+  it('planJoin dual stack adds the v6 address with nodad', () => {
+    const lines = renderPlan(bridgeDriver.planJoin(dual(), sb, ep({ ipv6: 'fd00:20::2/64' })));
+    expect(lines).toContain('ip -n yard-h1-ffffffffffff addr add fd00:20::2/64 dev eth0 nodad');
+  });
+
+  it('planLeave deletes the host end (the peer goes with it)', () => {
+    expect(renderPlan(bridgeDriver.planLeave(net(), sb, ep({ hostIfname: 'yvcustom' })))).toEqual(['ip link del yvcustom']);
+  });
+
+  it('planGatewayRoutes: v4 default route; dual stack both; internal none', () => {
+    expect(renderPlan(bridgeDriver.planGatewayRoutes(net(), sb, ep()))).toEqual([
+      'ip -n yard-h1-ffffffffffff route replace default via 10.20.0.1 dev eth0',
+    ]);
+    expect(renderPlan(bridgeDriver.planGatewayRoutes(dual(), sb, ep({ ipv6: 'fd00:20::2/64' })))).toEqual([
+      'ip -n yard-h1-ffffffffffff route replace default via 10.20.0.1 dev eth0',
+      'ip -n yard-h1-ffffffffffff route replace ::/0 via fd00:20::1 dev eth0',
+    ]);
+    expect(bridgeDriver.planGatewayRoutes(dual({ internal: true }), sb, ep({ ipv6: 'fd00:20::2/64' }))).toEqual([]);
+  });
+
+  it('planGatewayRoutes skips a family the endpoint has no address in', () => {
+    expect(renderPlan(bridgeDriver.planGatewayRoutes(dual(), sb, ep()))).toEqual(['ip -n yard-h1-ffffffffffff route replace default via 10.20.0.1 dev eth0']);
+  });
+
+  it('checkJoin refuses the 1025th port', () => {
+    expect(() => bridgeDriver.checkJoin!(net(), 1023)).not.toThrow();
+    expect(thrown(() => bridgeDriver.checkJoin!(net(), 1024)).code).toBe('BRIDGE_FULL');
+  });
+});
