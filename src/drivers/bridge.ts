@@ -7,7 +7,7 @@
 import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
-import { checkIfname, ownerMark, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
+import { checkIfname, gatewayRoutesViaPools, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
 
 export const OPT = {
   name: 'com.docker.network.bridge.name',
@@ -98,9 +98,7 @@ export const bridgeDriver: NetworkDriver = {
       { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu },
       { op: 'link.set', name: host, master: bridgeName(net), up: true },
     ];
-    if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
-    if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
-    plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
+    plan.push(...planEndpointAddresses(sb, ep));
     return plan;
   },
 
@@ -109,18 +107,7 @@ export const bridgeDriver: NetworkDriver = {
     return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id) }];
   },
 
-  planGatewayRoutes(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
-    if (net.internal) return [];
-    const ns = sb.netns ?? undefined;
-    const plan: Plan = [];
-    for (const pool of net.ipam.config) {
-      if (!pool.gateway) continue;
-      const v6 = pool.subnet.includes(':');
-      if ((v6 && !ep.ipv6) || (!v6 && !ep.ipv4)) continue;
-      plan.push({ op: 'route.add', ns, dst: 'default', via: pool.gateway, dev: ep.ifname });
-    }
-    return plan;
-  },
+  planGatewayRoutes: gatewayRoutesViaPools,
 
   hostLinksOf(net: NetworkRecord): string[] {
     return [bridgeName(net)];

@@ -142,3 +142,27 @@ export function parseMtuOption(key: string, value: string): number {
   }
   return n;
 }
+
+/** Default routes via each subnet's gateway, for the families the endpoint has (bridge, macvlan, ipvlan l2). */
+export function gatewayRoutesViaPools(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
+  if (net.internal) return [];
+  const ns = sb.netns ?? undefined;
+  const plan: Plan = [];
+  for (const pool of net.ipam.config) {
+    if (!pool.gateway) continue;
+    const v6 = pool.subnet.includes(':');
+    if ((v6 && !ep.ipv6) || (!v6 && !ep.ipv4)) continue;
+    plan.push({ op: 'route.add', ns, dst: 'default', via: pool.gateway, dev: ep.ifname });
+  }
+  return plan;
+}
+
+/** Addresses and link-up for an endpoint's interface inside its sandbox. */
+export function planEndpointAddresses(sb: SandboxRecord, ep: EndpointRecord): Plan {
+  const ns = sb.netns ?? undefined;
+  const plan: Plan = [];
+  if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
+  if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
+  plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
+  return plan;
+}

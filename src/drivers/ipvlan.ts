@@ -9,7 +9,7 @@ import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import type { DriverEnv, NetworkDriver, NetworkIntent, PreparedNetwork } from './contract.js';
-import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, prepareLan, shimRoutes } from './lan.js';
+import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './lan.js';
 
 const MODES = ['l2', 'l3', 'l3s'] as const;
 const FLAGS = ['bridge', 'private', 'vepa'] as const;
@@ -60,28 +60,18 @@ export const ipvlanDriver: NetworkDriver = {
   planDelete: (net) => planLanDelete(net),
 
   planJoin(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
-    const ns = sb.netns ?? undefined;
-    const plan: Plan = [
-      {
-        op: 'link.add.ipvlan',
-        name: ep.ifname,
-        parent: String(net.driverState.parent),
-        mode: net.driverState.mode as Mode,
-        flag: net.driverState.flag as Flag,
-        targetNs: ns,
-        ...(net.driverState.mtu ? { mtu: Number(net.driverState.mtu) } : {}),
-      },
-    ];
-    if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
-    if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
-    plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
-    plan.push(...shimRoutes(net, ep, 'route.add'));
-    return plan;
+    return planLanJoin(net, sb, ep, {
+      op: 'link.add.ipvlan',
+      name: ep.ifname,
+      parent: String(net.driverState.parent),
+      mode: net.driverState.mode as Mode,
+      flag: net.driverState.flag as Flag,
+      targetNs: sb.netns ?? undefined,
+      ...(net.driverState.mtu ? { mtu: Number(net.driverState.mtu) } : {}),
+    });
   },
 
-  planLeave(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
-    return [...shimRoutes(net, ep, 'route.del'), { op: 'link.del', ns: sb.netns ?? undefined, name: ep.ifname }];
-  },
+  planLeave: planLanLeave,
 
   planGatewayRoutes: (net, sb, ep) => lanGatewayRoutes(net, sb, ep, net.driverState.mode !== 'l2'),
   hostLinksOf: (net) => lanHostLinks(net),

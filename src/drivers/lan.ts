@@ -12,8 +12,8 @@ import { YardError } from '../errors.js';
 import { allocateAddress } from '../ipam/allocator.js';
 import { parsePrefix, parseAddr, prefixContains } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
-import type { Plan } from '../plan/ops.js';
-import { checkIfname, ownerMark, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkIntent } from './contract.js';
+import type { KernelOp, Plan } from '../plan/ops.js';
+import { checkIfname, gatewayRoutesViaPools, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkIntent } from './contract.js';
 
 export const LAN_OPT = {
   parent: 'parent',
@@ -210,20 +210,18 @@ export function lanHostLinks(net: NetworkRecord): string[] {
 }
 
 export function lanGatewayRoutes(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, onLinkDefault = false): Plan {
-  if (net.internal) return [];
-  const ns = sb.netns ?? undefined;
-  const plan: Plan = [];
-  if (onLinkDefault) {
-    if (ep.ipv4) plan.push({ op: 'route.add', ns, dst: 'default', dev: ep.ifname });
-    return plan;
-  }
-  for (const pool of net.ipam.config) {
-    if (!pool.gateway) continue;
-    const v6 = pool.subnet.includes(':');
-    if ((v6 && !ep.ipv6) || (!v6 && !ep.ipv4)) continue;
-    plan.push({ op: 'route.add', ns, dst: 'default', via: pool.gateway, dev: ep.ifname });
-  }
-  return plan;
+  if (!onLinkDefault) return gatewayRoutesViaPools(net, sb, ep);
+  // ipvlan l3/l3s: the parent routes for the sandbox, so its default route is on-link.
+  return net.internal || !ep.ipv4 ? [] : [{ op: 'route.add', ns: sb.netns ?? undefined, dst: 'default', dev: ep.ifname }];
+}
+
+/** Join: the child link created straight into the sandbox, its addresses, and shim routes. */
+export function planLanJoin(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, child: KernelOp): Plan {
+  return [child, ...planEndpointAddresses(sb, ep), ...shimRoutes(net, ep, 'route.add')];
+}
+
+export function planLanLeave(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
+  return [...shimRoutes(net, ep, 'route.del'), { op: 'link.del', ns: sb.netns ?? undefined, name: ep.ifname }];
 }
 
 export function lanState(p: LanPrepared): Record<string, string | number | boolean> {

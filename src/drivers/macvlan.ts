@@ -8,7 +8,7 @@ import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import type { DriverEnv, NetworkDriver, NetworkIntent, PreparedNetwork } from './contract.js';
-import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, prepareLan, shimRoutes } from './lan.js';
+import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './lan.js';
 
 const MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
 type Mode = (typeof MODES)[number];
@@ -57,28 +57,18 @@ export const macvlanDriver: NetworkDriver = {
   },
 
   planJoin(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
-    const ns = sb.netns ?? undefined;
-    const plan: Plan = [
-      {
-        op: 'link.add.macvlan',
-        name: ep.ifname,
-        parent: String(net.driverState.parent),
-        mode: net.driverState.mode as Mode,
-        targetNs: ns,
-        mac: ep.mac,
-        ...(net.driverState.mtu ? { mtu: Number(net.driverState.mtu) } : {}),
-      },
-    ];
-    if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
-    if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
-    plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
-    plan.push(...shimRoutes(net, ep, 'route.add'));
-    return plan;
+    return planLanJoin(net, sb, ep, {
+      op: 'link.add.macvlan',
+      name: ep.ifname,
+      parent: String(net.driverState.parent),
+      mode: net.driverState.mode as Mode,
+      targetNs: sb.netns ?? undefined,
+      mac: ep.mac,
+      ...(net.driverState.mtu ? { mtu: Number(net.driverState.mtu) } : {}),
+    });
   },
 
-  planLeave(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
-    return [...shimRoutes(net, ep, 'route.del'), { op: 'link.del', ns: sb.netns ?? undefined, name: ep.ifname }];
-  },
+  planLeave: planLanLeave,
 
   planGatewayRoutes: (net, sb, ep) => lanGatewayRoutes(net, sb, ep),
   hostLinksOf: (net) => lanHostLinks(net),
