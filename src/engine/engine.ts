@@ -20,6 +20,7 @@ import { kernelError } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
 import { renderHosts, renderResolvConf } from '../dns/files.js';
 import { randomName } from '../model/names.js';
+import { parsePortSpecs } from '../model/ports.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Change, Participant, Undo } from './participants.js';
 
@@ -67,6 +68,8 @@ export interface SandboxCreateRequest {
   extraHosts?: string[];
   labels?: Record<string, string>;
   env?: Record<string, string>;
+  /** Published ports, Docker's -p syntax; conflicts are checked by the firewall participant. */
+  publish?: string[];
   dryRun?: boolean;
 }
 
@@ -331,7 +334,8 @@ export class Engine {
       });
     }
     if ((req.ip || req.ip6) && net.driverState.defaultBridge) {
-      throw new YardError('INVALID_IP', 'user specified IP address is supported on user defined networks only', {
+      // Docker's words, after the flag and value so the one line names what to change.
+      throw new YardError('INVALID_IP', `${req.ip ? `--ip ${req.ip}` : `--ip6 ${req.ip6}`}: user specified IP address is supported on user defined networks only`, {
         field: req.ip ? '--ip' : '--ip6',
         hint: 'create a network with `yard network create` and attach the sandbox there',
       });
@@ -397,7 +401,10 @@ export class Engine {
       const net = this.state.networks.get(gw.networkId)!;
       plan.push(...getDriver(net.driver).planGatewayRoutes(net, sb, gw));
     }
-    return plan;
+    // Host-namespace ops first, then everything inside the sandbox: the same order within
+    // each namespace, but one `ip -batch` per namespace instead of one per endpoint.
+    const [create, ...rest] = plan;
+    return [create!, ...rest.filter((op) => !('ns' in op) || !op.ns), ...rest.filter((op) => 'ns' in op && !!op.ns)];
   }
 
   // ---------------------------------------------------------------- sandboxes
@@ -472,6 +479,7 @@ export class Engine {
         throw new YardError('INVALID_ARGUMENT', `--add-host ${h} is not name:ip`, { field: '--add-host', hint: 'write it as name:1.2.3.4 (or name:host-gateway)' });
       }
     }
+    const ports = parsePortSpecs(req.publish ?? []);
     const id = newId();
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
     const sb: SandboxRecord = {
@@ -489,6 +497,7 @@ export class Engine {
       extraHosts: [],
       labels: req.labels ?? {},
       endpoints: {},
+      ...(ports.length ? { ports } : {}),
     };
     nets.forEach((net, i) => {
       const ep = this.prepareEndpoint(net, sb, attach[i]!, i);
