@@ -50,7 +50,7 @@ export function lookup<T extends Named>(kind: 'network' | 'sandbox', items: Iter
   if (byPrefix.length === 1) return byPrefix[0]!;
   const up = kind === 'network' ? 'NETWORK' : 'SANDBOX';
   if (byPrefix.length > 1) {
-    throw new YardError(`${up}_AMBIGUOUS` as ErrorCode, `${kind} ID prefix "${ref}" matches ${byPrefix.length} ${kind}s`, {
+    throw new YardError(`${up}_AMBIGUOUS` as ErrorCode, `${kind} ID prefix "${ref}" matches ${byPrefix.length} ${kind === 'sandbox' ? 'sandboxes' : 'networks'}`, {
       hint: 'give more characters of the ID, or the name',
     });
   }

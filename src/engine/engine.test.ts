@@ -1,0 +1,369 @@
+/**
+ * The engine over a RecordingKernel and an in-memory store (test/unit/fakes.ts). These
+ * tests cover the engine's pure logic — validation, allocation, lookup, the order of
+ * apply/commit/rollback and what gets stored — not the data plane: the fake kernel records
+ * plans and keeps a toy view of namespaces and links; whether the plans work on Linux is
+ * checked by the lab tests.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { YardError, type ErrorCode } from '../errors.js';
+import type { NetworkRecord } from '../model/types.js';
+import type { Participant } from './participants.js';
+import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
+
+let t: TestEngine;
+afterEach(() => t?.cleanup());
+
+async function rejected(p: Promise<unknown>): Promise<YardError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof YardError) return e;
+    throw e;
+  }
+  throw new Error('expected a YardError');
+}
+
+async function expectCode(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<YardError> {
+  const e = await rejected(p);
+  expect(e.code).toBe(code);
+  if (message) expect(e.message).toMatch(message);
+  return e;
+}
+
+const names = () => t.engine.networks().map((n) => n.name).sort();
+const ipOf = (sbName: string, netName: string) => {
+  const sb = t.engine.findSandbox(sbName);
+  return sb.endpoints[t.engine.findNetwork(netName).id]?.ipv4;
+};
+
+describe('networks', () => {
+  it('the predefined networks exist after first start', async () => {
+    t = await makeEngine();
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+    expect(t.engine.findNetwork('bridge').driverState.bridge).toBe('yard0');
+    expect(t.kernel.link(undefined, 'yard0')?.addrs).toEqual(['172.17.0.1/16']);
+  });
+
+  it('create stores the network, applies the bridge plan and marks the bridge as ours', async () => {
+    t = await makeEngine();
+    const { net } = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const br = `br-${net.id.slice(0, 12)}`;
+    expect(t.kernel.appliedLines()).toEqual([
+      [`ip link add ${br} mtu 1500 type bridge`, `ip link set dev ${br} alias switchyard:u1:${net.id}`, `ip addr add 10.50.0.1/24 dev ${br}`, `ip link set dev ${br} up`],
+    ]);
+    expect(t.store.networks.get(net.id)?.name).toBe('app');
+    expect(t.kernel.link(undefined, br)).toMatchObject({ up: true, alias: `switchyard:u1:${net.id}` });
+  });
+
+  it('create without --subnet takes a free default pool, skipping used ones and host routes', async () => {
+    t = await makeEngine();
+    t.kernel.hostRoutes = [{ dst: '172.18.0.0/16', dev: 'lan0' }];
+    const { net } = await t.engine.createNetwork({ name: 'a' });
+    expect(net.ipam.config[0]?.subnet).toBe('172.19.0.0/16');
+    const { net: b } = await t.engine.createNetwork({ name: 'b' });
+    expect(b.ipam.config[0]?.subnet).toBe('172.20.0.0/16');
+  });
+
+  it('refuses a duplicate name (409), a predefined name (403), an overlapping subnet', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const dup = await expectCode(t.engine.createNetwork({ name: 'app' }), 'NETWORK_EXISTS', /network with name app already exists/);
+    expect(dup.status).toBe(409);
+    expect((await expectCode(t.engine.createNetwork({ name: 'bridge' }), 'NETWORK_PREDEFINED')).status).toBe(403);
+    await expectCode(t.engine.createNetwork({ name: 'other', ipam: [{ subnet: '10.50.0.128/25' }] }), 'SUBNET_OVERLAP', /network app/);
+    await expectCode(t.engine.createNetwork({ name: 'x', driver: 'nosuch' }), 'UNKNOWN_DRIVER');
+    await expectCode(t.engine.createNetwork({ name: 'bad name' }), 'INVALID_NAME');
+    // None of the refusals reached the kernel.
+    expect(t.kernel.calls).toHaveLength(1);
+  });
+
+  it('finds networks by full ID, name, and unique ID prefix; an ambiguous prefix is an error', async () => {
+    t = await makeEngine();
+    const { net } = await t.engine.createNetwork({ name: 'app' });
+    expect(t.engine.findNetwork(net.id).name).toBe('app');
+    expect(t.engine.findNetwork('app').id).toBe(net.id);
+    expect(t.engine.findNetwork(net.id.slice(0, 5)).name).toBe('app');
+    // Two records whose IDs share a prefix, planted in the state.
+    const twin = (id: string, name: string): NetworkRecord => ({ ...net, id, name, ipam: { ...net.ipam, config: [] } });
+    t.engine.state.networks.set('abcd' + '1'.repeat(60), twin('abcd' + '1'.repeat(60), 'one'));
+    t.engine.state.networks.set('abcd' + '2'.repeat(60), twin('abcd' + '2'.repeat(60), 'two'));
+    const amb = await expectCode(Promise.resolve().then(() => t.engine.findNetwork('abcd')), 'NETWORK_AMBIGUOUS', /network ID prefix "abcd" matches 2 networks/);
+    expect(amb.status).toBe(400);
+    expect(t.engine.findNetwork('abcd1').name).toBe('one');
+    const nf = await expectCode(Promise.resolve().then(() => t.engine.findNetwork('nosuch')), 'NETWORK_NOT_FOUND', /^network nosuch not found$/);
+    expect(nf.status).toBe(404);
+  });
+
+  it('remove deletes the bridge and the record; the subnet can be used again', async () => {
+    t = await makeEngine();
+    const { net } = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.removeNetwork('app');
+    expect(t.kernel.lastBestEffort()).toEqual([`ip link del br-${net.id.slice(0, 12)}`]);
+    expect(t.kernel.links()).not.toContain(`br-${net.id.slice(0, 12)}`);
+    expect(t.store.networks.has(net.id)).toBe(false);
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+    await t.engine.createNetwork({ name: 'again', ipam: [{ subnet: '10.50.0.0/24' }] });
+  });
+
+  it('predefined networks cannot be removed', async () => {
+    t = await makeEngine();
+    for (const n of ['bridge', 'host', 'none']) {
+      const e = await expectCode(t.engine.removeNetwork(n), 'NETWORK_PREDEFINED', new RegExp(`${n} is a pre-defined network and cannot be removed`));
+      expect(e.status).toBe(403);
+    }
+    expect(t.kernel.calls).toEqual([]);
+  });
+
+  it('a network with sandboxes is in use and names them', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app' });
+    await t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] });
+    const e = await expectCode(t.engine.removeNetwork('app'), 'NETWORK_IN_USE', /network app id [0-9a-f]{64} has active endpoints \(web\)/);
+    expect(e.status).toBe(403);
+    expect(e.hint).toContain('yard network disconnect app');
+    expect(names()).toContain('app');
+  });
+
+  it('prune removes unused user networks only', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'used' });
+    await t.engine.createNetwork({ name: 'idle1' });
+    await t.engine.createNetwork({ name: 'idle2', labels: { keep: '1' } });
+    await t.engine.createSandbox({ name: 'web', networks: [{ network: 'used' }] });
+    expect(await t.engine.pruneNetworks((n) => !('keep' in n.labels))).toEqual(['idle1']);
+    expect((await t.engine.pruneNetworks()).sort()).toEqual(['idle2']);
+    expect(names()).toEqual(['bridge', 'host', 'none', 'used']);
+  });
+});
+
+describe('sandboxes', () => {
+  it('get distinct addresses; rm releases them and the lowest free one is reused', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    for (const n of ['a', 'b', 'c']) await t.engine.createSandbox({ name: n, networks: [{ network: 'app' }] });
+    expect(['a', 'b', 'c'].map((n) => ipOf(n, 'app'))).toEqual(['10.50.0.2/24', '10.50.0.3/24', '10.50.0.4/24']);
+    await t.engine.removeSandbox('b');
+    expect(t.store.sandboxes.size).toBe(2);
+    await t.engine.createSandbox({ name: 'd', networks: [{ network: 'app' }] });
+    expect(ipOf('d', 'app')).toBe('10.50.0.3/24');
+    await t.engine.createSandbox({ name: 'e', networks: [{ network: 'app' }] });
+    expect(ipOf('e', 'app')).toBe('10.50.0.5/24');
+  });
+
+  it('create applies namespace, veth, address and default route; rm undoes it', async () => {
+    t = await makeEngine();
+    const { net } = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    t.kernel.calls.length = 0;
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] });
+    const ns = sb.netns!;
+    const ep = sb.endpoints[net.id]!;
+    expect(ns).toBe(`yard-u1-${sb.id.slice(0, 12)}`);
+    expect(t.kernel.appliedLines()).toEqual([
+      [
+        `ip netns add ${ns}`,
+        `ip link add ${ep.hostIfname} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:32:00:02 netns ${ns}`,
+        `ip link set dev ${ep.hostIfname} master br-${net.id.slice(0, 12)} up`,
+        `ip -n ${ns} link set dev lo up`,
+        `ip -n ${ns} addr add 10.50.0.2/24 dev eth0`,
+        `ip -n ${ns} link set dev eth0 up`,
+        `ip -n ${ns} route replace default via 10.50.0.1 dev eth0`,
+      ],
+    ]);
+    expect(t.kernel.files.get(ns)?.hosts).toMatch(/^10\.50\.0\.2\t\S+ web$/m);
+    await t.engine.removeSandbox('web');
+    expect(t.kernel.lastBestEffort()).toEqual([`ip link del ${ep.hostIfname}`, `ip netns del ${ns}`]);
+    expect(t.kernel.namespaces()).toEqual([]);
+    expect(t.kernel.links().filter((l) => l.startsWith('yv'))).toEqual([]);
+    expect(t.kernel.files.has(ns)).toBe(false);
+  });
+
+  it('defaults to the bridge network; refuses a taken name, a network given twice, host with others', async () => {
+    t = await makeEngine();
+    const { sb } = await t.engine.createSandbox({ name: 'web' });
+    expect(Object.keys(sb.endpoints)).toEqual([t.engine.findNetwork('bridge').id]);
+    await expectCode(t.engine.createSandbox({ name: 'web' }), 'SANDBOX_EXISTS', /the sandbox name "web" is already in use/);
+    await t.engine.createNetwork({ name: 'app' });
+    await expectCode(t.engine.createSandbox({ networks: [{ network: 'app' }, { network: 'app' }] }), 'INVALID_ARGUMENT', /network app is given twice/);
+    await expectCode(t.engine.createSandbox({ networks: [{ network: 'host' }, { network: 'app' }] }), 'NETWORK_MODE_EXCLUSIVE');
+    await expectCode(t.engine.createSandbox({ networks: [{ network: 'bridge', ip: '172.17.0.9' }] }), 'INVALID_IP', /user defined networks only/);
+    expect(t.engine.sandboxes().map((s) => s.name)).toEqual(['web']);
+  });
+
+  it('a static --ip held by another sandbox is refused', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createSandbox({ name: 'a', networks: [{ network: 'app', ip: '10.50.0.9' }] });
+    await expectCode(t.engine.createSandbox({ name: 'b', networks: [{ network: 'app', ip: '10.50.0.9' }] }), 'ADDRESS_IN_USE', /already used by sandbox a/);
+  });
+
+  it('connect picks eth1 and keeps the default route; disconnecting the gateway endpoint moves it', async () => {
+    t = await makeEngine();
+    const { net: a } = await t.engine.createNetwork({ name: 'a', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'b', ipam: [{ subnet: '10.60.0.0/24' }] });
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'a' }] });
+    const ns = sb.netns!;
+    t.kernel.calls.length = 0;
+    await t.engine.connect('b', 'web');
+    const [connectPlan] = t.kernel.appliedLines();
+    expect(connectPlan![0]).toMatch(/ type veth peer name eth1 .* netns /);
+    expect(connectPlan!.some((l) => l.includes('route'))).toBe(false);
+    expect(t.kernel.routesOf(ns)).toEqual(['default via 10.50.0.1 dev eth0']);
+    await expectCode(t.engine.connect('b', 'web'), 'ALREADY_CONNECTED');
+
+    const epA = t.engine.findSandbox('web').endpoints[a.id]!;
+    await t.engine.disconnect('a', 'web');
+    expect(t.kernel.lastBestEffort()).toEqual([`ip link del ${epA.hostIfname}`, `ip -n ${ns} route replace default via 10.60.0.1 dev eth1`]);
+    expect(t.kernel.routesOf(ns)).toEqual(['default via 10.60.0.1 dev eth1']);
+    expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toEqual([t.engine.findNetwork('b').id]);
+    await expectCode(t.engine.disconnect('a', 'web'), 'NOT_CONNECTED');
+    // eth0 is free again: the next connect takes it.
+    await t.engine.connect('a', 'web');
+    expect(t.engine.findSandbox('web').endpoints[a.id]!.ifname).toBe('eth0');
+  });
+
+  it('connect to a routed network gives the default route when the sandbox had none (internal first)', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'inner', internal: true, ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'out', ipam: [{ subnet: '10.60.0.0/24' }] });
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'inner' }] });
+    expect(t.kernel.routesOf(sb.netns!)).toEqual([]);
+    await t.engine.connect('out', 'web');
+    expect(t.kernel.routesOf(sb.netns!)).toEqual(['default via 10.60.0.1 dev eth1']);
+  });
+});
+
+describe('failures roll back', () => {
+  it('a failing kernel apply stores nothing and leaves state and kernel unchanged', async () => {
+    t = await makeEngine();
+    const before = { nets: names(), links: t.kernel.links() };
+    t.kernel.failOn = (op) => (op.op === 'addr.add' ? 'RTNETLINK answers: Permission denied' : undefined);
+    const e = await expectCode(t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] }), 'KERNEL_FAILED');
+    expect(e.message).toMatch(/creating network app failed in the kernel: `ip addr add 10\.50\.0\.1\/24 dev br-[0-9a-f]{12}` said "RTNETLINK answers: Permission denied"/);
+    expect(e.status).toBe(500);
+    expect(names()).toEqual(before.nets);
+    expect([...t.store.networks.values()].map((n) => n.name).sort()).toEqual(before.nets);
+    expect(t.kernel.links()).toEqual(before.links);
+  });
+
+  it('a sandbox whose route fails is not stored and its address stays free', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    t.kernel.failOn = (op) => (op.op === 'route.add' ? 'RTNETLINK answers: Network is unreachable' : undefined);
+    await expectCode(t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] }), 'KERNEL_FAILED', /creating sandbox web failed in the kernel: `ip -n yard-u1-\S+ route replace default/);
+    expect(t.store.sandboxes.size).toBe(0);
+    expect(t.engine.sandboxes()).toEqual([]);
+    expect(t.kernel.namespaces()).toEqual([]);
+    t.kernel.failOn = () => undefined;
+    await t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] });
+    expect(ipOf('web', 'app')).toBe('10.50.0.2/24');
+  });
+
+  it('a failing store write after apply applies the undo plan (network)', async () => {
+    t = await makeEngine();
+    t.store.failNextPut = new Error('ENOSPC: no space left on device');
+    await expect(t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] })).rejects.toThrow(/ENOSPC/);
+    const br = t.kernel.calls[0]!.plan[0]!;
+    expect(t.kernel.lastBestEffort()).toEqual([`ip addr del 10.50.0.1/24 dev ${(br as { name: string }).name}`, `ip link del ${(br as { name: string }).name}`]);
+    expect(t.kernel.links()).toEqual(['yard0']);
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+  });
+
+  it('a failing store write after apply applies the undo plan (sandbox, connect)', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'a', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'b', ipam: [{ subnet: '10.60.0.0/24' }] });
+    t.store.failNextPut = new Error('EIO');
+    await expect(t.engine.createSandbox({ name: 'web', networks: [{ network: 'a' }] })).rejects.toThrow('EIO');
+    expect(t.kernel.lastBestEffort()).toEqual([expect.stringMatching(/^ip link del yv[0-9a-f]{12}$/), expect.stringMatching(/^ip netns del yard-u1-/)]);
+    expect(t.kernel.namespaces()).toEqual([]);
+    expect(t.engine.sandboxes()).toEqual([]);
+
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'a' }] });
+    t.store.failNextPut = new Error('EIO');
+    await expect(t.engine.connect('b', 'web')).rejects.toThrow('EIO');
+    expect(t.kernel.links(sb.netns!).sort()).toEqual(['eth0', 'lo']);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(1);
+    expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toHaveLength(1);
+  });
+});
+
+describe('participants', () => {
+  const recorder = (name: string, opts: { refuse?: boolean; fail?: boolean } = {}): Participant => ({
+    name,
+    validate(change) {
+      t.kernel.events.push(`${name}.validate ${change.kind}`);
+      if (opts.refuse) throw new YardError('SUBNET_OVERLAP', `${name} refuses`, { hint: 'test' });
+    },
+    apply(change) {
+      t.kernel.events.push(`${name}.apply ${change.kind}`);
+      if (opts.fail) throw new Error(`${name} broke`);
+      return () => {
+        t.kernel.events.push(`${name}.undo`);
+      };
+    },
+  });
+
+  it('validate refusing aborts before any kernel call', async () => {
+    t = await makeEngine();
+    t.engine.addParticipant(recorder('fw'));
+    t.engine.addParticipant(recorder('dns', { refuse: true }));
+    await expectCode(t.engine.createNetwork({ name: 'app' }), 'SUBNET_OVERLAP', /dns refuses/);
+    expect(t.kernel.calls).toEqual([]);
+    expect(t.kernel.events).toEqual(['fw.validate network.create', 'dns.validate network.create']);
+    expect(names()).not.toContain('app');
+  });
+
+  it('an apply that throws undoes earlier participants in reverse, then the kernel plan', async () => {
+    t = await makeEngine();
+    for (const p of [recorder('fw'), recorder('dns'), recorder('metrics', { fail: true })]) t.engine.addParticipant(p);
+    await expect(t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] })).rejects.toThrow('metrics broke');
+    const ev = t.kernel.events.filter((e) => !e.includes('validate'));
+    expect(ev.slice(0, 6)).toEqual([
+      'kernel.apply 4 ops',
+      'fw.apply network.create',
+      'dns.apply network.create',
+      'metrics.apply network.create',
+      'dns.undo',
+      'fw.undo',
+    ]);
+    expect(ev[6]).toMatch(/^kernel\.bestEffort ip addr del 10\.50\.0\.1\/24 dev br-\w+; ip link del br-\w+$/);
+    expect(t.kernel.links()).toEqual(['yard0']);
+    expect(t.store.networks.size).toBe(3);
+  });
+
+  it('removals reach every participant even when one fails', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app' });
+    const logs: string[] = [];
+    (t.engine as { log: (m: string) => void }).log = (m) => logs.push(m);
+    t.engine.addParticipant(recorder('fw', { fail: true }));
+    t.engine.addParticipant(recorder('dns'));
+    await t.engine.removeNetwork('app');
+    expect(t.kernel.events.filter((e) => /^(fw|dns)\.apply/.test(e))).toEqual(['fw.apply network.remove', 'dns.apply network.remove']);
+    expect(logs).toContain('fw: network.remove: fw broke');
+    expect(names()).not.toContain('app');
+  });
+});
+
+describe('dry run', () => {
+  it('returns the plan and applies nothing', async () => {
+    t = await makeEngine();
+    const r = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }], dryRun: true });
+    expect(r.plan[0]).toMatch(/^ip link add br-[0-9a-f]{12} mtu 1500 type bridge$/);
+    expect(r.plan).toContain(`ip addr add 10.50.0.1/24 dev br-${r.net.id.slice(0, 12)}`);
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'b', ipam: [{ subnet: '10.60.0.0/24' }] });
+    await t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] });
+    t.kernel.calls.length = 0;
+    const s = await t.engine.createSandbox({ name: 'dry', networks: [{ network: 'app' }], dryRun: true });
+    expect(s.plan).toContain(`ip -n ${s.sb.netns} addr add 10.50.0.3/24 dev eth0`);
+    const c = await t.engine.connect('b', 'web', {}, true);
+    expect(c.plan[0]).toMatch(/peer name eth1/);
+    expect(t.kernel.calls).toEqual([]);
+    expect(t.engine.sandboxes().map((x) => x.name)).toEqual(['web']);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(1);
+  });
+});
