@@ -40,14 +40,14 @@ export const bridgeDriver: NetworkDriver = {
       checkIfname(`-o ${OPT.name}`, bridge);
       const owner = env.networks.find((n) => n.driverState.bridge === bridge);
       if (owner) {
-        throw new YardError('BRIDGE_NAME_IN_USE', `bridge name ${bridge} is already used by network ${owner.name}`, {
+        throw new YardError('BRIDGE_NAME_IN_USE', `-o ${OPT.name}=${bridge}: bridge name ${bridge} is already used by network ${owner.name}`, {
           field: `-o ${OPT.name}`,
           hint: 'pick another bridge name or omit the option',
         });
       }
       const alias = env.hostLinks.get(bridge)?.alias;
       if (env.hostLinks.has(bridge) && !alias?.startsWith('switchyard:')) {
-        throw new YardError('BRIDGE_NAME_IN_USE', `a link named ${bridge} already exists on this host and is not Switchyard's`, {
+        throw new YardError('BRIDGE_NAME_IN_USE', `-o ${OPT.name}=${bridge}: a link named ${bridge} already exists on this host and is not Switchyard's`, {
           field: `-o ${OPT.name}`,
           hint: 'pick another bridge name or omit the option',
         });

@@ -73,7 +73,29 @@ export interface SandboxCreateRequest {
   dryRun?: boolean;
 }
 
+/**
+ * The seam to the cluster store for global-scope (overlay) networks; the overlay agent
+ * (cluster/agent.ts) implements it. Without it, global networks are refused.
+ */
+export interface ClusterSeam {
+  /** Check the network against the whole cluster (name, subnets), allocate its VNI and store it; fills net.driverState. */
+  reserveNetwork(net: NetworkRecord): Promise<void>;
+  /** Undo reserveNetwork after a later step failed. */
+  releaseNetwork(net: NetworkRecord): Promise<void>;
+  /** Refuse removal while any host still has endpoints on the network. */
+  checkRemovable(net: NetworkRecord): Promise<void>;
+  /** Allocate the endpoint's addresses in the cluster store (compare-and-swap); replaces the local pick. */
+  claimAddresses(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<void>;
+  releaseAddresses(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Networks a sandbox joins besides those asked for (the gateway bridge of overlay-only sandboxes). */
+  extraNetworks?(nets: NetworkRecord[]): NetworkRecord[];
+  /** Extra fields for network inspect (Docker's Peers). */
+  inspectExtras?(net: NetworkRecord): Record<string, unknown>;
+}
+
 export class Engine {
+  /** Set by the daemon when it runs with --cluster-store. */
+  cluster?: ClusterSeam;
   readonly state: State;
   private queue: Promise<unknown> = Promise.resolve();
   readonly log: (msg: string) => void;
@@ -163,11 +185,21 @@ export class Engine {
     return this.serial(async () => {
       const { net, plan, warnings } = await this.validateNetwork(req, opts);
       const change: Change = { kind: 'network.create', net };
-      await this.validateChange(change);
+      const global = net.scope === 'global' && !req.dryRun;
+      const release = async () => {
+        if (global) await this.cluster?.releaseNetwork(net).catch((e) => this.log(`release ${net.name}: ${(e as Error).message}`));
+      };
+      try {
+        await this.validateChange(change);
+      } catch (e) {
+        await release();
+        throw e;
+      }
       if (req.dryRun) return { net, plan: renderPlan(plan), warnings };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
+        await release();
         throw kernelError(e, `creating network ${net.name}`);
       }
       let undos: Undo[] = [];
@@ -177,6 +209,7 @@ export class Engine {
       } catch (e) {
         await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
+        await release();
         throw e;
       }
       this.state.networks.set(net.id, net);
@@ -242,6 +275,7 @@ export class Engine {
     };
     if (driver.attach === 'interface' && driverName === 'bridge' && !net.driverState.bridge) net.driverState.bridge = `br-${id.slice(0, 12)}`;
     driver.finishNetwork?.(net, env);
+    if (net.scope === 'global' && !req.dryRun) await this.requireCluster(net).reserveNetwork(net);
     const plan = driver.planCreate(net, { instance: this.cfg.instance });
     return { net, plan, warnings: prepared.warnings };
   }
@@ -286,7 +320,69 @@ export class Engine {
           hint: `disconnect or remove those sandboxes first (yard network disconnect ${net.name} <sandbox>)`,
         });
       }
+      if (net.scope === 'global') await this.requireCluster(net).checkRemovable(net);
       await this.tearDownNetwork(net);
+    });
+  }
+
+  private requireCluster(net: NetworkRecord): ClusterSeam {
+    if (!this.cluster) {
+      throw new YardError('CLUSTER_NOT_CONFIGURED', `network ${net.name} (driver ${net.driver}) is global and this daemon has no cluster store`, {
+        field: '--cluster-store',
+        hint: 'start the daemon with --cluster-store etcd://<host>:2379 --cluster-advertise <interface>',
+      });
+    }
+    return this.cluster;
+  }
+
+  /** Give endpoints on global networks their addresses from the cluster store. */
+  private async claimClusterAddresses(sb: SandboxRecord, eps: EndpointRecord[]): Promise<void> {
+    const claimed: [NetworkRecord, EndpointRecord][] = [];
+    try {
+      for (const ep of eps) {
+        const net = this.state.networks.get(ep.networkId);
+        if (net?.scope !== 'global') continue;
+        await this.requireCluster(net).claimAddresses(net, sb, ep);
+        claimed.push([net, ep]);
+      }
+    } catch (e) {
+      await this.releaseClusterAddresses(claimed.map(([, ep]) => ep));
+      throw e;
+    }
+  }
+
+  private async releaseClusterAddresses(eps: EndpointRecord[]): Promise<void> {
+    for (const ep of eps) {
+      const net = this.state.networks.get(ep.networkId);
+      if (net?.scope === 'global') await this.cluster?.releaseAddresses(net, ep).catch((e) => this.log(`release ${ep.ipv4 ?? ep.id}: ${(e as Error).message}`));
+    }
+  }
+
+  /**
+   * Take in a global network another host created (the overlay agent calls this for every
+   * network it finds in the cluster store): same record and ID, no validation, local
+   * kernel objects and participants as for a create.
+   */
+  adoptNetwork(net: NetworkRecord) {
+    return this.serial(async () => {
+      if (this.state.networks.has(net.id)) return;
+      const plan = getDriver(net.driver).planCreate(net, { instance: this.cfg.instance });
+      try {
+        await this.kernel.apply(plan);
+      } catch (e) {
+        throw kernelError(e, `adopting network ${net.name}`);
+      }
+      let undos: Undo[] = [];
+      try {
+        undos = await this.applyChange({ kind: 'network.create', net });
+        this.store.putNetwork(net);
+      } catch (e) {
+        await runUndos(undos, this.log);
+        await this.kernel.applyBestEffort(undoPlan(plan));
+        throw e;
+      }
+      this.state.networks.set(net.id, net);
+      this.log(`network ${net.name} (${shortId(net.id)}) adopted from the cluster store`);
     });
   }
 
@@ -306,7 +402,8 @@ export class Engine {
     return this.serial(async () => {
       const removed: string[] = [];
       for (const net of this.networks()) {
-        if (net.predefined || !filter(net) || this.endpointsOf(net.id).length) continue;
+        // Global networks may have endpoints on other hosts: they are removed explicitly.
+        if (net.predefined || net.scope === 'global' || !filter(net) || this.endpointsOf(net.id).length) continue;
         await this.tearDownNetwork(net);
         removed.push(net.name);
       }
@@ -412,13 +509,21 @@ export class Engine {
   createSandbox(req: SandboxCreateRequest) {
     return this.serial(async () => {
       const sb = this.validateSandbox(req);
+      const eps = Object.values(sb.endpoints);
+      if (!req.dryRun) await this.claimClusterAddresses(sb, eps);
       const plan = this.sandboxPlan(sb);
       const change: Change = { kind: 'sandbox.create', sb };
-      await this.validateChange(change);
+      try {
+        await this.validateChange(change);
+      } catch (e) {
+        if (!req.dryRun) await this.releaseClusterAddresses(eps);
+        throw e;
+      }
       if (req.dryRun) return { sb, plan: renderPlan(plan) };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
+        await this.releaseClusterAddresses(eps);
         throw kernelError(e, `creating sandbox ${sb.name}`);
       }
       let undos: Undo[] = [];
@@ -426,6 +531,7 @@ export class Engine {
         await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
         if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
+        await this.releaseClusterAddresses(eps);
       };
       try {
         undos = await this.applyChange(change);
@@ -460,7 +566,7 @@ export class Engine {
       do name = randomName();
       while (taken.has(name));
     }
-    const attach = req.networks?.length ? req.networks : [{ network: 'bridge' }];
+    const attach: AttachRequest[] = req.networks?.length ? [...req.networks] : [{ network: 'bridge' }];
     const seen = new Set<string>();
     const nets = attach.map((a) => {
       const net = this.findNetwork(a.network);
@@ -470,6 +576,12 @@ export class Engine {
       seen.add(net.id);
       return net;
     });
+    // Overlay-only sandboxes also join the host's gateway bridge (Docker's docker_gwbridge).
+    for (const extra of this.cluster?.extraNetworks?.(nets) ?? []) {
+      if (seen.has(extra.id)) continue;
+      nets.push(extra);
+      attach.push({ network: extra.id });
+    }
     const command = req.command ?? [];
     if (req.start !== false && req.detached && !command.length) {
       throw new YardError('INVALID_ARGUMENT', 'no command given for a detached sandbox', { field: 'COMMAND', hint: 'add the command after --, e.g. `yard run -d -- sleep 1000`' });
@@ -603,16 +715,23 @@ export class Engine {
       }
       const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
       const ep = this.prepareEndpoint(net, sb, { network: net.id, ...req }, order);
+      if (!dryRun) await this.claimClusterAddresses(sb, [ep]);
       const driver = getDriver(net.driver);
       const plan: Plan = [...driver.planJoin(net, sb, ep)];
       const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
       if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
       const change: Change = { kind: 'connect', sb: next, net, ep };
-      await this.validateChange(change);
+      try {
+        await this.validateChange(change);
+      } catch (e) {
+        if (!dryRun) await this.releaseClusterAddresses([ep]);
+        throw e;
+      }
       if (dryRun) return { plan: renderPlan(plan) };
       try {
         await this.kernel.apply(plan);
       } catch (e) {
+        await this.releaseClusterAddresses([ep]);
         throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
       }
       let undos: Undo[] = [];
@@ -622,6 +741,7 @@ export class Engine {
       } catch (e) {
         await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
+        await this.releaseClusterAddresses([ep]);
         throw e;
       }
       this.state.sandboxes.set(sb.id, next);
