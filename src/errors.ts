@@ -59,6 +59,9 @@ export const ERROR_CODES = {
   LAB_EXISTS: ['conflict', 'A lab with this name is already up.'],
   LAB_NOT_FOUND: ['not-found', 'No lab with this name is up.'],
   LAB_HOST_NOT_FOUND: ['not-found', 'The lab has no host with this name.'],
+  CLUSTER_NOT_CONFIGURED: ['invalid', 'A global (overlay) network needs a daemon started with --cluster-store and --cluster-advertise.'],
+  CLUSTER_UNAVAILABLE: ['unavailable', 'The cluster store (etcd) does not answer; overlay operations fail, local networks keep working.'],
+  VNI_EXHAUSTED: ['unavailable', 'No free VXLAN network identifier is left (in the range or the vxlanid_list asked for).'],
   NOT_IMPLEMENTED: ['invalid', 'The feature exists in Docker but not (yet) in Switchyard.'],
   INTERNAL: ['internal', 'A bug: an unexpected failure without a more specific code.'],
 } as const satisfies Record<string, readonly [ErrorClass, string]>;

@@ -4,6 +4,7 @@
  */
 import type { PoolConfig } from '../ipam/config.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { publishTarget, shownHostIps, type PortMapping } from '../model/ports.js';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.12';
@@ -104,13 +105,46 @@ export function sandboxJson(sb: SandboxRecord, networks: Map<string, NetworkReco
     },
     LogPath: logPath,
     Config: { Hostname: sb.hostname, Cmd: sb.command, Labels: sb.labels },
-    HostConfig: { NetworkMode: mode, Dns: sb.dns, DnsSearch: sb.dnsSearch, DnsOptions: sb.dnsOptions, ExtraHosts: sb.extraHosts },
+    HostConfig: { NetworkMode: mode, Dns: sb.dns, DnsSearch: sb.dnsSearch, DnsOptions: sb.dnsOptions, ExtraHosts: sb.extraHosts, PortBindings: portBindings(sb.ports ?? []) },
     NetworkSettings: {
       SandboxID: sb.id,
       SandboxKey: sb.netns ? `/run/netns/${sb.netns}` : '',
       Networks: nets,
+      Ports: publishedPorts(sb, networks),
     },
     // Switchyard's own: the namespace name for `ip netns exec`.
     Netns: sb.netns,
+    // Switchyard's own: the published ports as records (ranges kept whole), for ps.
+    PublishedPorts: (sb.ports ?? []).map((m) => ({ ...m, v6: hasV6Target(sb, networks) })),
   };
+}
+
+/** Docker's HostConfig.PortBindings: what was asked, `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`. */
+function portBindings(ports: readonly PortMapping[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of ports) {
+    for (let i = 0; i <= m.containerPortEnd - m.containerPort; i++) {
+      const hp = m.hostPort + (m.hostPortEnd > m.hostPort ? i : 0);
+      (out[`${m.containerPort + i}/${m.proto}`] ??= []).push({ HostIp: m.hostIp, HostPort: String(hp) });
+    }
+  }
+  return out;
+}
+
+function hasV6Target(sb: SandboxRecord, networks: Map<string, NetworkRecord>): boolean {
+  return !!publishTarget(sb, networks)?.ep.ipv6;
+}
+
+/** Docker's NetworkSettings.Ports: what is published, one entry per container port and host address. */
+function publishedPorts(sb: SandboxRecord, networks: Map<string, NetworkRecord>): Record<string, { HostIp: string; HostPort: string }[]> {
+  const v6 = hasV6Target(sb, networks);
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of sb.ports ?? []) {
+    for (let i = 0; i <= m.containerPortEnd - m.containerPort; i++) {
+      const hp = m.hostPort + (m.hostPortEnd > m.hostPort ? i : 0);
+      const list = (out[`${m.containerPort + i}/${m.proto}`] ??= []);
+      for (const ip of shownHostIps(m, v6)) list.push({ HostIp: ip, HostPort: String(hp) });
+    }
+  }
+  return out;
 }

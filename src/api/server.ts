@@ -12,6 +12,8 @@ import type { Engine } from '../engine/engine.js';
 import type { NetworkRecord } from '../model/types.js';
 import { API_VERSION, MIN_API_VERSION, networkJson, sandboxJson } from './docker-shapes.js';
 import { VERSION } from '../version.js';
+import { EmbeddedDns } from '../dns/resolver.js';
+import type { FirewallParticipant } from '../firewall/participant.js';
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -136,6 +138,7 @@ const SandboxCreateSchema = z.object({
   extraHosts: z.array(z.string()).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
+  publish: z.array(z.string()).optional(),
   dryRun: z.boolean().optional(),
 });
 
@@ -205,7 +208,10 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
 
   app.get('/networks/:id', (c) => {
     const net = engine.findNetwork(c.req.param('id'));
-    return c.json(networkJson(net, engine.endpointsOf(net.id)));
+    const json = networkJson(net, engine.endpointsOf(net.id));
+    // Global networks: Docker's Peers, and the endpoints other hosts hold.
+    if (net.scope === 'global' && engine.cluster?.inspectExtras) Object.assign(json, engine.cluster.inspectExtras(net));
+    return c.json(json);
   });
 
   app.post('/networks/create', async (c) => {
@@ -292,6 +298,14 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
     return c.json(sandboxJson(sb, engine.state.networks, engine.logFile(sb)));
   });
 
+  // Who can reach each published port, and which rules decide it (yard port explain).
+  app.get(`${y}/sandboxes/:id/ports/explain`, async (c) => {
+    const sb = engine.findSandbox(c.req.param('id'));
+    const fw = engine.participants.find((p) => p.name === 'firewall') as FirewallParticipant | undefined;
+    if (!fw) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without its firewall', { hint: 'start the daemon normally (yard daemon)' });
+    return c.json(await fw.explain(sb, engine));
+  });
+
   app.delete(`${y}/sandboxes/:id`, async (c) => {
     const force = ['1', 'true'].includes(c.req.query('force') ?? '');
     await engine.removeSandbox(c.req.param('id'), force);
@@ -309,6 +323,20 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
     await engine.markExited(c.req.param('id'), b.code);
     return c.body(null, 204);
   });
+
+  // ------------------------------------------------------------ embedded DNS
+  const dns = () => {
+    const d = engine.participants.find((p): p is EmbeddedDns => p instanceof EmbeddedDns);
+    if (!d) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without the embedded DNS resolver', { hint: 'start the daemon with it (the default)' });
+    return d;
+  };
+  app.get(`${y}/dns/explain`, async (c) => {
+    const [name, from] = [c.req.query('name'), c.req.query('from')];
+    if (!name) throw new YardError('INVALID_ARGUMENT', 'NAME is missing', { field: 'NAME', hint: 'give the name (or IP address) to explain' });
+    if (!from) throw new YardError('INVALID_ARGUMENT', '--from is missing', { field: '--from', hint: 'name the sandbox that asks' });
+    return c.json(await dns().explain(engine.findSandbox(from), name, c.req.query('type') || undefined));
+  });
+  app.get(`${y}/dns/stats`, (c) => c.json({ listeners: dns().listenerCount(), ...dns().stats }));
 
   return app;
 }

@@ -4,6 +4,7 @@
  * is made to match them (see engine/reconcile). Everything here is plain JSON.
  */
 import type { PoolConfig } from '../ipam/config.js';
+import type { PortMapping } from './ports.js';
 
 export type Scope = 'local' | 'global' | 'swarm';
 
@@ -79,6 +80,8 @@ export interface SandboxRecord {
   labels: Record<string, string>;
   /** Keyed by network ID. */
   endpoints: Record<string, EndpointRecord>;
+  /** Published ports (-p), host ports already chosen; the firewall room renders them. */
+  ports?: PortMapping[];
   /** Tombstone: removal started; a restart finishes it. */
   deleting?: boolean;
 }

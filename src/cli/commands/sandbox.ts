@@ -5,9 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { psPortsCell, type PortMapping } from '../../model/ports.js';
 import { ago, collect, keyValues, table, truncate } from '../format.js';
 
 interface SandboxJson {
@@ -19,6 +21,7 @@ interface SandboxJson {
   State: { Status: string; Running: boolean; Pid: number; ExitCode: number; StartedAt: string; FinishedAt: string };
   LogPath: string;
   NetworkSettings: { Networks: Record<string, { IPAddress: string; GlobalIPv6Address: string }> };
+  PublishedPorts?: (PortMapping & { v6: boolean })[];
   Netns: string | null;
 }
 
@@ -48,7 +51,8 @@ function runAttached(netns: string | null, argv: string[], env?: NodeJS.ProcessE
     child.on('exit', (code, signal) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      resolve(code ?? (signal === 'SIGKILL' ? 137 : signal === 'SIGTERM' ? 143 : 130));
+      // The shell's convention: 128 + the signal's number (a segfault is 139, not 130).
+      resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0));
     });
   });
 }
@@ -69,6 +73,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--dns-search <domain>', 'DNS search domain', collect)
     .option('--dns-option <opt>', 'resolver option (e.g. ndots:2)', collect)
     .option('--add-host <name:ip>', 'extra /etc/hosts entry (ip may be host-gateway)', collect)
+    .option('-p, --publish <spec>', 'publish a port: [host-ip:][host-port:]container-port[/tcp|udp|sctp], ranges as 8000-8009; repeatable', collect)
     .option('-l, --label <key=value>', 'metadata label', collect)
     .option('-e, --env <key=value>', 'environment variable for the command', collect)
     .option('--rm', 'remove the sandbox when its command exits (foreground only)')
@@ -96,6 +101,7 @@ export function register(program: Command, ctx: CliContext): void {
         dnsSearch: o.dnsSearch,
         dnsOptions: o.dnsOption,
         extraHosts: o.addHost,
+        publish: o.publish,
         labels: keyValues('--label', o.label, { valueRequired: false }),
         env,
         dryRun: !!o.dryRun,
@@ -143,10 +149,15 @@ export function register(program: Command, ctx: CliContext): void {
           statusText(s),
           nets.map(([n]) => n).join(','),
           nets.map(([, e]) => [e.IPAddress, e.GlobalIPv6Address].filter(Boolean).join(' ')).filter(Boolean).join(','),
+          psPortsCell(s.PublishedPorts ?? [], !!s.PublishedPorts?.[0]?.v6),
           s.Name.replace(/^\//, ''),
         ];
       });
-      for (const l of table(['SANDBOX ID', 'COMMAND', 'CREATED', 'STATUS', 'NETWORKS', 'ADDRESSES', 'NAMES'], rows)) ctx.out(l);
+      // PORTS only when something is published, so the common listing stays narrow.
+      const withPorts = list.some((s) => s.PublishedPorts?.length);
+      const headers = ['SANDBOX ID', 'COMMAND', 'CREATED', 'STATUS', 'NETWORKS', 'ADDRESSES', 'PORTS', 'NAMES'];
+      const drop = (r: string[]) => (withPorts ? r : r.filter((_, i) => i !== 6));
+      for (const l of table(drop(headers), rows.map(drop))) ctx.out(l);
     });
 
   program

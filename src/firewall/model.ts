@@ -1,0 +1,155 @@
+/**
+ * What Switchyard's nftables tables must contain, computed from state. The chains and
+ * rules are fixed text (render.ts); everything that depends on networks and sandboxes is
+ * an element of a named set or map, so a change is a handful of element additions and
+ * deletions and the rule count never grows with ports or networks.
+ *
+ * Published ports: a packet whose (destination address, protocol, destination port)
+ * matches a key is DNATed. Keys are intervals, so "every address" is 0.0.0.0/0 and a port
+ * range is one element. Two maps per family:
+ *   pm4/pm6  key -> container address . port    (the port changes: 8080 -> 80)
+ *   pr4/pr6  key -> container address           (the port is kept: 20000-20999 -> same)
+ * A range whose host and container ports differ (8000-8009 -> 80-89) becomes one pm
+ * element per port: nft cannot add an offset to a port.
+ */
+import { hostFamilies, publishTarget, type PortMapping } from '../model/ports.js';
+import type { NetworkRecord, SandboxRecord } from '../model/types.js';
+
+export type InetSetName = 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'pm4' | 'pr4' | 'pm6' | 'pr6';
+export type BridgeSetName = 'no_icc_ports';
+export type SetName = InetSetName | BridgeSetName;
+
+export interface SetDef {
+  family: 'inet' | 'bridge';
+  type: string;
+  map?: string;
+  interval?: boolean;
+  /** Why the set exists: rendered as a comment above it. */
+  about: string;
+}
+
+export const SET_DEFS: Record<SetName, SetDef> = {
+  bridges: { family: 'inet', type: 'ifname', about: 'every bridge of a Switchyard network' },
+  same_bridge: { family: 'inet', type: 'ifname . ifname', about: 'bridge . bridge, for traffic routed back into its own network' },
+  internal: { family: 'inet', type: 'ifname', about: 'bridges of --internal networks: no traffic to or from outside' },
+  masq4: { family: 'inet', type: 'ipv4_addr', interval: true, about: 'IPv4 subnets masqueraded when they leave through a non-bridge interface' },
+  masq6: { family: 'inet', type: 'ipv6_addr', interval: true, about: 'IPv6 subnets masqueraded likewise' },
+  pm4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr . inet_service', interval: true, about: 'published IPv4 ports: host address . protocol . port -> container address . port' },
+  pr4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr', interval: true, about: 'published IPv4 ports that keep their port number (ranges): -> container address' },
+  pm6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', interval: true, about: 'published IPv6 ports, as pm4' },
+  pr6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr', interval: true, about: 'published IPv6 ports, as pr4' },
+  no_icc_ports: { family: 'bridge', type: 'ifname', about: 'sandbox ports of networks with enable_icc=false: no IP traffic bridged between them' },
+};
+
+export const SET_NAMES = Object.keys(SET_DEFS) as SetName[];
+
+export interface Element {
+  key: string;
+  value?: string;
+}
+
+/** Elements by set, each keyed by its full text (`key : value`) for diffing. */
+export type FirewallModel = Record<SetName, Map<string, Element>>;
+
+export function emptyModel(): FirewallModel {
+  return Object.fromEntries(SET_NAMES.map((n) => [n, new Map()])) as unknown as FirewallModel;
+}
+
+export const elementText = (e: Element) => (e.value === undefined ? e.key : `${e.key} : ${e.value}`);
+
+function add(model: FirewallModel, set: SetName, key: string, value?: string): void {
+  const e: Element = value === undefined ? { key } : { key, value };
+  model[set].set(elementText(e), e);
+}
+
+const q = (ifname: string) => `"${ifname}"`;
+
+export function isBridgeNetwork(net: NetworkRecord): boolean {
+  return net.driver === 'bridge' && !net.deleting;
+}
+
+export function bridgeOf(net: NetworkRecord): string {
+  return String(net.driverState.bridge || `br-${net.id.slice(0, 12)}`);
+}
+
+/** The host-side key address of a mapping in one family. */
+function keyAddress(m: PortMapping, fam: 4 | 6): string {
+  if (!m.hostIp || m.hostIp === '0.0.0.0' || m.hostIp === '::') return fam === 4 ? '0.0.0.0/0' : '::/0';
+  return m.hostIp;
+}
+
+const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
+
+/** The map elements one mapping becomes, for a container address of family `fam`. */
+export function portElements(m: PortMapping, fam: 4 | 6, containerAddr: string): { set: SetName; key: string; value: string }[] {
+  const addr = keyAddress(m, fam);
+  const [pm, pr] = fam === 4 ? (['pm4', 'pr4'] as const) : (['pm6', 'pr6'] as const);
+  if (m.hostPort === m.containerPort && m.hostPortEnd === m.containerPortEnd) {
+    return [{ set: pr, key: `${addr} . ${m.proto} . ${range(m.hostPort, m.hostPortEnd)}`, value: containerAddr }];
+  }
+  if (m.containerPort === m.containerPortEnd) {
+    return [{ set: pm, key: `${addr} . ${m.proto} . ${range(m.hostPort, m.hostPortEnd)}`, value: `${containerAddr} . ${m.containerPort}` }];
+  }
+  const out: { set: SetName; key: string; value: string }[] = [];
+  for (let i = 0; i <= m.hostPortEnd - m.hostPort; i++) {
+    out.push({ set: pm, key: `${addr} . ${m.proto} . ${m.hostPort + i}`, value: `${containerAddr} . ${m.containerPort + i}` });
+  }
+  return out;
+}
+
+/** A sandbox's published-port elements (empty when it has no usable target). */
+export function sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>) {
+  const target = publishTarget(sb, networks);
+  if (!target || !sb.ports?.length) return [];
+  const out: { set: SetName; key: string; value: string }[] = [];
+  for (const m of sb.ports) {
+    if (!m.hostPort) continue;
+    for (const fam of hostFamilies(m)) {
+      const addr = fam === 4 ? target.ep.ipv4 : target.ep.ipv6;
+      if (addr) out.push(...portElements(m, fam, addr.split('/')[0]!));
+    }
+  }
+  return out;
+}
+
+export function modelOf(networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): FirewallModel {
+  const model = emptyModel();
+  const byId = new Map(networks.map((n) => [n.id, n]));
+  for (const net of networks) {
+    if (!isBridgeNetwork(net)) continue;
+    const br = bridgeOf(net);
+    add(model, 'bridges', q(br));
+    add(model, 'same_bridge', `${q(br)} . ${q(br)}`);
+    if (net.internal) add(model, 'internal', q(br));
+    else if (net.driverState.masquerade !== false) {
+      for (const p of net.ipam.config) add(model, p.subnet.includes(':') ? 'masq6' : 'masq4', p.subnet);
+    }
+  }
+  for (const sb of sandboxes) {
+    if (sb.deleting) continue;
+    for (const ep of Object.values(sb.endpoints)) {
+      const net = byId.get(ep.networkId);
+      if (net && isBridgeNetwork(net) && net.driverState.icc === false && ep.hostIfname) add(model, 'no_icc_ports', q(ep.hostIfname));
+    }
+    for (const e of sandboxPortElements(sb, byId)) add(model, e.set, e.key, e.value);
+  }
+  return model;
+}
+
+/** Elements to delete and to add to turn `from` into `to`. */
+export function diffModels(from: FirewallModel, to: FirewallModel): { del: Record<SetName, Element[]>; add: Record<SetName, Element[]>; count: number } {
+  const del = {} as Record<SetName, Element[]>;
+  const addd = {} as Record<SetName, Element[]>;
+  let count = 0;
+  for (const n of SET_NAMES) {
+    del[n] = [...from[n]].filter(([k]) => !to[n].has(k)).map(([, e]) => e);
+    addd[n] = [...to[n]].filter(([k]) => !from[n].has(k)).map(([, e]) => e);
+    count += del[n].length + addd[n].length;
+  }
+  return { del, add: addd, count };
+}
+
+/** Number of elements in every set (for figures and tests). */
+export function elementCount(model: FirewallModel): number {
+  return SET_NAMES.reduce((n, s) => n + model[s].size, 0);
+}

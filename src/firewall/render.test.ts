@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { fixtureNetwork, fixtureSandbox, goldenMatrix, port } from './fixtures.js';
+import { elementCount, modelOf } from './model.js';
+import { renderDelta, renderRuleset, splitTables } from './render.js';
+
+const ruleLines = (script: string) => script.split('\n').filter((l) => /^\t\t(?!type |flags |elements|#)\S/.test(l) && !/^\t\t {10}/.test(l));
+
+describe('golden rulesets', () => {
+  for (const c of goldenMatrix()) {
+    it(c.name, async () => {
+      const text = renderRuleset(modelOf(c.networks, c.sandboxes), { withUserTable: true });
+      await expect(text).toMatchFileSnapshot(`__golden__/${c.name}.nft`);
+    });
+  }
+});
+
+describe('renderRuleset', () => {
+  it('replaces only Switchyard\'s own tables and declares the user table only when asked', () => {
+    const text = renderRuleset(modelOf([], []));
+    expect(text.match(/^delete table .*$/gm)).toEqual(['delete table inet switchyard', 'delete table bridge switchyard']);
+    expect(text).not.toContain('switchyard-user');
+    expect(text).not.toMatch(/flush ruleset|policy drop/);
+    expect(renderRuleset(modelOf([], []), { withUserTable: true })).toContain('chain user-forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;');
+  });
+
+  it('keeps the rule count constant however many ports and networks there are', () => {
+    const nets = Array.from({ length: 5 }, (_, i) => fixtureNetwork({ name: `n${i}`, index: i + 1, ipv6: true }));
+    const few = renderRuleset(modelOf(nets.slice(0, 1), [fixtureSandbox('a', 0, nets.slice(0, 1), [port(8080, 80)])]));
+    const sbs = Array.from({ length: 200 }, (_, i) => fixtureSandbox(`s${i}`, i, [nets[i % 5]!], [port(10000 + i * 3, 80), port(10001 + i * 3, 53, 'udp'), port(40000 + i * 10, 100, 'tcp', '', 5)]));
+    const many = renderRuleset(modelOf(nets, sbs));
+    expect(ruleLines(many).length).toBe(ruleLines(few).length);
+    expect(ruleLines(few).length).toBeGreaterThan(10);
+    // 200 sandboxes x (1 + 1 + 6 elements) x 2 families + 5 networks' set elements
+    expect(elementCount(modelOf(nets, sbs))).toBe(200 * 8 * 2 + 5 * 4);
+  });
+
+  it('makes a port range with the same ports one element, and a shifted range one element per port', () => {
+    const net = fixtureNetwork({ name: 'app', index: 1 });
+    const m = modelOf([net], [fixtureSandbox('web', 0, [net], [port(20000, 20000, 'tcp', '', 999), port(8000, 80, 'udp', '', 9)])]);
+    expect([...m.pr4.keys()]).toEqual(['0.0.0.0/0 . tcp . 20000-20999 : 172.19.0.2']);
+    expect(m.pm4.size).toBe(10);
+    expect(m.pm4.has('0.0.0.0/0 . udp . 8009 : 172.19.0.2 . 89')).toBe(true);
+  });
+});
+
+describe('renderDelta', () => {
+  const net = fixtureNetwork({ name: 'app', index: 1, ipv6: true });
+  const web = fixtureSandbox('web', 0, [net], [port(8080, 80), port(9090, 90, 'tcp', '127.0.0.1')]);
+  const db = fixtureSandbox('db', 1, [net], [port(5432, 5432)]);
+
+  it('adds and deletes exactly one sandbox\'s elements', () => {
+    const before = modelOf([net], [web]);
+    const after = modelOf([net], [web, db]);
+    expect(renderDelta(before, after)).toBe(
+      'add element inet switchyard pr4 { 0.0.0.0/0 . tcp . 5432 : 172.19.0.3 }\n' +
+        'add element inet switchyard pr6 { ::/0 . tcp . 5432 : fd00:2::3 }\n',
+    );
+    expect(renderDelta(after, before)).toBe(
+      'delete element inet switchyard pr4 { 0.0.0.0/0 . tcp . 5432 }\n' + 'delete element inet switchyard pr6 { ::/0 . tcp . 5432 }\n',
+    );
+    expect(renderDelta(after, after)).toBe('');
+  });
+
+  it('adds a network as set elements only', () => {
+    const other = fixtureNetwork({ name: 'other', index: 2, icc: false });
+    const delta = renderDelta(modelOf([net], []), modelOf([net, other], [fixtureSandbox('x', 3, [other])]));
+    expect(delta.split('\n').filter(Boolean)).toEqual([
+      'add element inet switchyard bridges { "br-aa0002000000" }',
+      'add element inet switchyard same_bridge { "br-aa0002000000" . "br-aa0002000000" }',
+      'add element inet switchyard masq4 { 172.20.0.0/16 }',
+      'add element bridge switchyard no_icc_ports { "yvee0030000000" }',
+    ]);
+  });
+});
+
+describe('splitTables', () => {
+  it('finds each top-level table block of a listing', () => {
+    const t = splitTables('table inet a {\n\tchain c {\n\t}\n}\ntable bridge switchyard {\n}\n');
+    expect([...t.keys()]).toEqual(['inet a', 'bridge switchyard']);
+    expect(t.get('inet a')).toBe('table inet a {\n\tchain c {\n\t}\n}');
+  });
+});
