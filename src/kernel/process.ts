@@ -55,9 +55,11 @@ export async function stopProcess(pid: number, start: string | undefined, graceM
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
+  // Most processes are gone within a millisecond of SIGTERM: poll fast first, then back
+  // off (a flat 20 ms made every sandbox removal wait at least 20 ms).
+  for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 20)) {
     if (!isAlive(pid, start)) return;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, wait));
   }
   if (isAlive(pid, start)) {
     try {

@@ -1,6 +1,5 @@
 /** `yard daemon`, `yard version`, `yard info`. */
 import type { Command } from 'commander';
-import { startDaemon } from '../../daemon/daemon.js';
 import { defaultInstance } from '../../paths.js';
 import { VERSION } from '../../version.js';
 import type { CliContext } from '../context.js';
@@ -17,7 +16,12 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--dns-search <domain>', 'default DNS search domain for sandboxes', collect)
     .option('--dns-opt <opt>', 'default resolver option for sandboxes', collect)
     .option('--no-fsync', 'do not fsync state writes (faster; a power loss may lose the last operation)')
+    .option('--cluster-store <url>', 'etcd://host:port[,host:port...]: the cluster store that enables overlay networks')
+    .option('--cluster-advertise <interface>', 'interface (or address) whose address is this host\'s VXLAN endpoint (with --cluster-store)')
     .action(async (o) => {
+      // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
+      // client, about 0.3 s of start-up that every other `yard` command would pay for nothing.
+      const { startDaemon } = await import('../../daemon/daemon.js');
       const d = await startDaemon({
         instance: o.instance ?? defaultInstance(),
         stateDir: o.stateDir,
@@ -26,6 +30,8 @@ export function register(program: Command, ctx: CliContext): void {
         dnsSearch: o.dnsSearch,
         dnsOptions: o.dnsOpt,
         durable: o.fsync !== false,
+        clusterStore: o.clusterStore,
+        clusterAdvertise: o.clusterAdvertise,
       });
       await new Promise<void>((resolve) => {
         const stop = () => {

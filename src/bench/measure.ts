@@ -1,0 +1,264 @@
+/**
+ * The measurements. Each runs a bounded number of times (warm-up runs first, not recorded)
+ * and stops early when the run's time budget is spent; the sample count is reported, so a
+ * short series is visible rather than hidden. Floors are the kernel and the socket alone,
+ * timed in the same lab host a moment before, so ratios compare like with like.
+ */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { run } from '../kernel/exec.js';
+import type { LabHost } from '../lab/lab.js';
+import { sandboxNetnsPrefix } from '../paths.js';
+import type { BenchClient } from './client.js';
+
+export interface Budget {
+  /** No new measurement starts after this (Date.now()). */
+  deadline: number;
+  expired(): boolean;
+  /** Even removals stop after `cleanupMs` more: the lab's teardown removes the rest. */
+  cleanupExpired(): boolean;
+}
+
+export function budget(ms: number, cleanupMs: number): Budget {
+  const deadline = Date.now() + ms;
+  return { deadline, expired: () => Date.now() >= deadline, cleanupExpired: () => Date.now() >= deadline + cleanupMs };
+}
+
+export interface BenchCtx {
+  host: LabHost;
+  client: BenchClient;
+  runs: number;
+  budget: Budget;
+  log: (msg: string) => void;
+}
+
+/** Named series of samples (ms, or MiB for memory). */
+export type Series = Map<string, number[]>;
+
+const WARMUP = 2;
+
+function record(series: Series, key: string, value: number): void {
+  const list = series.get(key) ?? [];
+  list.push(value);
+  series.set(key, list);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+/** `runs` recorded iterations after the warm-ups, fewer if the budget runs out. */
+async function repeat(ctx: BenchCtx, series: Series, body: (i: number, rec: (key: string, ms: number) => void) => Promise<void>): Promise<void> {
+  for (let i = 0; i < WARMUP + ctx.runs && !ctx.budget.expired(); i++) {
+    await body(i, i < WARMUP ? () => {} : (k, ms) => record(series, k, ms));
+  }
+}
+
+async function ip(args: string[], input?: string): Promise<void> {
+  const r = await run('ip', args, { input, timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
+}
+
+// ---------------------------------------------------------------- floors
+
+export async function measureFloors(ctx: BenchCtx, series: Series): Promise<void> {
+  const ns = ['-n', ctx.host.name];
+  ctx.log('floors: veth add+del as two `ip -n` processes');
+  await repeat(ctx, series, async (_i, rec) => {
+    const [add] = await timed(() => ip([...ns, 'link', 'add', 'ybA', 'type', 'veth', 'peer', 'name', 'ybB']));
+    const [del] = await timed(() => ip([...ns, 'link', 'del', 'ybA']));
+    rec('floor.veth.add', add);
+    rec('floor.veth.del', del);
+    rec('floor.veth', add + del);
+  });
+  ctx.log('floors: veth add+del in one `ip -n -batch -`');
+  await repeat(ctx, series, async (_i, rec) => {
+    const [ms] = await timed(() => ip([...ns, '-batch', '-'], 'link add ybA type veth peer name ybB\nlink del ybA\n'));
+    rec('floor.veth.batch', ms);
+  });
+  ctx.log('floors: bridge add+del');
+  await repeat(ctx, series, async (_i, rec) => {
+    const [add] = await timed(() => ip([...ns, 'link', 'add', 'ybbr0', 'type', 'bridge']));
+    const [del] = await timed(() => ip([...ns, 'link', 'del', 'ybbr0']));
+    rec('floor.bridge', add + del);
+  });
+  // A sandbox's kernel minimum: its namespace and a veth pair with one end inside, then
+  // gone again, either deleting the host end first or leaving the pair to the namespace's
+  // (asynchronous) destruction.
+  // Named like a sandbox of this host, so that `labDown` removes it if the run dies here.
+  const sbNs = `${sandboxNetnsPrefix(ctx.host.name)}floor`;
+  ctx.log('floors: sandbox namespace + veth, removed with and without `link del`');
+  await repeat(ctx, series, async (i, rec) => {
+    const [create] = await timed(async () => {
+      await ip(['netns', 'add', sbNs]);
+      await ip([...ns, 'link', 'add', 'ybA', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', sbNs]);
+    });
+    const withLinkDel = i % 2 === 0;
+    const [remove] = await timed(async () => {
+      if (withLinkDel) await ip([...ns, 'link', 'del', 'ybA']);
+      await ip(['netns', 'del', sbNs]);
+    });
+    rec('floor.sb.create', create);
+    rec(withLinkDel ? 'floor.sb.removeLinkDel' : 'floor.sb.removeNetnsDel', remove);
+    // The pair outlives `netns del` for a moment (the kernel destroys it asynchronously).
+    for (let k = 0; k < 100 && !withLinkDel && (await run('ip', [...ns, 'link', 'show', 'ybA'])).code === 0; k++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  });
+  ctx.log('floors: GET /_ping');
+  await repeat(ctx, series, async (_i, rec) => {
+    const [ms] = await timed(() => ctx.client.ok('GET', '/_ping'));
+    rec('floor.ping', ms);
+  });
+}
+
+// ---------------------------------------------------------------- networks
+
+export async function measureNetworkCreateRemove(ctx: BenchCtx, series: Series): Promise<void> {
+  ctx.log('network create + remove (POST /networks/create, DELETE /networks/{id})');
+  await repeat(ctx, series, async (i, rec) => {
+    const [create, r] = await timed(() => ctx.client.ok('POST', '/v1.41/networks/create', { Name: `bench-n${i}` }));
+    const id = (JSON.parse(r.text) as { Id: string }).Id;
+    const [remove] = await timed(() => ctx.client.ok('DELETE', `/v1.41/networks/${id}`));
+    rec('net.create', create);
+    rec('net.remove', remove);
+    rec('net.pair', create + remove);
+  });
+}
+
+export async function measureConnect(ctx: BenchCtx, series: Series): Promise<void> {
+  ctx.log('connect + disconnect a running sandbox (POST /networks/{id}/connect|disconnect)');
+  await ctx.client.ok('POST', '/v1.41/networks/create', { Name: 'bench-b' });
+  const r = await ctx.client.ok('POST', '/yard/v1/sandboxes', {
+    name: 'bench-c',
+    networks: [{ network: 'bench-a' }],
+    command: ['sleep', '1000'],
+    detached: true,
+  });
+  const id = (JSON.parse(r.text) as { Id: string }).Id;
+  try {
+    await repeat(ctx, series, async (_i, rec) => {
+      const [c] = await timed(() => ctx.client.ok('POST', '/v1.41/networks/bench-b/connect', { Container: id }));
+      const [d] = await timed(() => ctx.client.ok('POST', '/v1.41/networks/bench-b/disconnect', { Container: id }));
+      rec('connect', c);
+      rec('disconnect', d);
+    });
+  } finally {
+    await ctx.client.ok('DELETE', `/yard/v1/sandboxes/${id}?force=1`);
+    await ctx.client.ok('DELETE', '/v1.41/networks/bench-b');
+  }
+}
+
+// ---------------------------------------------------------------- sandboxes
+
+function sandboxNamespaces(host: LabHost): number {
+  return fs.readdirSync('/run/netns').filter((n) => n.startsWith(sandboxNetnsPrefix(host.name))).length;
+}
+
+/**
+ * `count` detached `sleep 1000` sandboxes on bench-a, one after the other, then removed one
+ * after the other with force. Returns the create and remove totals (ms) and how many were made.
+ */
+async function createAndRemove(
+  ctx: BenchCtx,
+  prefix: string,
+  count: number,
+  onCreate: (ms: number, i: number) => void,
+  onRemove: (ms: number) => void,
+  beforeRemove?: () => void,
+): Promise<{ created: number; removed: number; createMs: number; removeMs: number }> {
+  const ids: string[] = [];
+  const t0 = performance.now();
+  let failure: unknown;
+  try {
+    for (let i = 0; i < count && !ctx.budget.expired(); i++) {
+      const [ms, r] = await timed(() =>
+        ctx.client.ok('POST', '/yard/v1/sandboxes', {
+          name: `${prefix}${i}`,
+          networks: [{ network: 'bench-a' }],
+          command: ['sleep', '1000'],
+          detached: true,
+        }),
+      );
+      ids.push((JSON.parse(r.text) as { Id: string }).Id);
+      onCreate(ms, i);
+    }
+  } catch (e) {
+    failure = e;
+  }
+  const createMs = performance.now() - t0;
+  // Outside the timing: every sandbox really has its namespace.
+  const seen = sandboxNamespaces(ctx.host);
+  if (seen < ids.length) ctx.log(`warning: ${ids.length} sandboxes created but only ${seen} namespaces present`);
+  beforeRemove?.();
+  const t1 = performance.now();
+  // Removals outlast the measuring budget (up to its cleanup margin), so the lab is left empty.
+  let removed = 0;
+  for (const id of ids) {
+    if (ctx.budget.cleanupExpired()) {
+      ctx.log(`time is up: ${ids.length - removed} sandboxes left for the lab's teardown`);
+      break;
+    }
+    onRemove((await timed(() => ctx.client.ok('DELETE', `/yard/v1/sandboxes/${id}?force=1`)))[0]);
+    removed++;
+  }
+  const removeMs = performance.now() - t1;
+  if (failure) throw failure;
+  return { created: ids.length, removed, createMs, removeMs };
+}
+
+export async function measureFifty(ctx: BenchCtx, series: Series, rounds = 3): Promise<void> {
+  for (let round = 1; round <= rounds && !ctx.budget.expired(); round++) {
+    const r = await createAndRemove(
+      ctx,
+      `f${round}-`,
+      50,
+      (ms) => record(series, 'fifty.each', ms),
+      (ms) => record(series, 'fifty.removeEach', ms),
+    );
+    if (r.created < 50 || r.removed < r.created) {
+      ctx.log(`50 sandboxes, round ${round}: budget ran out after ${r.created}; round not recorded`);
+      break;
+    }
+    record(series, 'fifty.create', r.createMs);
+    record(series, 'fifty.remove', r.removeMs);
+    ctx.log(`50 sandboxes, round ${round}: created in ${Math.round(r.createMs)} ms, removed in ${Math.round(r.removeMs)} ms`);
+  }
+}
+
+async function daemonRssMiB(ctx: BenchCtx): Promise<{ pid: number; rss: number }> {
+  const info = JSON.parse((await ctx.client.ok('GET', '/yard/v1/info')).text) as { pid: number };
+  const status = fs.readFileSync(`/proc/${info.pid}/status`, 'utf8');
+  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+  return { pid: info.pid, rss: kb / 1024 };
+}
+
+export async function measureMemory(ctx: BenchCtx, series: Series, count = 500): Promise<void> {
+  const idle = await daemonRssMiB(ctx);
+  record(series, 'rss.0', idle.rss);
+  ctx.log(`daemon pid ${idle.pid}: VmRSS ${idle.rss.toFixed(1)} MiB with 0 sandboxes; creating ${count}`);
+  let full = idle;
+  const r = await createAndRemove(
+    ctx,
+    'm',
+    count,
+    (ms, i) => {
+      if (i < 50) record(series, 'many.first50', ms);
+      if (i >= count - 50) record(series, 'many.last50', ms);
+    },
+    (ms) => record(series, 'many.remove', ms),
+    () => {
+      // Read synchronously between the last create and the first remove.
+      const status = fs.readFileSync(`/proc/${idle.pid}/status`, 'utf8');
+      full = { pid: idle.pid, rss: Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024 };
+    },
+  );
+  if (r.created === count) record(series, 'rss.many', full.rss);
+  else ctx.log(`memory: budget ran out after ${r.created} sandboxes; the ${count}-sandbox figure is not recorded`);
+  const after = await daemonRssMiB(ctx);
+  if (r.removed === r.created) record(series, 'rss.after', after.rss);
+  ctx.log(`VmRSS ${full.rss.toFixed(1)} MiB with ${r.created} sandboxes (created in ${(r.createMs / 1000).toFixed(1)} s), ` +
+    `${after.rss.toFixed(1)} MiB after removing them (${(r.removeMs / 1000).toFixed(1)} s)`);
+}

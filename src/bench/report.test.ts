@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildRows, markdownTable, updatePerformanceDoc } from './report.js';
+
+describe('bench report', () => {
+  const series = new Map<string, number[]>([
+    ['floor.bridge', [10, 12, 11]],
+    ['net.pair', [20, 40, 30]],
+    ['connect', [11, 12, 13]],
+    ['rss.many', [150.4]],
+  ]);
+
+  it('judges goals on the median and divides by the floor median', () => {
+    const rows = buildRows(series, 500);
+    const pair = rows.find((r) => r.key === 'net.pair')!;
+    expect(pair.goalMet).toBe(true); // median 30 <= 30
+    expect(pair.cells[5]).toBe('≤ 30 ms: met');
+    expect(pair.cells[7]).toBe('2.7× bridge add+del'); // 30 / 11
+    const connect = rows.find((r) => r.key === 'connect')!;
+    expect(connect.goalMet).toBe(false);
+    expect(connect.cells[5]).toBe('≤ 10 ms: MISSED');
+    expect(connect.cells[7]).toBe(''); // its floor was not measured
+  });
+
+  it('shows a single value once, with its unit and the sandbox count in the label', () => {
+    const rss = buildRows(series, 500).find((r) => r.key === 'rss.many')!;
+    expect(rss.cells.slice(0, 5)).toEqual(['daemon VmRSS, 500 sandboxes', '1', '150 MiB', '', '']);
+  });
+
+  it('leaves out what was not measured and escapes pipes in markdown', () => {
+    const rows = buildRows(new Map([['floor.veth.batch', [1]]]), 500);
+    expect(rows.map((r) => r.key)).toEqual(['floor.veth.batch']);
+    expect(markdownTable(rows)[2]).toContain('1 × `ip -n -batch -`');
+  });
+
+  it('rewrites only the generated block of the performance doc', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'perf-')), 'performance.md');
+    updatePerformanceDoc(file, 'first');
+    const prose = fs.readFileSync(file, 'utf8').replace('# Performance', '# Performance\n\nhand-written');
+    fs.writeFileSync(file, prose + '\ntrailer\n');
+    updatePerformanceDoc(file, 'second');
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).toContain('hand-written');
+    expect(text).toContain('trailer');
+    expect(text).toContain('second');
+    expect(text).not.toContain('first');
+    fs.rmSync(path.dirname(file), { recursive: true });
+  });
+});

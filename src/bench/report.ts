@@ -1,0 +1,171 @@
+/**
+ * The benchmark's table: which series are shown, with which goal, reference figure and
+ * floor; rendered for the terminal and as markdown (bench/results/latest.md and the
+ * generated block of docs/performance.md).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { table } from '../cli/format.js';
+import type { Series } from './measure.js';
+import { summarize, type Stats } from './stats.js';
+
+interface RowSpec {
+  key: string;
+  label: string;
+  unit?: 'ms' | 'MiB';
+  /** Met when the median is at or below it. */
+  goalMs?: number;
+  reference?: string;
+  /** Ratio of this median to `scale` times the floor's median. */
+  floor?: { key: string; scale: number; label: string };
+}
+
+// Reference figures: docs/performance.md says where each comes from.
+const ROWS: RowSpec[] = [
+  { key: 'floor.veth', label: 'floor: veth add+del, 2 × `ip -n`' },
+  { key: 'floor.veth.add', label: 'floor: veth add, 1 × `ip -n`' },
+  { key: 'floor.veth.del', label: 'floor: veth del, 1 × `ip -n`' },
+  { key: 'floor.veth.batch', label: 'floor: veth add+del, 1 × `ip -n -batch -`' },
+  { key: 'floor.bridge', label: 'floor: bridge add+del, 2 × `ip -n`' },
+  { key: 'floor.sb.create', label: 'floor: sandbox netns add + veth into it, 2 × `ip`' },
+  { key: 'floor.sb.removeLinkDel', label: 'floor: sandbox removal, `link del` + `netns del`' },
+  { key: 'floor.sb.removeNetnsDel', label: 'floor: sandbox removal, `netns del` only' },
+  { key: 'floor.ping', label: 'floor: GET /_ping round trip', reference: 'Docker 20.10: 10 (curl)' },
+  { key: 'net.create', label: 'network create (POST /networks/create)', reference: 'Docker 20.10 CLI: 151' },
+  { key: 'net.remove', label: 'network remove (DELETE /networks/{id})', reference: 'Docker 20.10 CLI: 258' },
+  {
+    key: 'net.pair',
+    label: 'network create + remove (API)',
+    goalMs: 30,
+    reference: 'Docker 20.10 API: 338',
+    floor: { key: 'floor.bridge', scale: 1, label: 'bridge add+del' },
+  },
+  {
+    key: 'connect',
+    label: 'connect a running sandbox',
+    goalMs: 10,
+    reference: 'netavark 83; Docker 92',
+    floor: { key: 'floor.veth.add', scale: 1, label: 'veth add' },
+  },
+  {
+    key: 'disconnect',
+    label: 'disconnect it',
+    goalMs: 25,
+    reference: 'netavark 92; Docker 100',
+    floor: { key: 'floor.veth.del', scale: 1, label: 'veth del' },
+  },
+  {
+    key: 'fifty.create',
+    label: '50 sandboxes created in a row, total',
+    goalMs: 500,
+    reference: 'netavark 5 300; Docker 33 800',
+    floor: { key: 'floor.sb.create', scale: 50, label: '50 × sandbox floor' },
+  },
+  {
+    key: 'fifty.remove',
+    label: '50 sandboxes removed (force), total',
+    goalMs: 1000,
+    reference: 'netavark 5 700; Docker 6 100',
+    floor: { key: 'floor.sb.removeLinkDel', scale: 50, label: '50 × link del + netns del' },
+  },
+  { key: 'fifty.each', label: 'one sandbox create (of the 50s)', reference: 'Docker run: 670', floor: { key: 'floor.sb.create', scale: 1, label: 'sandbox floor' } },
+  { key: 'fifty.removeEach', label: 'one sandbox remove (of the 50s)', floor: { key: 'floor.sb.removeLinkDel', scale: 1, label: 'link del + netns del' } },
+  { key: 'many.first50', label: 'sandbox create, #1-50 of MANY' },
+  { key: 'many.last50', label: 'sandbox create, last 50 of MANY' },
+  { key: 'many.remove', label: 'sandbox remove, each of MANY' },
+  { key: 'rss.0', label: 'daemon VmRSS, 0 sandboxes', unit: 'MiB' },
+  { key: 'rss.many', label: 'daemon VmRSS, MANY sandboxes', unit: 'MiB' },
+  { key: 'rss.after', label: 'daemon VmRSS, after removing them', unit: 'MiB' },
+];
+
+export const HEADERS = ['measurement', 'n', 'median', 'p99', 'min', 'goal', 'reference (ms, median)', 'ratio to floor'];
+
+function num(v: number): string {
+  if (!Number.isFinite(v)) return '-';
+  if (v < 10) return v.toFixed(2);
+  if (v < 100) return v.toFixed(1);
+  return String(Math.round(v));
+}
+
+export interface ReportRow {
+  key: string;
+  cells: string[];
+  stats: Stats;
+  goalMet?: boolean;
+}
+
+/** `many`: the sandbox count of the memory pass, for the labels. */
+export function buildRows(series: Series, many: number): ReportRow[] {
+  const out: ReportRow[] = [];
+  for (const spec of ROWS) {
+    const samples = series.get(spec.key);
+    if (!samples?.length) continue;
+    const s = summarize(samples);
+    const unit = spec.unit ?? 'ms';
+    const single = s.n === 1;
+    const goalMet = spec.goalMs === undefined ? undefined : s.median <= spec.goalMs;
+    const floor = spec.floor && series.get(spec.floor.key)?.length ? summarize(series.get(spec.floor.key)!).median * spec.floor.scale : NaN;
+    out.push({
+      key: spec.key,
+      stats: s,
+      goalMet,
+      cells: [
+        spec.label.replace('MANY', String(many)),
+        String(s.n),
+        `${num(s.median)} ${unit}`,
+        single ? '' : `${num(s.p99)} ${unit}`,
+        single ? '' : `${num(s.min)} ${unit}`,
+        spec.goalMs === undefined ? '' : `≤ ${spec.goalMs} ms: ${goalMet ? 'met' : 'MISSED'}`,
+        spec.reference ?? '',
+        spec.floor && Number.isFinite(floor) ? `${(s.median / floor).toFixed(1)}× ${spec.floor.label}` : '',
+      ],
+    });
+  }
+  return out;
+}
+
+export function terminalTable(rows: ReportRow[]): string[] {
+  return table(HEADERS, rows.map((r) => r.cells));
+}
+
+export function markdownTable(rows: ReportRow[]): string[] {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${HEADERS.join(' | ')} |`,
+    `|${HEADERS.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.cells.map(esc).join(' | ')} |`),
+  ];
+}
+
+export interface RunFacts {
+  date: string;
+  machine: string;
+  runs: number;
+  seconds: number;
+  notes: string[];
+}
+
+export function markdownReport(rows: ReportRow[], facts: RunFacts): string {
+  return [
+    `Run ${facts.date} on ${facts.machine}; ${facts.runs} recorded runs per measurement after 2 warm-ups ` +
+      `(3 rounds for the 50-sandbox totals, one pass for memory); ${facts.seconds.toFixed(0)} s in all.`,
+    '',
+    ...markdownTable(rows),
+    ...(facts.notes.length ? ['', ...facts.notes.map((n) => `- ${n}`)] : []),
+  ].join('\n');
+}
+
+const BEGIN = '<!-- bench:begin (written by `make bench`; edit outside the markers) -->';
+const END = '<!-- bench:end -->';
+
+/** Replace the generated block of docs/performance.md, keeping the prose around it. */
+export function updatePerformanceDoc(file: string, block: string): void {
+  let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : `# Performance\n\n${BEGIN}\n${END}\n`;
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) text = `${text.trimEnd()}\n\n${BEGIN}\n${END}\n`;
+  const start = text.indexOf(BEGIN) + BEGIN.length;
+  const end = text.indexOf(END);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${text.slice(0, start)}\n${block}\n${text.slice(end)}`);
+}
