@@ -10,8 +10,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # iproute2: ip/netns/bridge; nftables: the firewall; util-linux: nsenter; busybox-static:
-# httpd/nc/wget/nslookup inside sandboxes; iputils-ping, dnsutils (dig), iperf3, jq: tests.
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils iperf3 jq make)
+# httpd/nc/wget/nslookup inside sandboxes; qemu-system-x86 + linux-image-cloud-amd64: the VM lab
+# (src/lab/vm.ts, a guest kernel with ipvlan); iputils-ping, dnsutils (dig), iperf3, jq: tests;
+# etcd-server, etcd-client: the cluster store of overlay networks (the lab runs its own).
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,8 +15,13 @@ import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileRepor
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
 import { createApp } from '../api/server.js';
+import { EmbeddedDns } from '../dns/resolver.js';
+import { FirewallParticipant } from '../firewall/participant.js';
+import { NftCli } from '../kernel/nft.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
+import { OverlayAgent } from '../cluster/agent.js';
+import { parseStoreUrl } from '../cluster/store.js';
 
 export interface DaemonOptions {
   instance: string;
@@ -27,6 +32,10 @@ export interface DaemonOptions {
   dnsOptions?: string[];
   /** fsync every state write (default true). */
   durable?: boolean;
+  /** etcd://host:port[,...]: enables global (overlay) networks. */
+  clusterStore?: string;
+  /** Interface (or address) whose address is this host's VTEP; required with clusterStore. */
+  clusterAdvertise?: string;
   log?: (msg: string) => void;
 }
 
@@ -76,6 +85,21 @@ function lockStateDir(dir: string): () => void {
   };
 }
 
+async function startClusterAgent(engine: Engine, opts: DaemonOptions): Promise<OverlayAgent | undefined> {
+  if (!opts.clusterStore && !opts.clusterAdvertise) return undefined;
+  if (!opts.clusterStore || !opts.clusterAdvertise) {
+    const missing = opts.clusterStore ? '--cluster-advertise' : '--cluster-store';
+    throw new YardError('INVALID_ARGUMENT', `${missing} is missing: --cluster-store and --cluster-advertise go together`, {
+      field: missing,
+      hint: 'e.g. --cluster-store etcd://10.231.0.1:2379 --cluster-advertise lan0',
+    });
+  }
+  parseStoreUrl(opts.clusterStore);
+  const agent = await OverlayAgent.create(engine, { store: opts.clusterStore, advertise: opts.clusterAdvertise });
+  engine.addParticipant(agent);
+  return agent;
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   if (process.getuid?.() !== 0) {
     throw new YardError('NOT_ROOT', 'the daemon must run as root', { hint: 'run it with sudo, or as root' });
@@ -101,6 +125,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     );
     // Participants (firewall, DNS) are registered here, before reconcile, so that they
     // rebuild their state from the same truth.
+    engine.addParticipant(new EmbeddedDns());
+    engine.addParticipant(new FirewallParticipant(new NftCli()));
+    // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
+    const agent = await startClusterAgent(engine, opts);
     const t0 = Date.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
     log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
@@ -112,6 +140,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         `${report.leftoversRemoved.length} leftovers removed, ${report.finishedRemovals.length} removals finished, ${report.errors.length} errors`,
     );
     for (const e of report.errors) log(`reconcile: ${e}`);
+    await agent?.ensureGatewayBridge();
+    agent?.start();
 
     const app = createApp(engine, () => ({
       instance: opts.instance,

@@ -5,8 +5,9 @@ import type { NetworkDriver } from './contract.js';
 import { hostDriver, nullDriver } from './host-none.js';
 import { ipvlanDriver } from './ipvlan.js';
 import { macvlanDriver } from './macvlan.js';
+import { overlayDriver } from './overlay.js';
 
-const DRIVERS = new Map<string, NetworkDriver>([bridgeDriver, macvlanDriver, ipvlanDriver, hostDriver, nullDriver].map((d) => [d.name, d]));
+const DRIVERS = new Map<string, NetworkDriver>([bridgeDriver, macvlanDriver, ipvlanDriver, overlayDriver, hostDriver, nullDriver].map((d) => [d.name, d]));
 
 export function getDriver(name: string): NetworkDriver {
   const d = DRIVERS.get(name);

@@ -8,13 +8,14 @@
  */
 import fs from 'node:fs';
 import { YardError } from '../errors.js';
-import { ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
+import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
 
 interface Group {
   ns?: string;
   ops: KernelOp[];
-  kind: 'batch' | 'single';
+  /** 'fdb': a `bridge -batch -` group (forwarding entries are not an `ip` subcommand). */
+  kind: 'batch' | 'single' | 'fdb';
 }
 
 function nsOf(op: KernelOp): string | undefined {
@@ -28,9 +29,10 @@ function groupPlan(plan: Plan): Group[] {
       groups.push({ ops: [op], kind: 'single', ns: nsOf(op) });
       continue;
     }
+    const kind = bridgeArgs(op) ? 'fdb' : 'batch';
     const last = groups[groups.length - 1];
-    if (last && last.kind === 'batch' && last.ns === nsOf(op)) last.ops.push(op);
-    else groups.push({ ns: nsOf(op), ops: [op], kind: 'batch' });
+    if (last && last.kind === kind && last.ns === nsOf(op)) last.ops.push(op);
+    else groups.push({ ns: nsOf(op), ops: [op], kind });
   }
   return groups;
 }
@@ -64,8 +66,9 @@ async function runSingle(op: KernelOp): Promise<string | null> {
 
 /** Runs one batch; returns the number of ops that succeeded and the error, if any. */
 async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
-  const lines = g.ops.map((op) => ipArgs(op)!.map(batchQuote).join(' ')).join('\n') + '\n';
-  const r = await run('ip', [...(g.ns ? ['-n', g.ns] : []), '-batch', '-'], { input: lines });
+  const argsOf = g.kind === 'fdb' ? bridgeArgs : ipArgs;
+  const lines = g.ops.map((op) => argsOf(op)!.map(batchQuote).join(' ')).join('\n') + '\n';
+  const r = await run(g.kind === 'fdb' ? 'bridge' : 'ip', [...(g.ns ? ['-n', g.ns] : []), '-batch', '-'], { input: lines });
   if (r.code === 0) return { done: g.ops.length };
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   const failedLine = m ? Number(m[1]) : 1;

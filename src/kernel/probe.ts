@@ -16,10 +16,12 @@ export async function probeLinkKinds(scratchNs: string): Promise<Set<string>> {
     // Parents for the kinds that need one: a veth (always present where namespaces are).
     const lines = [
       'link add p0 type veth peer name p1',
+      // A link is a port of macvlan or of ipvlan children, never both: ipvlan gets its own parent.
+      'link add p2 type veth peer name p3',
       'link add k-bridge type bridge',
       'link add k-veth type veth peer name k-veth1',
       'link add k-macvlan link p0 type macvlan mode bridge',
-      'link add k-ipvlan link p0 type ipvlan mode l2',
+      'link add k-ipvlan link p2 type ipvlan mode l2',
       'link add k-vxlan type vxlan id 42 dstport 4789',
       'link add k-dummy type dummy',
       'link add k-vlan link p0 type vlan id 10',

@@ -77,8 +77,27 @@ export async function netnsPids(ns: string): Promise<number[]> {
   return r.stdout.split(/\s+/).filter(Boolean).map(Number);
 }
 
-/** Kill every process in a namespace (used for leftovers the state does not know). */
+/**
+ * Kill every process in a named namespace: what the sandbox's command forked, or the
+ * processes of a leftover namespace. Same test as `ip netns pids` (the inode of each
+ * process's /proc/<pid>/ns/net) without spawning it.
+ */
 export async function killNetnsProcesses(ns: string): Promise<void> {
-  const pids = await netnsPids(ns);
+  let ino: number;
+  try {
+    ino = fs.statSync(`/run/netns/${ns}`).ino;
+  } catch {
+    return;
+  }
+  const target = `net:[${ino}]`;
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/ns/net`) === target) pids.push(Number(entry));
+    } catch {
+      /* exited meanwhile, or a kernel thread */
+    }
+  }
   await Promise.all(pids.map((p) => stopProcess(p, procStart(p), 1000)));
 }

@@ -23,6 +23,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run } from '../kernel/exec.js';
+import { startLabEtcd, stopLabEtcd, type LabEtcd } from './etcd.js';
 import {
   BIN_DIR,
   CLI_ENTRY,
@@ -58,6 +59,10 @@ export interface LabInfo {
   mtu: number;
   hosts: LabHost[];
   fakeDnsPid?: number;
+  /** Extra `yard daemon` arguments the hosts' daemons were started with (restartDaemon reuses them). */
+  daemonArgs?: string[];
+  /** The lab's etcd (cluster store of overlay networks), when started with `cluster`. */
+  etcd?: LabEtcd;
   dir: string;
   created: string;
 }
@@ -72,6 +77,12 @@ export interface LabUpOptions {
   daemonArgs?: string[];
   /** MTU of the LAN (bridge and veths), default 1500. */
   mtu?: number;
+  /**
+   * Run etcd in the LAN namespace and start the daemons with `--cluster-store` and
+   * `--cluster-advertise lan0` (overlay networks). Default off here (fast labs for tests);
+   * `yard lab up` turns it on. `{ members: 3 }` starts a 3-member etcd cluster.
+   */
+  cluster?: boolean | { members: 1 | 3 };
   onProgress?: (msg: string) => void;
 }
 
@@ -87,7 +98,10 @@ const MAX_HOSTS = 16;
 const FAKE_DNS_ENTRY = path.join(PACKAGE_ROOT, 'dist', 'lab', 'fake-dns.js');
 // A lab outlives no working day: the resolver exits by itself even if nobody takes the lab down.
 const FAKE_DNS_MAX_SECONDS = 14_400;
-const PING_TIMEOUT_MS = 20_000;
+// Under software emulation (the VM lab, src/lab/vm.ts) a Node start-up takes seconds, not
+// 100 ms: the runner sets YARD_LAB_SLOWDOWN so the lab's start-up waits stretch to match.
+const SLOWDOWN = Math.max(1, Math.min(50, Number(process.env.YARD_LAB_SLOWDOWN) || 1));
+const PING_TIMEOUT_MS = 20_000 * SLOWDOWN;
 const NETNS_DIR = '/run/netns';
 
 const LAN = {
@@ -336,17 +350,18 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await waitFakeDns(info.fakeDnsPid, dnsLog);
     progress(`fake resolver on ${LAN.dnsAddress}:53 and [${LAN.gateway6}]:53 (pid ${info.fakeDnsPid})`);
 
+    if (opts.cluster) {
+      const members = typeof opts.cluster === 'object' ? opts.cluster.members : 1;
+      info.etcd = await startLabEtcd(lanNs, LAN.gateway4, dir, members);
+      writeState(info);
+      progress(`etcd (${members} member${members > 1 ? 's' : ''}) at ${info.etcd.store} (pid ${info.etcd.members.map((m) => m.pid).join(', ')})`);
+    }
+
     if (daemons) {
+      const clusterArgs = info.etcd ? ['--cluster-store', info.etcd.store, '--cluster-advertise', 'lan0'] : [];
+      if (opts.daemonArgs?.length || clusterArgs.length) info.daemonArgs = [...clusterArgs, ...(opts.daemonArgs ?? [])];
       for (const h of hosts) {
-        h.daemonPid = await spawnDetached(
-          // nsenter switches only the network namespace. `ip netns exec` would also give the
-          // daemon a private mount namespace, and the sandbox namespaces it then mounts
-          // under /run/netns would be invisible to every other process.
-          ['nsenter', `--net=/run/netns/${h.name}`, process.execPath, CLI_ENTRY,
-            'daemon', '--instance', h.name, '--dns', LAN.dnsAddress, ...(opts.daemonArgs ?? [])],
-          h.logFile,
-          labEnv(info, h),
-        );
+        h.daemonPid = await spawnHostDaemon(info, h);
         progress(`${h.name}: daemon started (pid ${h.daemonPid}), waiting for GET /_ping`);
       }
       writeState(info);
@@ -359,6 +374,38 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await labDown(name, { keepLogs: true }).catch(() => {});
     throw e;
   }
+}
+
+function spawnHostDaemon(info: LabInfo, h: LabHost): Promise<number> {
+  return spawnDetached(
+    // nsenter switches only the network namespace. `ip netns exec` would also give the
+    // daemon a private mount namespace, and the sandbox namespaces it then mounts
+    // under /run/netns would be invisible to every other process.
+    ['nsenter', `--net=/run/netns/${h.name}`, process.execPath, CLI_ENTRY,
+      'daemon', '--instance', h.name, '--dns', LAN.dnsAddress, ...(info.daemonArgs ?? [])],
+    h.logFile,
+    labEnv(info, h),
+  );
+}
+
+/**
+ * Start a host's daemon again exactly as labUp did (same command, same log file, appended),
+ * after stopping the recorded one if it still runs; waits for GET /_ping. For crash and
+ * restart tests: kill the daemon any way you like first, then call this.
+ */
+export async function restartDaemon(info: LabInfo, host: LabHost | string, opts: { onProgress?: (msg: string) => void } = {}): Promise<LabHost> {
+  requireRoot();
+  // The record inside `info` is the one written back to the lab state.
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  if (h.daemonPid && !processGone(h.daemonPid)) {
+    const cmd = cmdlineOf(h.daemonPid);
+    if (cmd.includes('daemon') && cmd.includes(h.name)) await stopPids([h.daemonPid], 5_000);
+  }
+  h.daemonPid = await spawnHostDaemon(info, h);
+  writeState(info);
+  if (typeof host !== 'string') host.daemonPid = h.daemonPid;
+  await waitDaemon(h, opts.onProgress ?? (() => {}));
+  return h;
 }
 
 async function buildNetwork(info: LabInfo, progress: (msg: string) => void): Promise<void> {
@@ -402,8 +449,8 @@ async function buildNetwork(info: LabInfo, progress: (msg: string) => void): Pro
 }
 
 async function waitFakeDns(pid: number, log: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  for (let i = 0; i < 500 && Date.now() < deadline; i++) {
+  const deadline = Date.now() + 5_000 * SLOWDOWN;
+  for (let i = 0; i < 500 * SLOWDOWN && Date.now() < deadline; i++) {
     if (fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('ready')) return;
     if (processGone(pid)) break;
     await sleep(10);
@@ -478,6 +525,7 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
   if (sandboxes.length) progress(`removing ${sandboxes.length} sandbox namespace(s)`);
   await removeNamespaces(sandboxes);
 
+  if (saved?.etcd) await stopLabEtcd(saved.etcd);
   // 3. The fake resolver, then the hosts and the LAN (deleting a namespace deletes its links).
   if (saved?.fakeDnsPid && !processGone(saved.fakeDnsPid) && cmdlineOf(saved.fakeDnsPid).some((a) => a.endsWith('fake-dns.js'))) {
     await stopPids([saved.fakeDnsPid], 2_000);
@@ -573,5 +621,5 @@ export async function labExec(
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, ...args] = labExecArgs(info, host, argv);
-  return run(cmd, args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000, env: labEnv(info, host) });
+  return run(cmd, args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 * SLOWDOWN, env: labEnv(info, host) });
 }

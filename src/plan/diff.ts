@@ -54,10 +54,15 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
       return !link(op.ns, op.name);
     case 'addr.del':
       return !link(op.ns, op.dev)?.addrs.includes(op.cidr);
-    // Routes and sysctls are not read back: see missingOps.
+    // Routes and sysctls are not read back: see missingOps. Forwarding and neighbour
+    // entries of overlays are owned by the cluster agent, which reads them back itself.
     case 'route.add':
     case 'route.del':
     case 'sysctl.set':
+    case 'fdb.replace':
+    case 'fdb.del':
+    case 'neigh.replace':
+    case 'neigh.del':
       return true;
   }
 }

@@ -171,3 +171,20 @@ describe('undoPlan', () => {
     expect(undoPlan([{ op: 'link.del', name: 'v' }, { op: 'netns.del', name: 'sb' }])).toEqual([]);
   });
 });
+
+describe('overlay peer entries', () => {
+  it('renders fdb ops for `bridge -batch` and neighbour ops for `ip`', () => {
+    expect(
+      renderPlan([
+        { op: 'link.add.vxlan', name: 'vx-1', vni: 4096, dstport: 4789, local: '10.231.0.2', dev: 'lan0', mtu: 1450, proxy: true },
+        { op: 'fdb.replace', dev: 'vx-1', mac: '02:42:0a:f0:00:03', dst: '10.231.0.3' },
+        { op: 'neigh.replace', dev: 'vx-1', ip: '10.240.0.3', mac: '02:42:0a:f0:00:03' },
+      ]),
+    ).toEqual([
+      'ip link add vx-1 mtu 1450 type vxlan id 4096 dstport 4789 local 10.231.0.2 dev lan0 nolearning proxy',
+      'bridge fdb replace 02:42:0a:f0:00:03 dev vx-1 dst 10.231.0.3 self permanent',
+      'ip neigh replace 10.240.0.3 lladdr 02:42:0a:f0:00:03 dev vx-1 nud permanent',
+    ]);
+    expect(inverseOf({ op: 'fdb.replace', dev: 'vx-1', mac: 'm', dst: 'd' })).toEqual({ op: 'fdb.del', dev: 'vx-1', mac: 'm', dst: 'd', ns: undefined });
+  });
+});

@@ -53,6 +53,8 @@ export type KernelOp =
       local?: string;
       dev?: string;
       mtu?: number;
+      /** Answer ARP/ND on the device from its neighbour table (no flooding across hosts). */
+      proxy?: boolean;
     }
   | { op: 'link.del'; ns?: string; name: string }
   | {
@@ -71,7 +73,16 @@ export type KernelOp =
   | { op: 'addr.del'; ns?: string; dev: string; cidr: string }
   | { op: 'route.add'; ns?: string; dst: string; via?: string; dev?: string }
   | { op: 'route.del'; ns?: string; dst: string; via?: string; dev?: string }
-  | { op: 'sysctl.set'; ns?: string; key: string; value: string; prev?: string };
+  | { op: 'sysctl.set'; ns?: string; key: string; value: string; prev?: string }
+  /**
+   * A forwarding entry on a VXLAN device: frames for `mac` go to the VTEP `dst`. Not an
+   * `ip` subcommand: kernel/apply runs these through `bridge -batch -`.
+   */
+  | { op: 'fdb.replace'; ns?: string; dev: string; mac: string; dst: string }
+  | { op: 'fdb.del'; ns?: string; dev: string; mac: string; dst?: string }
+  /** A permanent neighbour entry (the VXLAN device's proxy answers ARP/ND from it). */
+  | { op: 'neigh.replace'; ns?: string; dev: string; ip: string; mac: string }
+  | { op: 'neigh.del'; ns?: string; dev: string; ip: string };
 
 export type Plan = KernelOp[];
 
@@ -106,12 +117,18 @@ export function inverseOf(op: KernelOp): KernelOp | null {
     }
     case 'sysctl.set':
       return op.prev === undefined ? null : { op: 'sysctl.set', ns: op.ns, key: op.key, value: op.prev };
+    case 'fdb.replace':
+      return { op: 'fdb.del', ns: op.ns, dev: op.dev, mac: op.mac, dst: op.dst };
+    case 'neigh.replace':
+      return { op: 'neigh.del', ns: op.ns, dev: op.dev, ip: op.ip };
     // Deletions are not undone: plans put every deletion after every check, and a
     // teardown is finished (not reverted) on failure, from a tombstone in the state.
     case 'netns.del':
     case 'link.del':
     case 'addr.del':
     case 'route.del':
+    case 'fdb.del':
+    case 'neigh.del':
       return null;
   }
 }
@@ -163,6 +180,7 @@ export function ipArgs(op: KernelOp): string[] | null {
       return [
         'link', 'add', op.name, ...mtu(op.mtu), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.dstport),
         ...(op.local ? ['local', op.local] : []), ...(op.dev ? ['dev', op.dev] : []), 'nolearning',
+        ...(op.proxy ? ['proxy'] : []),
       ];
     case 'link.del':
       return ['link', 'del', op.name];
@@ -187,7 +205,25 @@ export function ipArgs(op: KernelOp): string[] | null {
       const dst = op.dst === 'default' && v6 ? '::/0' : op.dst;
       return ['route', verb, dst, ...(op.via ? ['via', op.via] : []), ...(op.dev ? ['dev', op.dev] : [])];
     }
+    case 'neigh.replace':
+      return ['neigh', 'replace', op.ip, 'lladdr', op.mac, 'dev', op.dev, 'nud', 'permanent'];
+    case 'neigh.del':
+      return ['neigh', 'del', op.ip, 'dev', op.dev];
     case 'sysctl.set':
+    case 'fdb.replace':
+    case 'fdb.del':
+      return null;
+  }
+}
+
+/** The `bridge` command line (after `bridge [-n ns]`) of an fdb op, as `bridge -batch` reads it. */
+export function bridgeArgs(op: KernelOp): string[] | null {
+  switch (op.op) {
+    case 'fdb.replace':
+      return ['fdb', 'replace', op.mac, 'dev', op.dev, 'dst', op.dst, 'self', 'permanent'];
+    case 'fdb.del':
+      return ['fdb', 'del', op.mac, 'dev', op.dev, ...(op.dst ? ['dst', op.dst] : []), 'self'];
+    default:
       return null;
   }
 }
@@ -199,8 +235,9 @@ export function renderPlan(plan: Plan): string[] {
       const w = `sysctl -w ${op.key}=${op.value}`;
       return op.ns ? `ip netns exec ${op.ns} ${w}` : w;
     }
-    const args = ipArgs(op)!;
     const ns = 'ns' in op && op.ns ? ['-n', op.ns] : [];
-    return ['ip', ...ns, ...args].join(' ');
+    const fdb = bridgeArgs(op);
+    if (fdb) return ['bridge', ...ns, ...fdb].join(' ');
+    return ['ip', ...ns, ...ipArgs(op)!].join(' ');
   });
 }

@@ -61,12 +61,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--hosts <n>', 'number of hosts, 1 to 16', intArg('--hosts'), 3)
     .option('--no-daemons', 'only build the network; start no daemon in the hosts')
     .option('--mtu <n>', 'MTU of the LAN links (1280 to 9000)', intArg('--mtu'), 1500)
-    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number }) => {
+    .option('--no-cluster', 'start no etcd: the daemons get no --cluster-store (no overlay networks)')
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean }) => {
       const info = await labUp({
         name: opts.name,
         hosts: opts.hosts,
         daemons: opts.daemons,
         mtu: opts.mtu,
+        cluster: opts.cluster,
         onProgress: (msg) => ctx.err(msg),
       });
       const rows = info.hosts.map((h) => [h.name, h.lan4, h.lan6, h.socket]);

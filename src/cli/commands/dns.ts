@@ -1,0 +1,49 @@
+/** `yard dns explain NAME --from SANDBOX`, `yard dns stats`: the embedded resolver, seen from a sandbox. */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+
+interface Explanation {
+  from: string;
+  question: { name: string; type: string };
+  networks: string[];
+  source: string;
+  network?: string;
+  rcode: string;
+  records: string[];
+  reason: string;
+  upstreams: string[];
+  trace: string[];
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const dns = program.command('dns').description('The embedded DNS resolver (127.0.0.11 in sandboxes on user-defined networks)');
+
+  dns
+    .command('explain')
+    .description('Say what the resolver answers a sandbox for a name (or an IP address: its PTR), and why')
+    .argument('<name>', 'name to resolve, or an IP address for a reverse lookup')
+    .requiredOption('--from <sandbox>', 'the sandbox that asks (its networks decide what it sees)')
+    .option('-t, --type <type>', 'record type (default A, or PTR for an address)')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o) => {
+      const qs = new URLSearchParams({ name, from: o.from, ...(o.type ? { type: o.type } : {}) });
+      const e = await ctx.client().get<Explanation>(`/yard/v1/dns/explain?${qs}`);
+      if (o.json) return ctx.out(JSON.stringify(e, null, 2));
+      ctx.out(`${e.question.name} ${e.question.type} from ${e.from} (networks: ${e.networks.join(', ') || 'none with DNS'})`);
+      ctx.out(`answer: ${e.rcode}${e.source === 'local' ? ` (local, network ${e.network})` : e.source === 'upstream' ? ' (upstream)' : ''}`);
+      for (const r of e.records) ctx.out(`  ${r}`);
+      ctx.out(`why: ${e.reason}`);
+      if (e.source !== 'local') ctx.out(`upstreams: ${e.upstreams.join(', ') || 'none'}`);
+      for (const t of e.trace) ctx.out(`  ${t}`);
+    });
+
+  dns
+    .command('stats')
+    .description('Counters of the embedded resolver (queries, local answers, forwarded, timeouts, malformed, overload)')
+    .option('--json', 'JSON output')
+    .action(async (o) => {
+      const s = await ctx.client().get<Record<string, number>>('/yard/v1/dns/stats');
+      if (o.json) return ctx.out(JSON.stringify(s, null, 2));
+      for (const [k, v] of Object.entries(s)) ctx.out(`${k}: ${v}`);
+    });
+}

@@ -1,0 +1,212 @@
+/**
+ * The embedded resolver's records, computed from state (pure). Docker's rules:
+ *  - only user-defined networks whose sandboxes get an interface serve names (not the
+ *    default bridge, not host/none);
+ *  - on such a network a sandbox is known by its name, its aliases on that network, its
+ *    short ID (12 hex), and each of those followed by `.<network>`; case-insensitive;
+ *  - one name may belong to several sandboxes (a shared alias): every address answers;
+ *  - PTR of an endpoint's address answers `<name>.<network>`;
+ *  - a sandbox sees only the networks it is attached to, searched in the order it joined
+ *    them; anything else is not answered locally (it goes upstream).
+ */
+import ipaddr from 'ipaddr.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { getDriver } from '../drivers/index.js';
+import type { ResolvInput } from './files.js';
+
+/** Docker's TTL for container records. */
+export const LOCAL_TTL = 600;
+export const EMBEDDED_DNS = '127.0.0.11';
+
+/** Does a network serve names through the embedded resolver? */
+export function servesDns(net: NetworkRecord): boolean {
+  if (net.predefined) return false;
+  try {
+    return getDriver(net.driver).attach === 'interface';
+  } catch {
+    return false;
+  }
+}
+
+/** How a name matched a sandbox (explain shows it). */
+export type NameKind = 'name' | 'alias' | 'short-id';
+
+export interface Holder {
+  sandboxId: string;
+  sandboxName: string;
+  kind: NameKind;
+  ipv4?: string;
+  ipv6?: string;
+}
+
+export interface NetworkNames {
+  net: NetworkRecord;
+  /** lower-case name (with and without `.<network>`) -> holders, in join order. */
+  names: Map<string, Holder[]>;
+  /** canonical address -> `<name>.<network>` */
+  ptr: Map<string, { target: string; sandboxName: string }>;
+}
+
+export interface Records {
+  /** Only networks that serve DNS, by ID. */
+  networks: Map<string, NetworkNames>;
+}
+
+const bare = (cidr?: string) => (cidr ? canonicalIp(cidr.split('/')[0]!) : undefined);
+
+export function canonicalIp(ip: string): string {
+  try {
+    return ipaddr.process(ip).toString();
+  } catch {
+    return ip;
+  }
+}
+
+export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Iterable<SandboxRecord>): Records {
+  const out: Records = { networks: new Map() };
+  for (const net of networks) {
+    if (!net.deleting && servesDns(net)) out.networks.set(net.id, { net, names: new Map(), ptr: new Map() });
+  }
+  const sorted = [...sandboxes].filter((s) => !s.deleting).sort((a, b) => a.created.localeCompare(b.created));
+  for (const sb of sorted) {
+    for (const ep of Object.values(sb.endpoints)) {
+      const nn = out.networks.get(ep.networkId);
+      if (nn) addEndpoint(nn, sb, ep);
+    }
+  }
+  return out;
+}
+
+function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): void {
+  const ipv4 = bare(ep.ipv4);
+  const ipv6 = bare(ep.ipv6);
+  const suffix = `.${nn.net.name.toLowerCase()}`;
+  const keys: [string, NameKind][] = [
+    [sb.name, 'name'],
+    ...ep.aliases.map((a): [string, NameKind] => [a, 'alias']),
+    [sb.id.slice(0, 12), 'short-id'],
+  ];
+  const seen = new Set<string>();
+  for (const [raw, kind] of keys) {
+    const key = raw.toLowerCase().replace(/\.$/, '');
+    if (!key || seen.has(key)) continue;
+    seen.add(key);
+    for (const k of [key, key + suffix]) {
+      const list = nn.names.get(k) ?? [];
+      list.push({ sandboxId: sb.id, sandboxName: sb.name, kind, ipv4, ipv6 });
+      nn.names.set(k, list);
+    }
+  }
+  const target = `${sb.name}.${nn.net.name}`;
+  for (const ip of [ipv4, ipv6]) if (ip) nn.ptr.set(ip, { target, sandboxName: sb.name });
+}
+
+/** The networks a sandbox's queries may see, in the order it joined them. */
+export function scopeOf(records: Records, sb: SandboxRecord): NetworkNames[] {
+  return Object.values(sb.endpoints)
+    .sort((a, b) => a.order - b.order)
+    .map((ep) => records.networks.get(ep.networkId))
+    .filter((n): n is NetworkNames => !!n);
+}
+
+/** Whether a sandbox uses the embedded resolver at all. */
+export function usesEmbeddedDns(records: Records, sb: SandboxRecord): boolean {
+  return !!sb.netns && scopeOf(records, sb).length > 0;
+}
+
+export type LocalAnswer =
+  /** The name is local: addresses of the asked family (possibly none: NODATA). */
+  | { kind: 'addresses'; network: NetworkRecord; holders: Holder[]; addresses: string[] }
+  | { kind: 'ptr'; network: NetworkRecord; target: string; address: string }
+  /** The name exists locally but has no records of this type (answered empty, NOERROR). */
+  | { kind: 'nodata'; network: NetworkRecord; holders: Holder[] }
+  /** Not local: forward upstream. `reason` is for explain. */
+  | { kind: 'none'; reason: string };
+
+/**
+ * What the resolver answers locally for a query from `sb`. `rotation` says by how much to
+ * rotate the order of several addresses (the caller counts per name: round robin).
+ */
+export function lookupLocal(records: Records, sb: SandboxRecord, qname: string, qtype: string, rotation: (holders: Holder[]) => number = () => 0): LocalAnswer {
+  const scope = scopeOf(records, sb);
+  if (!scope.length) return { kind: 'none', reason: `sandbox ${sb.name} is on no network with embedded DNS` };
+  const name = qname.toLowerCase().replace(/\.$/, '');
+  if (qtype === 'PTR') {
+    const address = addressOfReverseName(name);
+    if (!address) return { kind: 'none', reason: `${qname} is not a reverse name of an address` };
+    for (const nn of scope) {
+      const hit = nn.ptr.get(address);
+      if (hit) return { kind: 'ptr', network: nn.net, target: hit.target, address };
+    }
+    return { kind: 'none', reason: `no sandbox on ${scopeNames(scope)} has address ${address}` };
+  }
+  for (const nn of scope) {
+    const holders = nn.names.get(name);
+    if (!holders?.length) continue;
+    if (qtype !== 'A' && qtype !== 'AAAA') return { kind: 'nodata', network: nn.net, holders };
+    const addresses = holders.map((h) => (qtype === 'A' ? h.ipv4 : h.ipv6)).filter((a): a is string => !!a);
+    if (!addresses.length) return { kind: 'nodata', network: nn.net, holders };
+    return { kind: 'addresses', network: nn.net, holders, addresses: rotate(addresses, rotation(holders)) };
+  }
+  return { kind: 'none', reason: `no sandbox, alias or short ID "${name}" on ${scopeNames(scope)}` };
+}
+
+function scopeNames(scope: NetworkNames[]): string {
+  return scope.length === 1 ? `network ${scope[0]!.net.name}` : `networks ${scope.map((s) => s.net.name).join(', ')}`;
+}
+
+export function rotate<T>(list: T[], k: number): T[] {
+  if (list.length < 2) return list;
+  const i = ((k % list.length) + list.length) % list.length;
+  return [...list.slice(i), ...list.slice(0, i)];
+}
+
+/** `4.3.2.1.in-addr.arpa` -> 1.2.3.4; 32 nibbles `.ip6.arpa` -> the IPv6 address; else null. */
+export function addressOfReverseName(name: string): string | null {
+  const n = name.toLowerCase().replace(/\.$/, '');
+  if (n.endsWith('.in-addr.arpa')) {
+    const parts = n.slice(0, -'.in-addr.arpa'.length).split('.');
+    if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) < 256)) return null;
+    return parts.reverse().join('.');
+  }
+  if (n.endsWith('.ip6.arpa')) {
+    const nibbles = n.slice(0, -'.ip6.arpa'.length).split('.');
+    if (nibbles.length !== 32 || !nibbles.every((x) => /^[0-9a-f]$/.test(x))) return null;
+    const hex = nibbles.reverse().join('');
+    const groups = hex.match(/.{4}/g)!;
+    return canonicalIp(groups.join(':'));
+  }
+  return null;
+}
+
+/**
+ * Upstream servers for a sandbox: its --dns, else the daemon's; at most 3, as a libc
+ * resolver would use from resolv.conf.
+ */
+export function upstreamsOf(sb: SandboxRecord, daemonDns: string[]): string[] {
+  return (sb.dns.length ? sb.dns : daemonDns).slice(0, 3);
+}
+
+/** Docker forwards only for sandboxes that can reach outside: at least one non-internal network. */
+export function mayForward(sb: SandboxRecord, networks: Map<string, NetworkRecord>): boolean {
+  return Object.values(sb.endpoints).some((ep) => {
+    const n = networks.get(ep.networkId);
+    return n && !n.internal;
+  });
+}
+
+/** Would this server make the resolver ask itself? */
+export function isLoop(server: string): boolean {
+  return canonicalIp(server) === EMBEDDED_DNS;
+}
+
+/** resolv.conf for a sandbox that uses the embedded resolver (Docker's: nameserver 127.0.0.11, ndots:0). */
+export function embeddedResolvConf(sb: SandboxRecord, defaults: { dnsSearch: string[]; dnsOptions: string[] }): ResolvInput {
+  const options = sb.dnsOptions.length ? sb.dnsOptions : defaults.dnsOptions;
+  return {
+    nameservers: [EMBEDDED_DNS],
+    search: sb.dnsSearch.length ? sb.dnsSearch : defaults.dnsSearch,
+    // ndots:0 unless the user chose ndots: a single-label name goes to the resolver as is.
+    options: options.some((o) => o.startsWith('ndots:')) ? options : ['ndots:0', ...options],
+  };
+}

@@ -1,0 +1,370 @@
+/**
+ * The embedded DNS resolver: one per daemon, serving 127.0.0.11:53 inside every sandbox
+ * that is on a user-defined network. It is an engine Participant, so its records change
+ * in the same step as the operation (a name resolves before `run`/`connect` returns and is
+ * gone when `rm`/`disconnect` returns), and its sockets are opened and closed with the
+ * sandbox (and opened again for every sandbox at start-up, in reconcile).
+ *
+ * Answers are scoped by the socket a query arrived on: the listener knows its sandbox, the
+ * sandbox its networks. Local names are answered synchronously from the records; the rest
+ * goes upstream (upstream.ts) unless the sandbox is only on --internal networks, in which
+ * case the resolver answers REFUSED at once (nothing may leave an internal network, and a
+ * quick refusal beats a client timeout).
+ *
+ * Backpressure: forwarded queries in flight are bounded per sandbox; over the bound a
+ * query gets SERVFAIL immediately and `overload` counts it. Every outcome has a counter
+ * (GET /yard/v1/dns/stats).
+ */
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { YardError } from '../errors.js';
+import type { NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { Engine } from '../engine/engine.js';
+import type { Change, Participant, Undo } from '../engine/participants.js';
+import type { ResolvInput } from './files.js';
+import { SandboxListener } from './listener.js';
+import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
+import {
+  buildRecords,
+  EMBEDDED_DNS,
+  embeddedResolvConf,
+  isLoop,
+  lookupLocal,
+  mayForward,
+  upstreamsOf,
+  usesEmbeddedDns,
+  type Holder,
+  type Records,
+} from './records.js';
+import { forward, MAX_PENDING_PER_SANDBOX, UPSTREAM_TIMEOUT_MS } from './upstream.js';
+
+export interface DnsStats {
+  queriesUdp: number;
+  queriesTcp: number;
+  local: number;
+  nodata: number;
+  forwarded: number;
+  upstreamTimeouts: number;
+  servfail: number;
+  refusedInternal: number;
+  malformed: number;
+  truncated: number;
+  overload: number;
+  tcpRejected: number;
+  errors: number;
+}
+
+export interface Explanation {
+  from: string;
+  question: { name: string; type: string };
+  networks: string[];
+  source: 'local' | 'upstream' | 'refused' | 'none';
+  network?: string;
+  rcode: string;
+  records: string[];
+  reason: string;
+  upstreams: string[];
+  trace: string[];
+}
+
+const EXPLAIN_TYPES = ['A', 'AAAA', 'PTR', 'MX', 'TXT', 'SRV', 'CNAME', 'NS', 'SOA'];
+
+export class EmbeddedDns implements Participant {
+  readonly name = 'dns';
+  private nets = new Map<string, NetworkRecord>();
+  private sbs = new Map<string, SandboxRecord>();
+  /** Sandboxes on other hosts (overlay networks), handed over by the cluster agent. */
+  private remote: SandboxRecord[] = [];
+  private records: Records = { networks: new Map() };
+  private listeners = new Map<string, SandboxListener>();
+  private rotations = new WeakMap<Holder[], number>();
+  private daemonDns: string[] = [];
+  private log: (m: string) => void = () => {};
+  readonly stats: DnsStats = {
+    queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
+    refusedInternal: 0, malformed: 0, truncated: 0, overload: 0, tcpRejected: 0, errors: 0,
+  };
+
+  constructor(private opts: { upstreamTimeoutMs?: number } = {}) {}
+
+  // ------------------------------------------------------------ participant
+
+  validate(change: Change, engine: Engine): void {
+    if (change.kind !== 'sandbox.create' && change.kind !== 'connect') return;
+    const sb = change.sb;
+    for (const s of sb.dns) {
+      if (!net.isIP(s)) {
+        throw new YardError('INVALID_ARGUMENT', `--dns ${s} is not an IP address`, { field: '--dns', hint: 'give the upstream server as an IPv4 or IPv6 address, e.g. --dns 10.0.0.2' });
+      }
+      if (isLoop(s)) {
+        throw new YardError('INVALID_ARGUMENT', `--dns ${s} is the embedded resolver itself: forwarding to it would loop`, {
+          field: '--dns',
+          hint: 'give the address of a real upstream server (the embedded resolver at 127.0.0.11 forwards to it)',
+        });
+      }
+    }
+    if (!sb.dns.length && engine.cfg.dns.some(isLoop)) {
+      throw new YardError('INVALID_ARGUMENT', `the daemon's upstream DNS includes ${EMBEDDED_DNS}, the embedded resolver itself: forwarding to it would loop`, {
+        field: '--dns',
+        hint: 'give this sandbox --dns <upstream>, or restart the daemon with --dns <a real upstream>',
+      });
+    }
+  }
+
+  async apply(change: Change, engine: Engine): Promise<Undo | void> {
+    this.bindEngine(engine);
+    switch (change.kind) {
+      case 'network.create':
+        this.nets.set(change.net.id, change.net);
+        this.rebuild();
+        return () => {
+          this.nets.delete(change.net.id);
+          this.rebuild();
+        };
+      case 'network.remove':
+        this.nets.delete(change.net.id);
+        this.rebuild();
+        return;
+      case 'sandbox.create':
+      case 'connect': {
+        const prev = this.sbs.get(change.sb.id);
+        this.sbs.set(change.sb.id, change.sb);
+        if (change.kind === 'connect') this.nets.set(change.net.id, change.net);
+        this.rebuild();
+        const opened = await this.syncListener(change.sb).catch((e: unknown) => {
+          if (prev) this.sbs.set(prev.id, prev);
+          else this.sbs.delete(change.sb.id);
+          this.rebuild();
+          throw e;
+        });
+        return () => {
+          if (opened) this.closeListener(change.sb.id);
+          if (prev) this.sbs.set(prev.id, prev);
+          else this.sbs.delete(change.sb.id);
+          this.rebuild();
+        };
+      }
+      case 'disconnect': {
+        const { [change.net.id]: _gone, ...rest } = change.sb.endpoints;
+        const next: SandboxRecord = { ...change.sb, endpoints: rest };
+        this.sbs.set(next.id, next);
+        this.rebuild();
+        if (!usesEmbeddedDns(this.records, next)) this.closeListener(next.id);
+        return;
+      }
+      case 'sandbox.remove':
+        // Before the namespace goes: an open socket would keep the namespace alive.
+        this.closeListener(change.sb.id);
+        this.sbs.delete(change.sb.id);
+        this.rebuild();
+        return;
+    }
+  }
+
+  async reconcile(engine: Engine): Promise<void> {
+    this.bindEngine(engine);
+    for (const l of this.listeners.values()) l.close();
+    this.listeners.clear();
+    this.nets = new Map(engine.networks().map((n) => [n.id, n]));
+    this.sbs = new Map(engine.sandboxes().map((s) => [s.id, s]));
+    this.rebuild();
+    if (engine.cfg.dns.some(isLoop)) engine.log(`dns: the daemon's upstream list includes ${EMBEDDED_DNS} (the resolver itself); it is skipped`);
+    const failed: string[] = [];
+    for (const sb of this.sbs.values()) {
+      try {
+        await this.syncListener(sb);
+      } catch (e) {
+        failed.push(`${sb.name}: ${(e as Error).message}`);
+      }
+    }
+    if (failed.length) throw new Error(`resolver sockets not opened for ${failed.length} sandbox(es): ${failed.join('; ')}`);
+  }
+
+  resolvConf(sb: SandboxRecord, engine: Engine): ResolvInput | undefined {
+    // The engine asks before the change is committed: judge from the record itself.
+    const networks = Object.keys(sb.endpoints).map((id) => engine.state.networks.get(id) ?? this.nets.get(id)).filter((n): n is NetworkRecord => !!n);
+    const probe = buildRecords(networks, []);
+    if (!sb.netns || !Object.keys(sb.endpoints).some((id) => probe.networks.has(id))) return undefined;
+    return embeddedResolvConf(sb, { dnsSearch: engine.cfg.dnsSearch, dnsOptions: engine.cfg.dnsOptions });
+  }
+
+  close(): void {
+    for (const l of this.listeners.values()) l.close();
+    this.listeners.clear();
+  }
+
+  // ------------------------------------------------------------ state
+
+  private bindEngine(engine: Engine): void {
+    this.daemonDns = engine.cfg.dns;
+    this.log = engine.log;
+  }
+
+  /** The cluster agent's hook: names of sandboxes on other hosts of an overlay network answer too. */
+  setRemoteSandboxes(sbs: SandboxRecord[]): void {
+    this.remote = sbs;
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    this.records = buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
+  }
+
+  /** Open the sandbox's sockets if it needs them; true if this call opened them. */
+  private async syncListener(sb: SandboxRecord): Promise<boolean> {
+    const needs = usesEmbeddedDns(this.records, sb);
+    if (!needs) {
+      this.closeListener(sb.id);
+      return false;
+    }
+    if (this.listeners.has(sb.id)) return false;
+    try {
+      const l = await SandboxListener.open(sb.id, sb.netns!, (q, tcp) => this.handle(sb.id, q, tcp), {
+        tcpRejected: () => this.stats.tcpRejected++,
+        error: (what) => {
+          this.stats.errors++;
+          this.log(`dns: ${what}`);
+        },
+      });
+      this.listeners.set(sb.id, l);
+      return true;
+    } catch (e) {
+      throw new YardError('KERNEL_FAILED', `cannot open the DNS resolver's sockets (${EMBEDDED_DNS}:53) in sandbox ${sb.name}: ${(e as Error).message}`, {
+        hint: 'check that the sandbox namespace exists and its lo is up (ip netns exec <ns> ip addr show lo)',
+        cause: e,
+      });
+    }
+  }
+
+  private closeListener(id: string): void {
+    this.listeners.get(id)?.close();
+    this.listeners.delete(id);
+  }
+
+  listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  // ------------------------------------------------------------ queries
+
+  private nextRotation = (holders: Holder[]): number => {
+    const k = this.rotations.get(holders) ?? 0;
+    this.rotations.set(holders, k + 1);
+    return k;
+  };
+
+  /** One query from a sandbox's socket: an answer now, later, or null (stay silent). */
+  handle(sandboxId: string, raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
+    if (tcp) this.stats.queriesTcp++;
+    else this.stats.queriesUdp++;
+    const parsed = parseQuery(raw);
+    if (!parsed.ok) {
+      this.stats.malformed++;
+      return parsed.reply;
+    }
+    const q = parsed.query;
+    const out = this.answer(sandboxId, q, raw, tcp);
+    return out instanceof Promise ? out.then((b) => this.fit(q, b, tcp)) : this.fit(q, out, tcp);
+  }
+
+  private fit(q: Query, answer: Buffer, tcp: boolean): Buffer {
+    if (tcp) return answer.length <= MAX_TCP_MESSAGE ? answer : fitUdp({ ...q, udpSize: MAX_TCP_MESSAGE }, answer).buf;
+    const f = fitUdp(q, answer);
+    if (f.truncated) this.stats.truncated++;
+    return f.buf;
+  }
+
+  private answer(sandboxId: string, q: Query, raw: Buffer, tcp: boolean): Buffer | Promise<Buffer> {
+    if (q.edns && q.ednsVersion !== 0) return badVersion(q);
+    const sb = this.sbs.get(sandboxId);
+    if (!sb) return reply(q, RCODE.REFUSED);
+    const hit = lookupLocal(this.records, sb, q.question.name, q.question.type, this.nextRotation);
+    if (hit.kind !== 'none') {
+      if (hit.kind === 'nodata') this.stats.nodata++;
+      else this.stats.local++;
+      return localReply(q, hit);
+    }
+    if (!mayForward(sb, this.nets)) {
+      this.stats.refusedInternal++;
+      return reply(q, RCODE.REFUSED);
+    }
+    const servers = upstreamsOf(sb, this.daemonDns).filter((s) => !isLoop(s));
+    const transport = this.listeners.get(sandboxId)?.transport;
+    if (!servers.length || !transport) {
+      this.stats.servfail++;
+      return reply(q, RCODE.SERVFAIL);
+    }
+    if (transport.pending >= MAX_PENDING_PER_SANDBOX) {
+      this.stats.overload++;
+      return reply(q, RCODE.SERVFAIL);
+    }
+    this.stats.forwarded++;
+    return forward(transport, servers, raw, tcp, this.opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS).then((r) => {
+      this.stats.upstreamTimeouts += r.timeouts;
+      if (r.reply) return r.reply;
+      this.stats.servfail++;
+      return reply(q, RCODE.SERVFAIL);
+    });
+  }
+
+  // ------------------------------------------------------------ explain
+
+  /**
+   * What the resolver answers `name` (or, for an IP address, its PTR) when `sb` asks, and
+   * why. Upstream names are really forwarded, from the sandbox's namespace.
+   */
+  async explain(sb: SandboxRecord, name: string, type?: string): Promise<Explanation> {
+    const qtype = (type ?? (net.isIP(name) ? 'PTR' : 'A')).toUpperCase();
+    if (!EXPLAIN_TYPES.includes(qtype)) {
+      throw new YardError('INVALID_ARGUMENT', `--type ${type} is not a record type explain knows`, { field: '--type', hint: `use one of ${EXPLAIN_TYPES.join(', ')}` });
+    }
+    const qname = qtype === 'PTR' && net.isIP(name) ? reverseName(name) : name;
+    const scope = Object.values(sb.endpoints)
+      .sort((a, b) => a.order - b.order)
+      .map((ep) => this.records.networks.get(ep.networkId)?.net.name)
+      .filter((n): n is string => !!n);
+    const upstreams = upstreamsOf(sb, this.daemonDns);
+    const base = { from: sb.name, question: { name: qname, type: qtype }, networks: scope, upstreams, trace: [] as string[] };
+    if (!usesEmbeddedDns(this.records, sb)) {
+      return {
+        ...base, source: 'none', rcode: '-', records: [],
+        reason: `sandbox ${sb.name} is not on a user-defined network: it has no embedded resolver; its resolv.conf lists ${upstreams.join(', ') || 'no servers'} and they answer it directly`,
+      };
+    }
+    const hit = lookupLocal(this.records, sb, qname, qtype);
+    if (hit.kind !== 'none') {
+      const q: Query = { id: 0, rd: true, question: { name: qname, type: qtype as 'A', class: 'IN' }, edns: false, ednsVersion: 0, udpSize: MAX_TCP_MESSAGE };
+      const d = describeAnswer(localReply(q, hit));
+      const why =
+        hit.kind === 'ptr'
+          ? `${hit.address} is the address of ${hit.target.split('.')[0]} on network ${hit.network.name}`
+          : `${hit.holders.map((h) => `${h.sandboxName} (${h.kind})`).join(', ')} on network ${hit.network.name}` +
+            (hit.kind === 'nodata' ? `, which has no ${qtype} record: empty answer` : '');
+      return { ...base, source: 'local', network: hit.network.name, rcode: d.rcode, records: d.answers, reason: `local: ${why}` };
+    }
+    if (!mayForward(sb, this.nets)) {
+      return { ...base, source: 'refused', rcode: 'REFUSED', records: [], reason: `${hit.reason}; not forwarded: sandbox ${sb.name} is only on internal networks` };
+    }
+    const transport = this.listeners.get(sb.id)?.transport;
+    const servers = upstreams.filter((s) => !isLoop(s));
+    if (!transport || !servers.length) {
+      return { ...base, source: 'upstream', rcode: 'SERVFAIL', records: [], reason: `${hit.reason}; no upstream server to forward to` };
+    }
+    const { default: dnsPacket } = await import('dns-packet');
+    const raw = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: qname, type: qtype as 'A', class: 'IN' }] });
+    const r = await forward(transport, servers, raw, false, this.opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS);
+    const d = r.reply ? describeAnswer(r.reply) : { rcode: 'SERVFAIL', answers: [] };
+    return {
+      ...base, source: 'upstream', rcode: d.rcode, records: d.answers, trace: r.trace,
+      reason: `${hit.reason}; forwarded from inside the sandbox's namespace${r.server ? `, answered by ${r.server}` : ': no server answered'}`,
+    };
+  }
+}
+
+/** The PTR question name of an address. */
+export function reverseName(ip: string): string {
+  const a = ipaddr.parse(ip);
+  if (a.kind() === 'ipv4') return `${a.toString().split('.').reverse().join('.')}.in-addr.arpa`;
+  const hex = a.toNormalizedString().split(':').map((g) => g.padStart(4, '0')).join('');
+  return `${hex.split('').reverse().join('.')}.ip6.arpa`;
+}

@@ -1,0 +1,204 @@
+/**
+ * The embedded DNS resolver, from inside real sandboxes with real clients (busybox
+ * nslookup, dig): Docker's semantics on user-defined networks, the default bridge's
+ * negative cases, scoping, immediate updates, forwarding to the lab's fake upstream
+ * (10.231.0.1: `*.lab` -> 10.231.0.99, NXDOMAIN otherwise) and `yard dns explain`.
+ * Needs root and `npm run build`.
+ */
+import { execFileSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ipOf, ok, withLab, yard, yardJson } from './helpers.js';
+
+const lab = withLab('dns');
+const h = () => lab.host(1);
+const sleeper = (name: string, ...args: string[]) => ok(yard(h(), 'run', '-d', '--name', name, ...args, '--', 'sleep', '600'), `yard run ${name}`);
+const inside = (sb: string, ...argv: string[]) => yard(h(), 'exec', sb, '--', ...argv);
+/** dig +short from a sandbox: the answer lines. */
+const dig = async (sb: string, ...args: string[]) => (await ok(inside(sb, 'dig', '+time=5', '+tries=1', '+short', ...args), `dig ${args.join(' ')}`)).split('\n').filter(Boolean);
+const digFull = (sb: string, ...args: string[]) => ok(inside(sb, 'dig', '+time=5', '+tries=1', ...args), `dig ${args.join(' ')}`);
+/** Several `dig +short` in one `yard exec` (one CLI start instead of many): the answer lines of each. */
+async function digs(sb: string, queries: string[]): Promise<string[][]> {
+  const script = queries.map((q) => `dig +time=5 +tries=1 +short ${q}; echo @@`).join('; ');
+  const out = await ok(inside(sb, 'sh', '-c', script), `digs ${queries.join(', ')}`);
+  return out.split('@@').slice(0, queries.length).map((block) => block.split('\n').map((l) => l.trim()).filter(Boolean));
+}
+/** IPv4 addresses (no length) of sandboxes on a network, from one `yard inspect`. */
+async function ipsOn(network: string, ...sandboxes: string[]): Promise<string[]> {
+  const all = await yardJson<any[]>(h(), 'inspect', ...sandboxes);
+  return all.map((s) => s.NetworkSettings.Networks[network]?.IPAddress as string);
+}
+
+describe('embedded DNS', () => {
+  let ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await ok(yard(h(), 'network', 'create', '--subnet', '172.30.1.0/24', 'app'));
+    await ok(yard(h(), 'network', 'create', '--subnet', '172.30.2.0/24', 'other'));
+    await ok(yard(h(), 'network', 'create', '--ipv6', '--subnet', '172.30.3.0/24', '--subnet', 'fd00:30:3::/64', 'dual'));
+    await ok(yard(h(), 'network', 'create', '--internal', '--subnet', '172.30.4.0/24', 'sealed'));
+    ids = {
+      web1: await sleeper('web1', '--network', 'app', '--network-alias', 'svc'),
+      web2: await sleeper('web2', '--network', 'app', '--network-alias', 'svc'),
+      o1: await sleeper('o1', '--network', 'other'),
+      b1: await sleeper('b1'),
+      b2: await sleeper('b2'),
+    };
+    // The sandboxes' subnets route back from the LAN, so forwarded queries get answers
+    // whether or not the firewall masquerades (written in the lab's LAN namespace only).
+    const bridge = (await yardJson<any[]>(h(), 'network', 'inspect', 'bridge'))[0].IPAM.Config[0].Subnet as string;
+    for (const subnet of ['172.30.0.0/16', bridge]) {
+      execFileSync('ip', ['-n', lab.info.lanNs, 'route', 'replace', subnet, 'via', h().lan4], { timeout: 10_000 });
+    }
+  });
+
+  it('points resolv.conf at 127.0.0.11 with ndots:0 on a user network, at the upstreams on the default bridge', async () => {
+    const user = await ok(inside('web1', 'cat', '/etc/resolv.conf'));
+    expect(user.split('\n').filter((l) => !l.startsWith('#'))).toEqual(['nameserver 127.0.0.11', 'options ndots:0']);
+    await sleeper('custom', '--network', 'app', '--dns-search', 'corp.example', '--dns-option', 'timeout:2');
+    const custom = await ok(inside('custom', 'cat', '/etc/resolv.conf'));
+    expect(custom).toContain('nameserver 127.0.0.11');
+    expect(custom).toContain('search corp.example');
+    expect(custom).toContain('options ndots:0 timeout:2');
+    const dflt = await ok(inside('b1', 'cat', '/etc/resolv.conf'));
+    expect(dflt).toContain('nameserver 10.231.0.1');
+    expect(dflt).not.toContain('127.0.0.11');
+  });
+
+  it('does not resolve names on the default bridge: the upstream says NXDOMAIN', async () => {
+    const r = await inside('b2', 'busybox', 'nslookup', 'b1');
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/NXDOMAIN/);
+    expect(r.stdout).toContain('10.231.0.1');
+  });
+
+  it('resolves by name, alias, short ID and name.network, case-insensitively (busybox nslookup and dig)', async () => {
+    const ip2 = await ipOf(h(), 'web2', 'app');
+    const ns = await ok(inside('web1', 'busybox', 'nslookup', 'web2'));
+    expect(ns).toContain('127.0.0.11');
+    expect(ns).toMatch(new RegExp(`Address:\\s+${ip2.replace(/\./g, '\\.')}`));
+    const names = ['web2', 'WEB2', 'web2.app', 'Web2.APP.', ids.web2!.slice(0, 12), ids.web2!.slice(0, 12).toUpperCase()];
+    expect(await digs('web1', names)).toEqual(names.map(() => [ip2]));
+    const a = await digFull('web1', 'web2');
+    expect(a).toMatch(/status: NOERROR/);
+    expect(a).toMatch(/flags: qr aa rd ra/);
+    expect(a).toMatch(/web2\.\s+600\s+IN\s+A/); // Docker's TTL
+    expect(await ok(inside('web1', 'ping', '-c1', '-W2', 'web2'))).toContain(ip2);
+  });
+
+  it('answers a shared alias with every address, in rotating order over 20 queries', async () => {
+    const ips = (await ipsOn('app', 'web1', 'web2')).sort();
+    const loop = await ok(inside('web1', 'sh', '-c', 'for i in $(seq 20); do dig +time=2 +tries=1 +short svc | tr "\\n" " "; echo; done'));
+    const answers = loop.split('\n').map((l) => l.trim().split(' '));
+    expect(answers).toHaveLength(20);
+    for (const a of answers) expect([...a].sort()).toEqual(ips);
+    const firsts = new Map<string, number>();
+    for (const a of answers) firsts.set(a[0]!, (firsts.get(a[0]!) ?? 0) + 1);
+    expect([...firsts.keys()].sort()).toEqual(ips);
+    expect(Math.min(...firsts.values())).toBeGreaterThanOrEqual(5);
+  });
+
+  it('answers PTR with name.network for IPv4 and IPv6', async () => {
+    const [ip1, ip2] = await ipsOn('app', 'web1', 'web2');
+    expect(await digs('web1', [`-x ${ip2}`, `-x ${ip1}`])).toEqual([['web2.app.'], ['web1.app.']]);
+    expect(await ok(inside('web1', 'busybox', 'nslookup', ip2))).toMatch(/name = web2\.app/);
+    await sleeper('d1', '--network', 'dual');
+    await sleeper('d2', '--network', 'dual');
+    const d2 = (await yardJson<any[]>(h(), 'inspect', 'd2'))[0].NetworkSettings.Networks.dual.GlobalIPv6Address as string;
+    expect(d2).toMatch(/^fd00:30:3::/);
+    expect(await dig('d1', '-x', d2)).toEqual(['d2.dual.']);
+    expect(await dig('d1', 'AAAA', 'd2')).toEqual([d2]);
+    // A name with no IPv6 address: empty NOERROR, not NXDOMAIN.
+    expect(await digFull('web1', 'AAAA', 'web2')).toMatch(/status: NOERROR[\s\S]*ANSWER: 0/);
+  });
+
+  it('scopes names to the sandbox\'s networks; other networks\' names go upstream (NXDOMAIN)', async () => {
+    const [web1] = await ipsOn('app', 'web1');
+    expect(await digs('o1', ['web1', 'web1.app', `-x ${web1}`])).toEqual([[], [], []]);
+    expect(await digFull('o1', 'web1')).toMatch(/status: NXDOMAIN/);
+    expect(await digFull('web1', 'o1.other')).toMatch(/status: NXDOMAIN/);
+  });
+
+  it('updates at once on connect, disconnect and rm', async () => {
+    await ok(yard(h(), 'network', 'connect', '--alias', 'joined', 'other', 'web1'));
+    const [onOther, o1] = await ipsOn('other', 'web1', 'o1');
+    expect(await digs('o1', ['web1', 'joined'])).toEqual([[onOther], [onOther]]);
+    expect(await dig('web1', 'o1')).toEqual([o1]);
+    await ok(yard(h(), 'network', 'disconnect', 'other', 'web1'));
+    expect(await digs('o1', ['web1', 'joined'])).toEqual([[], []]);
+    // A default-bridge sandbox that joins a user network gets the resolver too.
+    await ok(yard(h(), 'network', 'connect', 'app', 'b2'));
+    expect(await ok(inside('b2', 'cat', '/etc/resolv.conf'))).toContain('nameserver 127.0.0.11');
+    expect(await dig('b2', 'web2')).toEqual([await ipOf(h(), 'web2', 'app')]);
+    await sleeper('gone', '--network', 'app');
+    expect(await dig('web1', 'gone')).toEqual([await ipOf(h(), 'gone', 'app')]);
+    await ok(yard(h(), 'rm', '-f', 'gone'));
+    expect(await dig('web1', 'gone')).toEqual([]);
+  });
+
+  it('forwards unknown names upstream from the sandbox, passing NXDOMAIN through', async () => {
+    expect(await dig('web1', 'foo.lab')).toEqual(['10.231.0.99']);
+    expect(await ok(inside('web1', 'busybox', 'nslookup', 'foo.lab'))).toContain('10.231.0.99');
+    const nx = await digFull('web1', 'nosuch.example');
+    expect(nx).toMatch(/status: NXDOMAIN/);
+    expect(nx).toMatch(/SERVER: 127\.0\.0\.11#53/);
+  });
+
+  it('uses the sandbox\'s --dns, moving on to the next server when one does not answer', async () => {
+    // 10.231.0.250 is on the LAN but nobody has it: queries to it time out.
+    await sleeper('fw', '--network', 'app', '--dns', '10.231.0.250', '--dns', '10.231.0.1');
+    const t0 = Date.now();
+    expect(await dig('fw', '+time=8', 'bar.lab')).toEqual(['10.231.0.99']);
+    expect(Date.now() - t0).toBeGreaterThan(1_500); // the first server's timeout was waited out
+    // Local names never wait for upstreams.
+    expect(await dig('fw', 'web2')).toEqual([await ipOf(h(), 'web2', 'app')]);
+  });
+
+  it('never forwards from an --internal network, and says so at once', async () => {
+    await sleeper('i1', '--network', 'sealed');
+    await sleeper('i2', '--network', 'sealed');
+    expect(await dig('i1', 'i2')).toEqual([await ipOf(h(), 'i2', 'sealed')]);
+    const t0 = Date.now();
+    const r = await digFull('i1', 'foo.lab');
+    expect(r).toMatch(/status: REFUSED/);
+    expect(r).not.toContain('10.231.0.99');
+    expect(Date.now() - t0).toBeLessThan(3_000);
+  });
+
+  it('refuses a DNS loop (--dns 127.0.0.11) and a --dns that is not an address, naming the flag', async () => {
+    for (const bad of ['127.0.0.11', 'dns.example']) {
+      const r = await yard(h(), 'run', '-d', '--name', 'loop', '--network', 'app', '--dns', bad, '--', 'sleep', '1');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`--dns ${bad}`);
+    }
+    expect((await yard(h(), 'run', '-d', '--name', 'loop', '--network', 'app', '--dns', '127.0.0.11', '--', 'sleep', '1')).stderr).toMatch(/loop/);
+    expect((await yard(h(), 'inspect', 'loop')).code).not.toBe(0);
+  });
+
+  it('writes /etc/hosts with the sandbox\'s own name, --add-host and host-gateway', async () => {
+    await sleeper('hosts', '--network', 'app', '--add-host', 'db.example:10.1.2.3', '--add-host', 'gw.internal:host-gateway');
+    const hosts = await ok(inside('hosts', 'cat', '/etc/hosts'));
+    expect(hosts).toMatch(/^10\.1\.2\.3\s+db\.example$/m);
+    expect(hosts).toMatch(/^172\.30\.1\.1\s+gw\.internal$/m);
+    expect(hosts).toMatch(new RegExp(`^${(await ipOf(h(), 'hosts', 'app')).replace(/\./g, '\\.')}\\s+.*\\bhosts\\b`, 'm'));
+    expect(await ok(inside('hosts', 'getent', 'hosts', 'db.example'))).toMatch(/^10\.1\.2\.3\s+db\.example/);
+  });
+
+  it('explains what the resolver answers and why', async () => {
+    const local = await ok(yard(h(), 'dns', 'explain', 'web2', '--from', 'web1'));
+    expect(local).toContain('NOERROR (local, network app)');
+    expect(local).toContain(await ipOf(h(), 'web2', 'app'));
+    expect(local).toMatch(/web2 \(name\) on network app/);
+    const up = await ok(yard(h(), 'dns', 'explain', 'foo.lab', '--from', 'web1'));
+    expect(up).toContain('10.231.0.99');
+    expect(up).toContain('answered by 10.231.0.1');
+    const scoped = await yardJson(h(), 'dns', 'explain', 'web1', '--from', 'o1', '--json');
+    expect(scoped).toMatchObject({ source: 'upstream', rcode: 'NXDOMAIN', networks: ['other'] });
+    expect(scoped.reason).toContain('on network other');
+    const ptr = await yardJson(h(), 'dns', 'explain', await ipOf(h(), 'web2', 'app'), '--from', 'web1', '--json');
+    expect(ptr).toMatchObject({ source: 'local', question: { type: 'PTR' }, records: [expect.stringContaining('web2.app')] });
+    const bridge = await ok(yard(h(), 'dns', 'explain', 'b2', '--from', 'b1'));
+    expect(bridge).toContain('not on a user-defined network');
+    const bad = await yard(h(), 'dns', 'explain', 'web2', '--from', 'web1', '--type', 'BOGUS');
+    expect(bad.stderr).toContain('--type BOGUS');
+  });
+});
