@@ -15,7 +15,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../mod
 import { getDriver } from '../drivers/index.js';
 import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
 import { renderPlan, undoPlan, type Plan } from '../plan/ops.js';
-import type { Kernel } from '../kernel/index.js';
+import type { Kernel, RouteState } from '../kernel/index.js';
 import { kernelError } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
 import { renderHosts, renderResolvConf } from '../dns/files.js';
@@ -244,7 +244,8 @@ export class Engine {
       ipam: req.ipam ?? [],
       isDefaultBridge: opts.isDefaultBridge,
     };
-    const env = await this.driverEnv();
+    // Both kernel reads at once: each is an `ip` spawn.
+    const [env, routes] = await Promise.all([this.driverEnv(), this.kernel.readRoutes()]);
     const prepared = opts.predefined && driver.attach !== 'interface'
       ? { driverState: {}, needsGateway: false, hasIpam: false, warnings: [] }
       : driver.prepareNetwork(intent, env);
@@ -254,7 +255,7 @@ export class Engine {
     const pools = prepared.hasIpam
       ? planIpam(
           { networkName: name, configs: intent.ipam, enableIPv6: intent.ipv6, needsGateway: prepared.needsGateway },
-          { used: await this.usedSubnets(prepared.routesAllowedVia ?? []) },
+          { used: this.usedSubnets(routes, prepared.routesAllowedVia ?? []) },
         )
       : [];
     const id = newId();
@@ -291,14 +292,14 @@ export class Engine {
   }
 
   /** Subnets taken: other networks', and routes in the daemon's namespace not made by us. */
-  private async usedSubnets(allowedVia: string[]): Promise<UsedSubnet[]> {
+  private usedSubnets(routes: RouteState[], allowedVia: string[]): UsedSubnet[] {
     const used: UsedSubnet[] = [];
     const ours = new Set<string>();
     for (const n of this.networks()) {
       for (const p of n.ipam.config) used.push({ prefix: p.subnet, owner: `network ${n.name}` });
       for (const l of getDriver(n.driver).hostLinksOf(n)) ours.add(l);
     }
-    for (const r of await this.kernel.readRoutes()) {
+    for (const r of routes) {
       if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && (ours.has(r.dev) || allowedVia.includes(r.dev)))) continue;
       if (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:') || r.dst.startsWith('multicast')) continue;
       used.push({ prefix: r.dst, owner: `a route on the host${r.dev ? ` (dev ${r.dev})` : ''}` });

@@ -69,8 +69,8 @@ export interface RouteState {
 /** Routes of the daemon's namespace, both families (for IPAM's "routed on the host" check). */
 export async function readRoutes(ns?: string): Promise<RouteState[]> {
   const out: RouteState[] = [];
-  for (const fam of ['-4', '-6']) {
-    const r = await run('ip', [fam, ...(ns ? ['-n', ns] : []), '-j', 'route', 'show']);
+  const results = await Promise.all(['-4', '-6'].map((fam) => run('ip', [fam, ...(ns ? ['-n', ns] : []), '-j', 'route', 'show'])));
+  for (const r of results) {
     if (r.code !== 0) continue;
     for (const rt of JSON.parse(r.stdout || '[]') as { dst: string; dev?: string }[]) {
       out.push({ dst: rt.dst, dev: rt.dev });
