@@ -12,6 +12,7 @@ import type { Engine } from '../engine/engine.js';
 import type { NetworkRecord } from '../model/types.js';
 import { API_VERSION, MIN_API_VERSION, networkJson, sandboxJson } from './docker-shapes.js';
 import { VERSION } from '../version.js';
+import { driverNames } from '../drivers/index.js';
 import { EmbeddedDns } from '../dns/resolver.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 
@@ -184,6 +185,33 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
     return c.req.method === 'HEAD' ? c.body(null, 200) : c.body('OK', 200);
   };
   app.on(['GET', 'HEAD'], '/_ping', ping);
+
+  // `docker info`: the fields the CLI prints, from Switchyard's point of view.
+  app.get('/info', (c) => {
+    const sbs = engine.sandboxes().map((s) => engine.refresh(s));
+    const running = sbs.filter((s) => s.status === 'running').length;
+    return c.json({
+      ID: engine.cfg.instance,
+      Name: engine.cfg.instance,
+      Containers: sbs.length,
+      ContainersRunning: running,
+      ContainersPaused: 0,
+      ContainersStopped: sbs.length - running,
+      Images: 0,
+      Driver: 'none',
+      Plugins: { Network: driverNames().filter((d) => d !== 'null').concat('null'), Volume: [], Log: [] },
+      ServerVersion: VERSION,
+      OperatingSystem: 'Switchyard (networking only)',
+      OSType: 'linux',
+      Architecture: os.arch() === 'x64' ? 'x86_64' : os.arch(),
+      KernelVersion: os.release(),
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      DockerRootDir: engine.cfg.stateDir,
+      Swarm: { LocalNodeState: 'inactive' },
+      Warnings: [],
+    });
+  });
 
   app.get('/version', (c) =>
     c.json({
