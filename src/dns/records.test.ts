@@ -72,6 +72,7 @@ describe('records', () => {
 
   it('serves user-defined interface networks only', () => {
     expect([app, other, internal, bridge, host].map(servesDns)).toEqual([true, true, true, false, false]);
+    expect(servesDns(net('yard_gwbridge', { labels: { 'switchyard.role': 'overlay gateway bridge' } }))).toBe(false);
     expect([...recs.networks.values()].map((n) => n.net.name).sort()).toEqual(['app', 'other', 'secret']);
     expect(usesEmbeddedDns(recs, b1)).toBe(false);
     expect(usesEmbeddedDns(recs, web1)).toBe(true);
@@ -127,6 +128,15 @@ describe('records', () => {
     expect(addressOfReverseName('256.3.2.1.in-addr.arpa')).toBeNull();
     expect(addressOfReverseName('01.3.2.1.in-addr.arpa')).toBeNull();
     expect(addressOfReverseName('x.ip6.arpa')).toBeNull();
+  });
+
+  it('resolves remote sandboxes (no namespace here) on a shared network, without giving them a scope', () => {
+    const overlay = net('ov', { driver: 'bridge', scope: 'global' });
+    const local = sandbox('l1', [[overlay, '10.240.0.2']]);
+    const remote = sandbox('r1', [[overlay, '10.240.0.3']], { netns: null });
+    const r = buildRecords([overlay], [local, remote]);
+    expect(lookupLocal(r, local, 'r1', 'A')).toMatchObject({ addresses: ['10.240.0.3'] });
+    expect(usesEmbeddedDns(r, remote)).toBe(false);
   });
 
   it('forgets removed sandboxes and tombstoned ones', () => {

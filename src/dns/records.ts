@@ -17,10 +17,12 @@ import type { ResolvInput } from './files.js';
 /** Docker's TTL for container records. */
 export const LOCAL_TTL = 600;
 export const EMBEDDED_DNS = '127.0.0.11';
+const OVERLAY_GATEWAY_BRIDGE = 'yard_gwbridge';
 
 /** Does a network serve names through the embedded resolver? */
 export function servesDns(net: NetworkRecord): boolean {
-  if (net.predefined) return false;
+  // The overlay gateway bridge (Docker's docker_gwbridge) only carries traffic out; ICC is off on it.
+  if (net.predefined || net.name === OVERLAY_GATEWAY_BRIDGE || net.labels?.['switchyard.role'] === 'overlay gateway bridge') return false;
   try {
     return getDriver(net.driver).attach === 'interface';
   } catch {

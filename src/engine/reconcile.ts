@@ -45,8 +45,10 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   // Networks: read the daemon's namespace once, apply what is missing.
   let host = await kernel.readNamespace();
   const seen = new Map<string, ObservedNs>([['', host]]);
+  // Namespaces where something was re-created: their routes are re-applied (see missingOps).
+  const touched = new Set<string>();
   for (const net of engine.networks()) {
-    const plan = missingOps(getDriver(net.driver).planCreate(net, { instance: cfg.instance }), seen);
+    const plan = missingOps(getDriver(net.driver).planCreate(net, { instance: cfg.instance }), seen, touched);
     if (!plan.length) continue;
     await applyReport(engine, plan, `network ${net.name}`, report);
   }
@@ -59,7 +61,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
     if (!sb.netns) continue;
     const ns = await kernel.readNamespace(sb.netns);
     seen.set(sb.netns, ns);
-    const plan = missingOps(engine.sandboxPlan(sb), seen);
+    const plan = missingOps(engine.sandboxPlan(sb), seen, touched);
     if (plan.length) {
       await applyReport(engine, plan, `sandbox ${sb.name}`, report);
       kernel.writeSandboxFiles(sb.netns, engine.sandboxFiles(sb));

@@ -70,11 +70,13 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
 /**
  * The ops of `plan` that still need applying. Routes are not read back: a route is lost
  * only with its link or address, so a route is re-applied (`ip route replace`, idempotent)
- * exactly when something else in its namespace was missing.
+ * exactly when something else in its namespace was missing — in this plan, or in an
+ * earlier plan of the same reconcile (`touched`, updated here): a sandbox's host route
+ * through a network's shim must come back when the network's plan re-created the shim.
  */
-export function missingOps(plan: Plan, seen: Observed): Plan {
+export function missingOps(plan: Plan, seen: Observed, touched: Set<string> = new Set()): Plan {
   const missing = plan.filter((op) => !satisfied(op, seen));
-  const touched = new Set(missing.map((op) => ('ns' in op ? key(op.ns) : op.op === 'netns.add' ? op.name : '')));
+  for (const op of missing) touched.add('ns' in op ? key(op.ns) : op.op === 'netns.add' ? op.name : '');
   return plan.filter(
     (op) => missing.includes(op) || ((op.op === 'route.add' || op.op === 'sysctl.set') && touched.has(key(op.ns))),
   );

@@ -198,21 +198,16 @@ describe('embedded DNS, robustness', () => {
 
   it('opens the sockets again for every sandbox when the daemon restarts', async () => {
     const info = lab.info;
-    const pre = await dig('web1', '+short', 'foo.lab');
-    if (pre !== '10.231.0.99') {
-      const dbg = await sh(h(), 'yard exec web1 -- ping -c1 -W1 10.231.0.1; ip neigh; ip route; sysctl net.ipv4.ip_forward; ping -c1 -W1 10.231.0.1; nft list ruleset | head -5');
-      fs.writeFileSync('/tmp/dnsr-debug-pre.txt', dbg.stdout + dbg.stderr);
-    }
     await restartDaemon(info, h());
     expect(await dig('web1', '+short', 'web2')).toBe(web2);
     expect(await dig('web1', '+tcp', '+short', 'web2')).toBe(web2);
+    const netns = (await yardJson<any[]>(h(), 'inspect', 'web1'))[0].Netns as string;
+    // Not a DNS matter: the bridge's MAC is not pinned yet (drivers/bridge.ts), so the 31
+    // ports added above can have changed it, leaving web1's gateway neighbour entry stale
+    // for up to ~30 s. Flush it so this checks the resolver's recreated upstream socket.
+    execFileSync('ip', ['-n', netns, 'neigh', 'flush', 'all'], { timeout: 10_000 });
     const fwd = await dig('web1', '+short', 'foo.lab');
-    if (!fwd) {
-      const dbg = await sh(h(), 'yard exec web1 -- ping -c1 -W1 10.231.0.1; ip neigh; ip route; ip -s link show lan0; sysctl net.ipv4.ip_forward; ping -c1 -W1 10.231.0.1; yard exec web2 -- ping -c1 -W1 10.231.0.1; yard exec web1 -- ping -c1 -W1 172.31.1.1; yard exec web1 -- ip neigh');
-      fs.writeFileSync('/tmp/dnsr-debug.txt', dbg.stdout + dbg.stderr + execFileSync('ip', ['-n', lab.info.lanNs, 'route'], { encoding: 'utf8' }) + fs.readFileSync(lab.host(1).logFile, 'utf8'));
-    }
     expect(fwd, fwd || (await ok(yard(h(), 'dns', 'explain', 'foo.lab', '--from', 'web1')))).toBe('10.231.0.99');
-    const ss = await ok(sh(h(), `ip netns exec $(yard inspect web1 | grep -o '"Netns": "[^"]*"' | cut -d'"' -f4) ss -lnu`));
-    expect(ss).toContain('127.0.0.11:53');
+    for (const proto of ['-lnu', '-lnt']) expect(await ok(sh(h(), `ip netns exec ${netns} ss ${proto}`))).toContain('127.0.0.11:53');
   });
 });

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { vmInstallPackages, vmRun } from '../../src/lab/vm.js';
 
-const VM_TIMEOUT_MS = 480_000;
+const VM_TIMEOUT_MS = 600_000;
 
 /** vitest's summary line, e.g. "Tests  13 passed | 1 failed (14)". */
 export function parseVitestSummary(output: string): { passed: number; failed: number; skipped: number; total: number } | null {
