@@ -55,8 +55,13 @@ export interface PreparedNetwork {
   /** Whether the network has addresses at all (host/none: no). */
   hasIpam: boolean;
   warnings: string[];
-  /** Devices whose routes may overlap the network's subnets (a macvlan parent's own LAN route). */
-  routesAllowedVia?: string[];
+  /**
+   * Whether the host's own routes count as taken subnets. Bridge networks: yes (a bridge
+   * subnet that overlaps a routed one breaks the host's routing). macvlan/ipvlan: no —
+   * their subnet is usually the LAN's own, routed on the parent; only other networks'
+   * subnets conflict (Docker's rule).
+   */
+  ignoreHostRoutes?: boolean;
 }
 
 /** How sandboxes relate to the driver's networks. */

@@ -52,7 +52,7 @@ export const ipvlanDriver: NetworkDriver = {
       const here = env.hostLinks.get(lan.parent)?.addrs.find((a) => !a.includes(':'))?.split('/')[0] ?? '<this host>';
       warnings.push(`ipvlan ${mode}: the LAN reaches ${subnets} only through this host; on the upstream router add: ip route add ${subnets} via ${here}`);
     }
-    return { driverState: { ...lanState(lan), mode, flag }, needsGateway: mode === 'l2', hasIpam: true, warnings, routesAllowedVia: [lan.parent] };
+    return { driverState: { ...lanState(lan), mode, flag }, needsGateway: mode === 'l2', hasIpam: true, warnings, ignoreHostRoutes: true };
   },
 
   finishNetwork: (net) => finishLan(net),

@@ -41,7 +41,7 @@ export const macvlanDriver: NetworkDriver = {
     const warnings = lan.hostAccess || intent.internal
       ? []
       : [`this host cannot reach sandboxes on ${intent.name} through ${lan.parent} (the kernel filters traffic between a parent and its macvlan children); add -o host_access=true to give the host a shim interface and routes to them`];
-    return { driverState: { ...lanState(lan), mode }, needsGateway: true, hasIpam: true, warnings, routesAllowedVia: [lan.parent] };
+    return { driverState: { ...lanState(lan), mode }, needsGateway: true, hasIpam: true, warnings, ignoreHostRoutes: true };
   },
 
   finishNetwork: (net) => finishLan(net),

@@ -255,7 +255,7 @@ export class Engine {
     const pools = prepared.hasIpam
       ? planIpam(
           { networkName: name, configs: intent.ipam, enableIPv6: intent.ipv6, needsGateway: prepared.needsGateway },
-          { used: this.usedSubnets(routes, prepared.routesAllowedVia ?? []) },
+          { used: this.usedSubnets(prepared.ignoreHostRoutes ? [] : routes) },
         )
       : [];
     const id = newId();
@@ -292,7 +292,7 @@ export class Engine {
   }
 
   /** Subnets taken: other networks', and routes in the daemon's namespace not made by us. */
-  private usedSubnets(routes: RouteState[], allowedVia: string[]): UsedSubnet[] {
+  private usedSubnets(routes: RouteState[]): UsedSubnet[] {
     const used: UsedSubnet[] = [];
     const ours = new Set<string>();
     for (const n of this.networks()) {
@@ -300,7 +300,7 @@ export class Engine {
       for (const l of getDriver(n.driver).hostLinksOf(n)) ours.add(l);
     }
     for (const r of routes) {
-      if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && (ours.has(r.dev) || allowedVia.includes(r.dev)))) continue;
+      if (r.dst === 'default' || !r.dst.includes('/') || (r.dev && ours.has(r.dev))) continue;
       if (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:') || r.dst.startsWith('multicast')) continue;
       used.push({ prefix: r.dst, owner: `a route on the host${r.dev ? ` (dev ${r.dev})` : ''}` });
     }
