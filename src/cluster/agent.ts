@@ -364,11 +364,17 @@ export class OverlayAgent implements ClusterSeam, Participant {
     });
   }
 
+  /** The gateway bridge, for an overlay sandbox with no other way out (already joined or not). */
   extraNetworks(nets: NetworkRecord[]): NetworkRecord[] {
-    const overlay = nets.some((n) => n.scope === 'global' && !n.internal);
-    const hasGateway = nets.some((n) => n.scope !== 'global');
-    const gw = this.engine.networks().find((n) => n.name === GW_BRIDGE);
+    const gw = this.gatewayNetwork();
+    const others = nets.filter((n) => n.id !== gw?.id);
+    const overlay = others.some((n) => n.scope === 'global' && !n.internal);
+    const hasGateway = others.some((n) => n.scope !== 'global');
     return overlay && !hasGateway && gw ? [gw] : [];
+  }
+
+  gatewayNetwork(): NetworkRecord | undefined {
+    return this.engine.networks().find((n) => n.name === GW_BRIDGE);
   }
 
   // ------------------------------------------------------------ ClusterSeam

@@ -189,7 +189,7 @@ describe('checkOptionKeys', () => {
 describe('bridge plans', () => {
   it('planCreate: bridge, ownership mark, gateway address, up', () => {
     expect(renderPlan(bridgeDriver.planCreate(net(), { instance: 'h1' }))).toEqual([
-      'ip link add br-abcdef012345 mtu 1500 type bridge',
+      'ip link add br-abcdef012345 mtu 1500 address 02:59:ab:cd:ef:01 type bridge',
       `ip link set dev br-abcdef012345 alias switchyard:h1:${ID}`,
       'ip addr add 10.20.0.1/24 dev br-abcdef012345',
       'ip link set dev br-abcdef012345 up',
@@ -197,7 +197,7 @@ describe('bridge plans', () => {
   });
 
   it('planCreate dual stack: both gateways, the v6 one without DAD', () => {
-    expect(renderPlan(bridgeDriver.planCreate(dual(), { instance: 'h1' })).filter((l) => l.includes('addr'))).toEqual([
+    expect(renderPlan(bridgeDriver.planCreate(dual(), { instance: 'h1' })).filter((l) => l.includes(' addr add '))).toEqual([
       'ip addr add 10.20.0.1/24 dev br-abcdef012345',
       'ip addr add fd00:20::1/64 dev br-abcdef012345 nodad',
     ]);
@@ -209,10 +209,11 @@ describe('bridge plans', () => {
     expect(bridgeDriver.hostLinksOf(net({ driverState: { bridge: 'yard0' } }))).toEqual(['yard0']);
   });
 
-  it('planJoin v4: veth into the sandbox with MAC, enslaved, address, up', () => {
+  it('planJoin v4: veth into the sandbox with MAC, enslaved, hairpin mode, address, up', () => {
     expect(renderPlan(bridgeDriver.planJoin(net(), sb, ep()))).toEqual([
       `ip link add ${hostVethName(EP_ID)} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
       `ip link set dev yv0123456789ab master br-abcdef012345 up`,
+      `ip link set dev yv0123456789ab type bridge_slave hairpin on`,
       'ip -n yard-h1-ffffffffffff addr add 10.20.0.2/24 dev eth0',
       'ip -n yard-h1-ffffffffffff link set dev eth0 up',
     ]);

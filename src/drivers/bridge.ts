@@ -7,7 +7,7 @@
 import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
-import { checkIfname, gatewayRoutesViaPools, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
+import { checkIfname, gatewayRoutesViaPools, macFromId, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
 
 export const OPT = {
   name: 'com.docker.network.bridge.name',
@@ -68,7 +68,7 @@ export const bridgeDriver: NetworkDriver = {
     const br = bridgeName(net);
     const mtu = Number(net.driverState.mtu) || 1500;
     const plan: Plan = [
-      { op: 'link.add.bridge', name: br, mtu },
+      { op: 'link.add.bridge', name: br, mtu, mac: macFromId(net.id) },
       { op: 'link.set', name: br, alias: ownerMark(env.instance, net.id) },
     ];
     for (const pool of net.ipam.config) {
@@ -97,6 +97,9 @@ export const bridgeDriver: NetworkDriver = {
     const plan: Plan = [
       { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu },
       { op: 'link.set', name: host, master: bridgeName(net), up: true },
+      // A sandbox reaching its own published port: the bridge (br_netfilter DNATs bridged
+      // frames) sends the frame back out of the port it came in on.
+      { op: 'link.set', name: host, hairpin: true },
     ];
     plan.push(...planEndpointAddresses(sb, ep));
     return plan;

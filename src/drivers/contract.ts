@@ -171,3 +171,8 @@ export function planEndpointAddresses(sb: SandboxRecord, ep: EndpointRecord): Pl
   plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });
   return plan;
 }
+
+/** A stable, locally administered MAC for a network's own link (02:59:... from its ID; endpoints use 02:42:<IPv4>). */
+export function macFromId(id: string): string {
+  return ['02', '59', ...(id.slice(0, 8).match(/../g) ?? [])].join(':');
+}

@@ -24,7 +24,7 @@ import { YardError } from '../errors.js';
 import type { NetworkRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import { bridgeDriver } from './bridge.js';
-import { ownerMark, parseBoolOption, parseMtuOption, type NetworkDriver, type NetworkIntent, type PreparedNetwork, type DriverEnv } from './contract.js';
+import { macFromId, ownerMark, parseBoolOption, parseMtuOption, type NetworkDriver, type NetworkIntent, type PreparedNetwork, type DriverEnv } from './contract.js';
 
 export const OVERLAY_OPT = {
   mtu: 'com.docker.network.driver.mtu',
@@ -106,7 +106,7 @@ export const overlayDriver: NetworkDriver = {
     const mtu = Number(net.driverState.mtu) || 1450;
     const mark = ownerMark(env.instance, net.id);
     return [
-      { op: 'link.add.bridge', name: br, mtu },
+      { op: 'link.add.bridge', name: br, mtu, mac: macFromId(net.id) },
       { op: 'link.set', name: br, alias: mark },
       {
         op: 'link.add.vxlan',
@@ -131,8 +131,9 @@ export const overlayDriver: NetworkDriver = {
   },
 
   checkJoin: bridgeDriver.checkJoin,
-  // driverState.bridge is the ov- bridge: the bridge driver's veth join applies as is.
-  planJoin: bridgeDriver.planJoin,
+  // driverState.bridge is the ov- bridge: the bridge driver's veth join applies, without
+  // hairpin mode (nothing is DNATed on an overlay's bridge; ports publish on the gateway bridge).
+  planJoin: (net, sb, ep) => bridgeDriver.planJoin(net, sb, ep).filter((op) => !(op.op === 'link.set' && op.hairpin !== undefined)),
   planLeave: bridgeDriver.planLeave,
 
   planGatewayRoutes(): Plan {

@@ -50,7 +50,7 @@ describe('networks', () => {
     const { net } = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
     const br = `br-${net.id.slice(0, 12)}`;
     expect(t.kernel.appliedLines()).toEqual([
-      [`ip link add ${br} mtu 1500 type bridge`, `ip link set dev ${br} alias switchyard:u1:${net.id}`, `ip addr add 10.50.0.1/24 dev ${br}`, `ip link set dev ${br} up`],
+      [`ip link add ${br} mtu 1500 address 02:59:${net.id.slice(0, 8).match(/../g)!.join(':')} type bridge`, `ip link set dev ${br} alias switchyard:u1:${net.id}`, `ip addr add 10.50.0.1/24 dev ${br}`, `ip link set dev ${br} up`],
     ]);
     expect(t.store.networks.get(net.id)?.name).toBe('app');
     expect(t.kernel.link(undefined, br)).toMatchObject({ up: true, alias: `switchyard:u1:${net.id}` });
@@ -164,6 +164,7 @@ describe('sandboxes', () => {
         `ip netns add ${ns}`,
         `ip link add ${ep.hostIfname} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:32:00:02 netns ${ns}`,
         `ip link set dev ${ep.hostIfname} master br-${net.id.slice(0, 12)} up`,
+        `ip link set dev ${ep.hostIfname} type bridge_slave hairpin on`,
         `ip -n ${ns} link set dev lo up`,
         `ip -n ${ns} addr add 10.50.0.2/24 dev eth0`,
         `ip -n ${ns} link set dev eth0 up`,
@@ -351,7 +352,7 @@ describe('dry run', () => {
   it('returns the plan and applies nothing', async () => {
     t = await makeEngine();
     const r = await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }], dryRun: true });
-    expect(r.plan[0]).toMatch(/^ip link add br-[0-9a-f]{12} mtu 1500 type bridge$/);
+    expect(r.plan[0]).toMatch(/^ip link add br-[0-9a-f]{12} mtu 1500 address 02:59(:[0-9a-f]{2}){4} type bridge$/);
     expect(r.plan).toContain(`ip addr add 10.50.0.1/24 dev br-${r.net.id.slice(0, 12)}`);
     expect(names()).toEqual(['bridge', 'host', 'none']);
 

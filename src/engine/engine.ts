@@ -89,6 +89,8 @@ export interface ClusterSeam {
   releaseAddresses(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
   /** Networks a sandbox joins besides those asked for (the gateway bridge of overlay-only sandboxes). */
   extraNetworks?(nets: NetworkRecord[]): NetworkRecord[];
+  /** The gateway bridge network those sandboxes join, if this host has one. */
+  gatewayNetwork?(): NetworkRecord | undefined;
   /** Extra fields for network inspect (Docker's Peers). */
   inspectExtras?(net: NetworkRecord): Record<string, unknown>;
 }
@@ -708,81 +710,115 @@ export class Engine {
   connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false) {
     return this.serial(async () => {
       const net = this.findNetwork(netRef);
-      const sb = this.findSandbox(sbRef);
-      if (!sb.netns) {
-        throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
-          hint: 'host and none networks cannot be combined with any other network',
-        });
+      const done = await this.connectOne(net, this.findSandbox(sbRef), req, dryRun);
+      const plan = [...done.plan];
+      // As at run: a sandbox whose only networks are overlays also joins the gateway bridge.
+      for (const extra of this.cluster?.extraNetworks?.(this.networksOf(done.next)) ?? []) {
+        if (done.next.endpoints[extra.id]) continue;
+        try {
+          plan.push(...(await this.connectOne(extra, done.next, {}, dryRun)).plan);
+        } catch (e) {
+          if (!dryRun) await this.disconnectOne(net, done.next, true).catch((u) => this.log(`undoing connect of ${done.next.name} to ${net.name}: ${(u as Error).message}`));
+          throw e;
+        }
       }
-      const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
-      const ep = this.prepareEndpoint(net, sb, { network: net.id, ...req }, order);
-      if (!dryRun) await this.claimClusterAddresses(sb, [ep]);
-      const driver = getDriver(net.driver);
-      const plan: Plan = [...driver.planJoin(net, sb, ep)];
-      const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
-      if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
-      const change: Change = { kind: 'connect', sb: next, net, ep };
-      try {
-        await this.validateChange(change);
-      } catch (e) {
-        if (!dryRun) await this.releaseClusterAddresses([ep]);
-        throw e;
-      }
-      if (dryRun) return { plan: renderPlan(plan) };
-      try {
-        await this.kernel.apply(plan);
-      } catch (e) {
-        await this.releaseClusterAddresses([ep]);
-        throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
-      }
-      let undos: Undo[] = [];
-      try {
-        undos = await this.applyChange(change);
-        this.store.putSandbox(next);
-      } catch (e) {
-        await runUndos(undos, this.log);
-        await this.kernel.applyBestEffort(undoPlan(plan));
-        await this.releaseClusterAddresses([ep]);
-        throw e;
-      }
-      this.state.sandboxes.set(sb.id, next);
-      this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
-      return { plan: renderPlan(plan) };
+      return { plan };
     });
+  }
+
+  private networksOf(sb: SandboxRecord): NetworkRecord[] {
+    return Object.values(sb.endpoints)
+      .map((ep) => this.state.networks.get(ep.networkId))
+      .filter((n): n is NetworkRecord => !!n);
+  }
+
+  private async connectOne(net: NetworkRecord, sb: SandboxRecord, req: Omit<AttachRequest, 'network'>, dryRun: boolean): Promise<{ plan: string[]; next: SandboxRecord }> {
+    if (!sb.netns) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
+        hint: 'host and none networks cannot be combined with any other network',
+      });
+    }
+    const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
+    const ep = this.prepareEndpoint(net, sb, { network: net.id, ...req }, order);
+    if (!dryRun) await this.claimClusterAddresses(sb, [ep]);
+    const driver = getDriver(net.driver);
+    const plan: Plan = [...driver.planJoin(net, sb, ep)];
+    const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
+    if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
+    const change: Change = { kind: 'connect', sb: next, net, ep };
+    try {
+      await this.validateChange(change);
+    } catch (e) {
+      if (!dryRun) await this.releaseClusterAddresses([ep]);
+      throw e;
+    }
+    if (dryRun) return { plan: renderPlan(plan), next };
+    try {
+      await this.kernel.apply(plan);
+    } catch (e) {
+      await this.releaseClusterAddresses([ep]);
+      throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
+    }
+    let undos: Undo[] = [];
+    try {
+      undos = await this.applyChange(change);
+      this.store.putSandbox(next);
+    } catch (e) {
+      await runUndos(undos, this.log);
+      await this.kernel.applyBestEffort(undoPlan(plan));
+      await this.releaseClusterAddresses([ep]);
+      throw e;
+    }
+    this.state.sandboxes.set(sb.id, next);
+    this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+    return { plan: renderPlan(plan), next };
   }
 
   disconnect(netRef: string, sbRef: string, force = false) {
     return this.serial(async () => {
       const net = this.findNetwork(netRef);
-      const sb = this.findSandbox(sbRef);
-      const ep = sb.endpoints[net.id];
-      if (!ep) {
-        throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });
+      let next = await this.disconnectOne(net, this.findSandbox(sbRef), force);
+      // The gateway bridge stays while an overlay needs it, and is added when the network
+      // that gave an overlay sandbox its way out goes (unless it is what was disconnected).
+      const gw = this.cluster?.gatewayNetwork?.();
+      if (!next.netns || !this.cluster || net.id === gw?.id) return;
+      const nets = this.networksOf(next);
+      if (gw && next.endpoints[gw.id] && !nets.some((n) => n.scope === 'global')) next = await this.disconnectOne(gw, next, true);
+      for (const extra of this.cluster.extraNetworks?.(nets) ?? []) {
+        if (!next.endpoints[extra.id]) next = (await this.connectOne(extra, next, {}, false)).next;
       }
-      const driver = getDriver(net.driver);
-      if (driver.attach !== 'interface' && !force) {
-        throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be disconnected from network ${net.name}`, {
-          hint: `a sandbox on ${net.name} has no other network; remove it with yard rm -f`,
-        });
-      }
-      const wasGateway = this.gatewayEndpoint(sb)?.id === ep.id;
-      const { [net.id]: _gone, ...rest } = sb.endpoints;
-      const next: SandboxRecord = { ...sb, endpoints: rest };
-      const plan: Plan = [...driver.planLeave(net, sb, ep)];
-      if (wasGateway && sb.netns) {
-        const gw = this.gatewayEndpoint(next);
-        if (gw) {
-          const gnet = this.state.networks.get(gw.networkId)!;
-          plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
-        }
-      }
-      await this.applyRemoval({ kind: 'disconnect', sb, net, ep });
-      const errors = await this.kernel.applyBestEffort(plan);
-      for (const e of errors) this.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
-      this.store.putSandbox(next);
-      this.state.sandboxes.set(sb.id, next);
-      if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
     });
+  }
+
+  private async disconnectOne(net: NetworkRecord, sb: SandboxRecord, force: boolean): Promise<SandboxRecord> {
+    const ep = sb.endpoints[net.id];
+    if (!ep) {
+      throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });
+    }
+    const driver = getDriver(net.driver);
+    if (driver.attach !== 'interface' && !force) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be disconnected from network ${net.name}`, {
+        hint: `a sandbox on ${net.name} has no other network; remove it with yard rm -f`,
+      });
+    }
+    const wasGateway = this.gatewayEndpoint(sb)?.id === ep.id;
+    const { [net.id]: _gone, ...rest } = sb.endpoints;
+    const next: SandboxRecord = { ...sb, endpoints: rest };
+    const plan: Plan = [...driver.planLeave(net, sb, ep)];
+    if (wasGateway && sb.netns) {
+      const gw = this.gatewayEndpoint(next);
+      if (gw) {
+        const gnet = this.state.networks.get(gw.networkId)!;
+        plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
+      }
+    }
+    await this.applyRemoval({ kind: 'disconnect', sb, net, ep });
+    const errors = await this.kernel.applyBestEffort(plan);
+    for (const e of errors) this.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
+    this.store.putSandbox(next);
+    this.state.sandboxes.set(sb.id, next);
+    if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+    return next;
   }
 
   removeSandbox(ref: string, force = false) {

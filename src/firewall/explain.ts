@@ -67,7 +67,7 @@ function explainOne(
         { who: 'LAN', allowed: true, why: `DNAT in nat-prerouting when the destination is ${m.hostIp ? m.hostIp : 'any address of this host'}; forward accepts it with "${RULES.published}"${userRules?.length ? ' unless a user rule drops it first' : ''}` },
         { who: 'host', allowed: true, why: `DNAT in nat-output for ${m.hostIp || 'any local address'}` },
         { who: 'localhost', allowed: !m.hostIp || m.hostIp === '0.0.0.0', why: !m.hostIp || m.hostIp === '0.0.0.0' ? '127.0.0.1 is a local address covered by the key 0.0.0.0/0; its source is masqueraded onto the bridge' : `only ${m.hostIp} is published` },
-        { who: 'sandboxes', allowed: true, why: `through ${m.hostIp || 'the host\'s addresses'} (hairpin): DNAT, then "${RULES.hairpin}" so replies come back through the host` },
+        { who: 'sandboxes', allowed: true, why: `through ${m.hostIp || 'the host\'s addresses'} (hairpin): DNAT; from ${target.net.name} itself (${sb.name} included) "${RULES.hairpin4}" so replies come back through the host, from other networks the reply is routed back through it anyway` },
       ];
   return {
     spec,

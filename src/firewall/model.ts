@@ -15,7 +15,7 @@
 import { hostFamilies, publishTarget, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 
-export type InetSetName = 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'pm4' | 'pr4' | 'pm6' | 'pr6';
+export type InetSetName = 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'hairpin4' | 'hairpin6' | 'pm4' | 'pr4' | 'pm6' | 'pr6';
 export type BridgeSetName = 'no_icc_ports';
 export type SetName = InetSetName | BridgeSetName;
 
@@ -34,6 +34,8 @@ export const SET_DEFS: Record<SetName, SetDef> = {
   internal: { family: 'inet', type: 'ifname', about: 'bridges of --internal networks: no traffic to or from outside' },
   masq4: { family: 'inet', type: 'ipv4_addr', interval: true, about: 'IPv4 subnets masqueraded when they leave through a non-bridge interface' },
   masq6: { family: 'inet', type: 'ipv6_addr', interval: true, about: 'IPv6 subnets masqueraded likewise' },
+  hairpin4: { family: 'inet', type: 'ifname . ipv4_addr', interval: true, about: 'bridge . its IPv4 subnet: published-port traffic from a network back into itself is masqueraded' },
+  hairpin6: { family: 'inet', type: 'ifname . ipv6_addr', interval: true, about: 'bridge . its IPv6 subnet, as hairpin4' },
   pm4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr . inet_service', interval: true, about: 'published IPv4 ports: host address . protocol . port -> container address . port' },
   pr4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr', interval: true, about: 'published IPv4 ports that keep their port number (ranges): -> container address' },
   pm6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', interval: true, about: 'published IPv6 ports, as pm4' },
@@ -120,9 +122,15 @@ export function modelOf(networks: readonly NetworkRecord[], sandboxes: readonly 
     const br = bridgeOf(net);
     add(model, 'bridges', q(br));
     add(model, 'same_bridge', `${q(br)} . ${q(br)}`);
-    if (net.internal) add(model, 'internal', q(br));
-    else if (net.driverState.masquerade !== false) {
-      for (const p of net.ipam.config) add(model, p.subnet.includes(':') ? 'masq6' : 'masq4', p.subnet);
+    if (net.internal) {
+      add(model, 'internal', q(br));
+      continue;
+    }
+    for (const p of net.ipam.config) {
+      // Independent of enable_ip_masquerade: without it a sandbox cannot reach its own
+      // published port at all (the reply would not come back through the host).
+      add(model, p.subnet.includes(':') ? 'hairpin6' : 'hairpin4', `${q(br)} . ${p.subnet}`);
+      if (net.driverState.masquerade !== false) add(model, p.subnet.includes(':') ? 'masq6' : 'masq4', p.subnet);
     }
   }
   for (const sb of sandboxes) {

@@ -31,7 +31,8 @@ describe('renderRuleset', () => {
     expect(ruleLines(many).length).toBe(ruleLines(few).length);
     expect(ruleLines(few).length).toBeGreaterThan(10);
     // 200 sandboxes x (1 + 1 + 6 elements) x 2 families + 5 networks' set elements
-    expect(elementCount(modelOf(nets, sbs))).toBe(200 * 8 * 2 + 5 * 4);
+    // (bridges, same_bridge, masq4/6, hairpin4/6)
+    expect(elementCount(modelOf(nets, sbs))).toBe(200 * 8 * 2 + 5 * 6);
   });
 
   it('makes a port range with the same ports one element, and a shifted range one element per port', () => {
@@ -68,6 +69,7 @@ describe('renderDelta', () => {
       'add element inet switchyard bridges { "br-aa0002000000" }',
       'add element inet switchyard same_bridge { "br-aa0002000000" . "br-aa0002000000" }',
       'add element inet switchyard masq4 { 172.20.0.0/16 }',
+      'add element inet switchyard hairpin4 { "br-aa0002000000" . 172.20.0.0/16 }',
       'add element bridge switchyard no_icc_ports { "yvee0030000000" }',
     ]);
   });

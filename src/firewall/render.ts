@@ -2,8 +2,8 @@
  * nftables text for Switchyard's tables, as `nft -f -` reads it. Pure.
  *
  *   table inet switchyard        NAT (published ports, masquerade) and forwarding policy
- *   table bridge switchyard      enable_icc=false (traffic bridged between two sandbox ports
- *                                never reaches the inet hooks)
+ *   table bridge switchyard      enable_icc=false (bridged traffic between two sandbox ports;
+ *                                the inet hooks see it only when br_netfilter is on)
  *   table inet switchyard-user   the user's chain `user-forward`, consulted before ours;
  *                                created when missing, never flushed, edited or deleted
  *
@@ -30,7 +30,10 @@ export const RULES = {
   dnat6: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6`,
   dnat6Keep: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to ip6 daddr . meta l4proto . th dport map @pr6`,
   toPublished: 'fib daddr type local jump published-ports',
-  hairpin: 'ct status dnat iifname @bridges oifname @bridges masquerade',
+  // The input interface is unknown in postrouting, so "back into its own network" is told
+  // by the source address: the network's own subnet leaving through the network's bridge.
+  hairpin4: 'ct status dnat oifname . ip saddr @hairpin4 masquerade',
+  hairpin6: 'ct status dnat oifname . ip6 saddr @hairpin6 masquerade',
   loopbackMasq: 'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
   masq4: 'oifname != @bridges ip saddr @masq4 masquerade',
   masq6: 'oifname != @bridges ip6 saddr @masq6 masquerade',
@@ -74,7 +77,7 @@ export function renderInetTable(model: FirewallModel): string {
     chain('nat-prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [RULES.toPublished]),
     // Connections the host itself opens (to its own address or 127.0.0.1) take the output hook.
     chain('nat-output', 'type nat hook output priority -100; policy accept;', [RULES.toPublished]),
-    chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [RULES.hairpin, RULES.loopbackMasq, RULES.masq4, RULES.masq6]),
+    chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [RULES.hairpin4, RULES.hairpin6, RULES.loopbackMasq, RULES.masq4, RULES.masq6]),
     // route_localnet=1 on our bridges lets DNAT from 127.0.0.1 leave through them; it must
     // not let a sandbox reach the host's loopback services by spoofing 127.x.
     chain('raw-prerouting', 'type filter hook prerouting priority raw; policy accept;', [RULES.loopbackSpoof]),

@@ -10,6 +10,8 @@ export interface LinkState {
   mtu: number;
   mac?: string;
   alias?: string;
+  /** Bridge-port hairpin mode (only for links enslaved to a bridge). */
+  hairpin?: boolean;
   /** "addr/len" for every address except IPv6 link-local. */
   addrs: string[];
 }
@@ -26,7 +28,7 @@ interface IpAddrJson {
   address?: string;
   master?: string;
   ifalias?: string;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
   addr_info?: { local?: string; prefixlen?: number; scope?: string; family?: string }[];
 }
 
@@ -44,6 +46,7 @@ export async function readNamespace(ns?: string): Promise<NsState> {
       mtu: l.mtu ?? 0,
       mac: l.address,
       alias: l.ifalias,
+      ...(l.linkinfo?.info_slave_kind === 'bridge' ? { hairpin: !!l.linkinfo.info_slave_data?.hairpin } : {}),
       addrs: (l.addr_info ?? [])
         .filter((a) => a.local && a.scope !== 'link')
         .map((a) => `${a.local}/${a.prefixlen}`),

@@ -23,7 +23,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run } from '../kernel/exec.js';
-import { startLabEtcd, stopLabEtcd, type LabEtcd } from './etcd.js';
+import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import {
   BIN_DIR,
   CLI_ENTRY,
@@ -495,6 +495,20 @@ function startError(code: 'KERNEL_FAILED' | 'DAEMON_UNREACHABLE', what: string, 
  * Idempotent. Finds the lab's hosts from the state file AND by namespace/directory names,
  * so it also cleans up after a crashed `labUp` or a lost state file.
  */
+/**
+ * Start a stopped etcd member of the lab again (it rejoins with its data) and record its
+ * new PID in the lab's state, so that `labDown` stops it.
+ */
+export async function restartLabEtcdMember(info: LabInfo, m: EtcdMember): Promise<void> {
+  requireRoot();
+  if (!info.etcd?.members.includes(m)) throw new Error(`etcd member ${m.name} does not belong to lab ${info.name}`);
+  try {
+    await restartEtcdMember(info.lanNs, info.etcd, m);
+  } finally {
+    writeState(info);
+  }
+}
+
 export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions = {}): Promise<void> {
   checkName(name);
   requireRoot();

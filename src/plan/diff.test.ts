@@ -93,6 +93,13 @@ describe('missingOps', () => {
     ]);
   });
 
+  it('a bridge port without hairpin mode gets it again, and only that', () => {
+    const p: Plan = [...plan.slice(0, 8), { op: 'link.set', name: 'yv1', hairpin: true }, ...plan.slice(8)];
+    const on = observed((h) => h.set('yv1', link({ master: 'br-x', hairpin: true })));
+    expect(missingOps(p, on)).toEqual([]);
+    expect(missingOps(p, observed())).toEqual([{ op: 'link.set', name: 'yv1', hairpin: true }]);
+  });
+
   it('a wrong MTU is detected', () => {
     const p: Plan = [{ op: 'link.set', name: 'br-x', mtu: 9000 }];
     expect(missingOps(p, observed())).toEqual(p);

@@ -10,6 +10,8 @@ export interface ObservedLink {
   up: boolean;
   mtu: number;
   alias?: string;
+  /** Bridge-port hairpin mode, for links enslaved to a bridge. */
+  hairpin?: boolean;
   addrs: string[];
 }
 
@@ -44,6 +46,7 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
       if (op.master !== undefined && (l.master ?? 'nomaster') !== op.master) return false;
       if (op.mtu !== undefined && l.mtu !== op.mtu) return false;
       if (op.alias !== undefined && l.alias !== op.alias) return false;
+      if (op.hairpin !== undefined && (l.hairpin ?? false) !== op.hairpin) return false;
       return true;
     }
     case 'addr.add':

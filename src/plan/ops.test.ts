@@ -12,6 +12,7 @@ describe('renderPlan: the exact ip command of every op kind', () => {
   it('bridge with and without mtu', () => {
     expect(line({ op: 'link.add.bridge', name: 'br-x', mtu: 9000 })).toBe('ip link add br-x mtu 9000 type bridge');
     expect(line({ op: 'link.add.bridge', name: 'br-x' })).toBe('ip link add br-x type bridge');
+    expect(line({ op: 'link.add.bridge', name: 'br-x', mac: '02:59:00:00:00:01' })).toBe('ip link add br-x address 02:59:00:00:00:01 type bridge');
   });
 
   it('veth whose peer is created in another namespace with a MAC', () => {
@@ -62,6 +63,11 @@ describe('renderPlan: the exact ip command of every op kind', () => {
     );
     expect(line({ op: 'link.set', name: 'v', master: 'nomaster', up: false })).toBe('ip link set dev v nomaster down');
     expect(line({ op: 'link.set', ns: 'sb', name: 'lo', up: true })).toBe('ip -n sb link set dev lo up');
+  });
+
+  it('link.set hairpin: a bridge-port option, `ip -batch` syntax', () => {
+    expect(line({ op: 'link.set', name: 'yv1', hairpin: true })).toBe('ip link set dev yv1 type bridge_slave hairpin on');
+    expect(line({ op: 'link.set', name: 'yv1', hairpin: false })).toBe('ip link set dev yv1 type bridge_slave hairpin off');
   });
 
   it('addresses: nodad on IPv6 only', () => {

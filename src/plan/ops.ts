@@ -11,7 +11,17 @@
 export type KernelOp =
   | { op: 'netns.add'; name: string }
   | { op: 'netns.del'; name: string }
-  | { op: 'link.add.bridge'; ns?: string; name: string; mtu?: number }
+  | {
+      op: 'link.add.bridge';
+      ns?: string;
+      name: string;
+      mtu?: number;
+      /**
+       * A fixed MAC. Without one a bridge takes the lowest MAC of its ports, so it changes
+       * as sandboxes come and go, and every sandbox's ARP entry for its gateway goes stale.
+       */
+      mac?: string;
+    }
   | {
       op: 'link.add.veth';
       ns?: string;
@@ -66,6 +76,12 @@ export type KernelOp =
       mtu?: number;
       /** ifalias: Switchyard marks links it owns `switchyard:<instance>:<id>` so reconcile can find leftovers. */
       alias?: string;
+      /**
+       * Bridge-port hairpin mode: frames may leave through the port they came in on. The
+       * kernel applies port options before a master change in the same request, so set it
+       * in an op of its own, after the one that enslaves the link.
+       */
+      hairpin?: boolean;
       /** Undo information: the previous values, when the op changes an existing link. */
       prev?: { up?: boolean; master?: string | null; mtu?: number };
     }
@@ -157,7 +173,7 @@ export function ipArgs(op: KernelOp): string[] | null {
     case 'netns.del':
       return ['netns', 'del', op.name];
     case 'link.add.bridge':
-      return ['link', 'add', op.name, ...mtu(op.mtu), 'type', 'bridge'];
+      return ['link', 'add', op.name, ...mtu(op.mtu), ...(op.mac ? ['address', op.mac] : []), 'type', 'bridge'];
     case 'link.add.veth':
       return [
         'link', 'add', op.name, ...mtu(op.mtu), 'type', 'veth',
@@ -190,6 +206,7 @@ export function ipArgs(op: KernelOp): string[] | null {
       if (op.mtu !== undefined) args.push('mtu', String(op.mtu));
       if (op.alias !== undefined) args.push('alias', op.alias);
       if (op.up !== undefined) args.push(op.up ? 'up' : 'down');
+      if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
       return args;
     }
     case 'addr.add':

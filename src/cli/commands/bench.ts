@@ -12,22 +12,38 @@ function count(flag: string, min: number) {
   };
 }
 
+// Kept here (not imported from bench/) so that `yard --help` loads no benchmark code.
+const PARTS = ['core', 'firewall', 'datapath', 'overlay'];
+function onlyParts(v: string): string[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !PARTS.includes(s));
+  if (bad.length || !list.length) {
+    throw new YardError('INVALID_ARGUMENT', `invalid --only ${JSON.stringify(v)}`, { field: '--only', hint: `use one or more of ${PARTS.join(', ')}, comma-separated` });
+  }
+  return list;
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('bench')
-    .description('measure the core engine in a throwaway 1-host lab: floors, network create/remove, connect/disconnect, 50 sandboxes, daemon memory (root)')
+    .description('measure Switchyard in throwaway labs: the core engine (floors, network create/remove, connect/disconnect, 50 sandboxes, daemon memory), the firewall, the data paths and overlays (root)')
     .addHelpText(
       'after',
       '\nPrints median, p99 and min per measurement with the goal, Docker/netavark reference figures and the\n' +
         'ratio to a floor (the same kernel work done by `ip` alone) measured in the same run. Writes\n' +
         'bench/results/latest.md and the generated block of docs/performance.md. Takes about 1 to 4 minutes;\n' +
-        'the lab (bench-<pid>) is always taken down.',
+        'the lab (bench-<pid>) is always taken down.\n\n' +
+        'Then, each in its own lab: firewall (published ports 0..10,000: time, rules, elements, data path, masquerade),\n' +
+        'datapath (bridge+NAT, bridge direct, macvlan, host networking: latency and throughput, ratios to host),\n' +
+        'overlay (convergence across 3 hosts, overlay vs macvlan vs host). Figures and ratios, never a pass/fail;\n' +
+        'results in bench/results/<part>.md and the <part> block of docs/performance.md. All parts: about 6 to 8 minutes.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
     .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
     .option('--no-write', 'only print; do not write bench/results/latest.md or docs/performance.md')
-    .action(async (o: { runs: number; many: number; write: boolean }) => {
-      const { runBench } = await import('../../bench/main.js');
-      ctx.exitCode = await runBench({ runs: o.runs, many: o.many, write: o.write, out: (l) => ctx.out(l), err: (l) => ctx.err(l) });
+    .option('--only <parts>', 'run only these parts, comma-separated: core, firewall, datapath, overlay (default: all)', onlyParts)
+    .action(async (o: { runs: number; many: number; write: boolean; only?: string[] }) => {
+      const { runBenchParts } = await import('../../bench/parts.js');
+      ctx.exitCode = await runBenchParts({ runs: o.runs, many: o.many, write: o.write, only: o.only as never, out: (l) => ctx.out(l), err: (l) => ctx.err(l) });
     });
 }
