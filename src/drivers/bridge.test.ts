@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { YardError, type ErrorCode } from '../errors.js';
+import { type ErrorCode } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { renderPlan } from '../plan/ops.js';
 import { bridgeDriver, bridgeName, hostVethName, OPT } from './bridge.js';
 import { checkOptionKeys, type DriverEnv, type NetworkIntent } from './contract.js';
 import { getDriver } from './index.js';
+import { thrown } from '../../test/unit/thrown.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
 const EP_ID = '0123456789ab'.repeat(5) + 'cdef';
@@ -76,15 +77,6 @@ function ep(extra: Partial<EndpointRecord> = {}): EndpointRecord {
   return { id: EP_ID, networkId: ID, ifname: 'eth0', mac: '02:42:0a:14:00:02', ipv4: '10.20.0.2/24', aliases: [], order: 0, ...extra };
 }
 
-function thrown(fn: () => unknown): YardError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof YardError) return e;
-    throw e;
-  }
-  throw new Error('expected a YardError');
-}
 
 function expectError(fn: () => unknown, code: ErrorCode, field: string | undefined, message: RegExp) {
   const e = thrown(fn);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { YardError, type ErrorCode } from '../errors.js';
+import { type ErrorCode } from '../errors.js';
 import { allocateAddress, macFromIPv4, poolStats, reservedAddresses, type AllocationRequest } from './allocator.js';
 import type { PoolConfig } from './config.js';
+import { thrown } from '../../test/unit/thrown.js';
 
 const v4: PoolConfig = { subnet: '10.20.0.0/24', gateway: '10.20.0.1', auxAddresses: { printer: '10.20.0.3' } };
 const v6: PoolConfig = { subnet: 'fd00:1::/64', gateway: 'fd00:1::1', auxAddresses: {} };
@@ -10,15 +11,6 @@ function alloc(over: Partial<AllocationRequest> = {}) {
   return allocateAddress({ networkName: 'app2', pools: [v4, v6], family: 4, inUse: new Map(), ...over });
 }
 
-function thrown(fn: () => unknown): YardError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof YardError) return e;
-    throw e;
-  }
-  throw new Error('expected a YardError');
-}
 
 function expectError(fn: () => unknown, code: ErrorCode, field: string, message?: RegExp | string, hint?: RegExp | string) {
   const e = thrown(fn);

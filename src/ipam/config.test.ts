@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { YardError, type ErrorCode } from '../errors.js';
+import { type ErrorCode } from '../errors.js';
 import { planIpam, type SubnetRequest, type UsedSubnet } from './config.js';
+import { thrown } from '../../test/unit/thrown.js';
 
 function plan(configs: SubnetRequest[], opts: { ipv6?: boolean; gw?: boolean; v4?: boolean; used?: UsedSubnet[] } = {}) {
   return planIpam(
@@ -15,15 +16,6 @@ function plan(configs: SubnetRequest[], opts: { ipv6?: boolean; gw?: boolean; v4
   );
 }
 
-function thrown(fn: () => unknown): YardError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof YardError) return e;
-    throw e;
-  }
-  throw new Error('expected a YardError');
-}
 
 /** Asserts code and field, and that message and hint are both there to read. */
 function expectError(fn: () => unknown, code: ErrorCode, field: string, message?: RegExp | string, hint?: RegExp | string) {

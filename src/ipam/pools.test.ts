@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { YardError } from '../errors.js';
 import { allocateSubnet, DEFAULT_POOLS_V4, DEFAULT_POOLS_V6 } from './pools.js';
 import { formatPrefix, parsePrefix, type Prefix } from './prefix.js';
+import { thrown } from '../../test/unit/thrown.js';
 
 const P = (t: string): Prefix => parsePrefix(t)!;
 const next4 = (used: string[]) => formatPrefix(allocateSubnet(4, used.map(P)));
 const next6 = (used: string[]) => formatPrefix(allocateSubnet(6, used.map(P)));
 
-function thrown(fn: () => unknown): YardError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof YardError) return e;
-    throw e;
-  }
-  throw new Error('expected a YardError');
-}
 
 /** All subnets the default IPv4 pools yield, in order, by allocating until exhaustion. */
 function drainV4(): string[] {

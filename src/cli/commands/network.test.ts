@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { YardError } from '../../errors.js';
 import { ipamFromFlags } from './network.js';
+import { thrown } from '../../../test/unit/thrown.js';
 
-function thrown(fn: () => unknown): YardError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof YardError) return e;
-    throw e;
-  }
-  throw new Error('expected a YardError');
-}
 
 describe('ipamFromFlags', () => {
   it('no flags: no configs (the daemon picks a pool)', () => {
