@@ -143,8 +143,8 @@ export async function runBench(opts: BenchOptions): Promise<number> {
   return failed ? 1 : 0;
 }
 
-function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'> {
-  const o: Pick<BenchOptions, 'runs' | 'many' | 'write'> = {};
+function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } {
+  const o: Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--runs' || a === '--many') {
@@ -152,14 +152,21 @@ function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a whole number, got ${argv[i]}`);
       o[a === '--runs' ? 'runs' : 'many'] = v;
     } else if (a === '--no-write') o.write = false;
-    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write`);
+    else if (a === '--only') o.only = argv[++i];
+    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay`);
   }
   return o;
 }
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
-  runBench({ ...parseArgs(process.argv.slice(2)), out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }).then(
+  // All parts (core first, then firewall, datapath, overlay: parts.ts), or those of --only.
+  const all = async () => {
+    const { only, ...args } = parseArgs(process.argv.slice(2));
+    const { parseOnly, runBenchParts } = await import('./parts.js');
+    return runBenchParts({ ...args, only: only === undefined ? undefined : parseOnly(only), out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
+  };
+  all().then(
     (code) => {
       process.exitCode = code;
     },

@@ -10,12 +10,13 @@ import path from 'node:path';
 import { table } from '../cli/format.js';
 import { labDown, labList, labUp, processGone, type LabInfo } from './lab.js';
 import { CORE_SCENARIOS } from './scenarios/core.js';
+import { DNS_SCENARIOS } from './scenarios/dns.js';
 import { FIREWALL_SCENARIOS } from './scenarios/firewall.js';
 import { MACVLAN_SCENARIOS } from './scenarios/macvlan.js';
 import { OVERLAY_SCENARIOS } from './scenarios/overlay.js';
 import { DemoFailure, makeDemoLab, type Scenario } from './scenarios/kit.js';
 
-export const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...FIREWALL_SCENARIOS, ...MACVLAN_SCENARIOS, ...OVERLAY_SCENARIOS];
+export const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...DNS_SCENARIOS, ...FIREWALL_SCENARIOS, ...MACVLAN_SCENARIOS, ...OVERLAY_SCENARIOS];
 
 export interface DemoResult {
   name: string;

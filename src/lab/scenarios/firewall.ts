@@ -109,10 +109,15 @@ export const FIREWALL_SCENARIOS: Scenario[] = [
       const [web, a2, b1] = await Promise.all([ipOn(lab, 'fw-web', 'fw-a'), ipOn(lab, 'fw-a2', 'fw-a'), ipOn(lab, 'fw-b1', 'fw-b')]);
       await mustFetch(lab, `http://${web}/`, 'fw-a2 (same network)', { sandbox: 'fw-a2' });
       check(await pings(lab, 'fw-a2', web), `fw-a2 cannot ping ${web} on its own network`);
-      check(!(await pings(lab, 'fw-b1', web)), `fw-b1 (fw-b) pings fw-web ${web} (fw-a)`);
-      check(!(await pings(lab, 'fw-a2', b1)), `fw-a2 (fw-a) pings fw-b1 ${b1} (fw-b)`);
-      await mustNotFetch(lab, `http://${web}/`, 'fw-b1', { sandbox: 'fw-b1' });
-      await mustFetch(lab, `http://${lab.host.lan4}:8080/`, 'fw-b1 via the published port', { sandbox: 'fw-b1' });
+      // The blocked probes each wait for their timeout: run them side by side.
+      const [bToA, aToB] = await Promise.all([
+        pings(lab, 'fw-b1', web),
+        pings(lab, 'fw-a2', b1),
+        mustNotFetch(lab, `http://${web}/`, 'fw-b1', { sandbox: 'fw-b1' }),
+        mustFetch(lab, `http://${lab.host.lan4}:8080/`, 'fw-b1 via the published port', { sandbox: 'fw-b1' }),
+      ]);
+      check(!bToA, `fw-b1 (fw-b) pings fw-web ${web} (fw-a)`);
+      check(!aToB, `fw-a2 (fw-a) pings fw-b1 ${b1} (fw-b)`);
       return `fw-a2 ${a2} <-> fw-web ${web}: ok; fw-b1 ${b1} <-> fw-a: ping and TCP blocked; fw-b1 -> ${lab.host.lan4}:8080 ok`;
     },
   },

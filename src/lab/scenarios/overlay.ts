@@ -78,7 +78,7 @@ export const OVERLAY_SCENARIOS: Scenario[] = [
       const script = 'ping -c1 -W2 ov-web | head -2 | tail -1; for i in 1 2 3 4 5; do timeout 3 busybox wget -q -O - http://ov-web/ && exit 0; sleep 0.2; done; exit 1';
       const out = await eventually(() => yardOn(lab, other(lab), 'run', '--rm', '--name', 'ov-client', '--network', NET, '--', 'sh', '-c', script), 2, 200);
       check(out.includes(PAGE), `host2's client got ${JSON.stringify(out.trim())}`);
-      const reply = /from ([\d.]+).*time=([\d.]+ ms)/.exec(out);
+      const reply = /from (?:\S+ \()?([\d.]+)\)?:.*time=([\d.]+ ms)/.exec(out);
       check(reply && reply[1] === ip, `ping ov-web from host2: ${out.split('\n')[0]} (ov-web is ${ip})`);
       return `host2 -> ov-web ${ip}: ping ${reply[2]}, GET / = "${PAGE}"`;
     },

@@ -1,0 +1,56 @@
+/**
+ * `make bench` / `yard bench [--only core|firewall|datapath|overlay]`: the core engine's
+ * benchmark (main.ts) and the feature parts, one after another, each in its own throwaway
+ * lab with its own budget and watchdog (core ~4.5 min at most, firewall ~2.7, datapath
+ * ~2.5, overlay ~2.2 in the worst case; about 6 minutes in all on a quiet machine).
+ */
+import { labDown, labList, processGone } from '../lab/lab.js';
+import { DATAPATH_PART } from './datapath.js';
+import { FIREWALL_PART } from './firewall.js';
+import { runBench, type BenchOptions } from './main.js';
+import { OVERLAY_PART } from './overlay.js';
+import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './part.js';
+
+export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
+
+const FEATURE_PARTS: Record<Exclude<BenchPart, 'core'>, PartSpec> = {
+  firewall: FIREWALL_PART,
+  datapath: DATAPATH_PART,
+  overlay: OVERLAY_PART,
+};
+
+export interface AllBenchOptions extends BenchOptions {
+  only?: BenchPart[];
+}
+
+export async function runBenchParts(opts: AllBenchOptions): Promise<number> {
+  const parts = opts.only?.length ? BENCH_PARTS.filter((p) => opts.only!.includes(p)) : [...BENCH_PARTS];
+  let code = 0;
+  if (parts.includes('core')) code = Math.max(code, await runBench(opts));
+  for (const p of parts) {
+    if (p === 'core') continue;
+    // Each part reuses the name bench-<pid>: the core's stale-lab sweep then finds it too.
+    const name = `bench-${process.pid}`;
+    for (const lab of labList()) {
+      const pid = Number(lab.name.slice('bench-'.length));
+      if (lab.name.startsWith('bench-') && Number.isInteger(pid) && pid > 0 && processGone(pid)) await labDown(lab.name);
+    }
+    const r = await runPart(FEATURE_PARTS[p], name, opts.err);
+    printReport(r.report, opts.out);
+    if (opts.write !== false && r.report.tables.length) {
+      const md = markdownPart(r.report, { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', seconds: r.seconds });
+      const file = writePartResults(p, md);
+      opts.out(`written: ${file}, docs/performance.md (block ${p})`);
+    }
+    if (r.failed) code = 1;
+  }
+  return code;
+}
+
+export function parseOnly(v: string): BenchPart[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !(BENCH_PARTS as readonly string[]).includes(s));
+  if (bad.length || !list.length) throw new Error(`--only ${v}: use one or more of ${BENCH_PARTS.join(', ')} (comma-separated)`);
+  return list as BenchPart[];
+}

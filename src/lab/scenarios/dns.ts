@@ -1,0 +1,77 @@
+/**
+ * The embedded DNS's demo (issue 5): names on a user-defined network, aliases shared by
+ * two sandboxes, reverse lookups, forwarding to the lab's upstream, and the default
+ * bridge that resolves nothing (as Docker's). Self-contained: its own network and
+ * sandboxes, removed by the last row.
+ */
+import { check, type Scenario } from './kit.js';
+
+const NET = 'dns-net';
+
+export const DNS_SCENARIOS: Scenario[] = [
+  {
+    name: 'dns: sandboxes on a user network',
+    expectation: 'resolv.conf says nameserver 127.0.0.11 and options ndots:0',
+    async run(lab) {
+      await lab.yard('network', 'create', '--subnet', '10.77.0.0/24', NET);
+      await lab.yard('run', '-d', '--name', 'api1', '--network', NET, '--network-alias', 'api', '--', 'sleep', '1000');
+      await lab.yard('run', '-d', '--name', 'api2', '--network', NET, '--network-alias', 'api', '--', 'sleep', '1000');
+      await lab.yard('run', '-d', '--name', 'client', '--network', NET, '--', 'sleep', '1000');
+      const conf = await lab.inSandbox('client', ['cat', '/etc/resolv.conf']);
+      check(/^nameserver 127\.0\.0\.11$/m.test(conf) && /ndots:0/.test(conf), `resolv.conf is:\n${conf}`);
+      return 'nameserver 127.0.0.11, options ndots:0';
+    },
+  },
+  {
+    name: 'dns: a name resolves and answers',
+    expectation: 'client pings api1 by name',
+    async run(lab) {
+      const out = await lab.inSandbox('client', ['ping', '-c1', '-W2', 'api1']);
+      check(/1 received/.test(out), `ping api1:\n${out}`);
+      return out.split('\n')[0];
+    },
+  },
+  {
+    name: 'dns: an alias shared by two sandboxes',
+    expectation: 'one answer carries both addresses',
+    async run(lab) {
+      const out = await lab.inSandbox('client', ['dig', '+short', 'api']);
+      const addrs = out.trim().split('\n').filter(Boolean).sort();
+      check(addrs.length === 2, `dig api gave: ${out}`);
+      return addrs.join(', ');
+    },
+  },
+  {
+    name: 'dns: reverse lookup',
+    expectation: 'PTR of api1\'s address is api1.dns-net.',
+    async run(lab) {
+      const ip = (await lab.inspect('api1')).NetworkSettings.Networks[NET]!.IPAddress;
+      const out = (await lab.inSandbox('client', ['dig', '+short', '-x', ip])).trim();
+      check(out === `api1.${NET}.`, `dig -x ${ip} gave: ${out}`);
+      return `${ip} -> ${out}`;
+    },
+  },
+  {
+    name: 'dns: unknown names go upstream',
+    expectation: 'foo.lab is answered by the lab\'s resolver (10.231.0.99)',
+    async run(lab) {
+      const out = (await lab.inSandbox('client', ['dig', '+short', 'foo.lab'])).trim();
+      check(out === '10.231.0.99', `dig foo.lab gave: ${out}`);
+      return out;
+    },
+  },
+  {
+    name: 'dns: the default bridge has no names',
+    expectation: 'a sandbox on bridge cannot resolve api1 (as in Docker)',
+    async run(lab) {
+      await lab.yard('run', '-d', '--name', 'plain', '--', 'sleep', '1000');
+      const conf = await lab.inSandbox('plain', ['cat', '/etc/resolv.conf']);
+      check(!/127\.0\.0\.11/.test(conf), `default bridge resolv.conf is:\n${conf}`);
+      const r = await lab.sh(['yard', 'exec', 'plain', '--', 'dig', '+short', '+tries=1', '+time=2', 'api1']);
+      check(r.stdout.trim() === '', `api1 resolved on the default bridge: ${r.stdout}`);
+      await lab.yard('rm', '-f', 'api1', 'api2', 'client', 'plain');
+      await lab.yard('network', 'rm', NET);
+      return 'no answer for api1; cleaned up';
+    },
+  },
+];
