@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
+          // Unit first (fast, parallel), then the lab (real kernel, two files at a time).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -17,6 +19,7 @@ export default defineConfig({
           name: 'lab',
           include: ['test/lab/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // Each lab test file builds its own uniquely named lab; two cores, so two at a time.
