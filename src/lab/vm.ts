@@ -165,7 +165,8 @@ function stage2Script(o: { cwd: string; env: Record<string, string>; command: st
 ${env}
 mount -t proc proc /proc; mount -t sysfs sys /sys
 mkdir -p /dev/pts /dev/shm /run/netns; mount -t devpts devpts /dev/pts; mount -t tmpfs shm /dev/shm
-mount -t tmpfs -o mode=1777 tmp /tmp
+# /tmp is NOT a fresh tmpfs: the checkout under test may live there (CI clones anywhere);
+# the overlay's tmpfs upper layer already takes every write.
 echo /sbin/modprobe > /proc/sys/kernel/modprobe
 modprobe -a ${GUEST_MODULES.join(' ')} || echo "modprobe: some modules did not load"
 ip link set lo up
