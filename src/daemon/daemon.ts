@@ -20,6 +20,7 @@ import { FirewallParticipant } from '../firewall/participant.js';
 import { NftCli } from '../kernel/nft.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
+import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { OverlayAgent } from '../cluster/agent.js';
 import { parseStoreUrl } from '../cluster/store.js';
 
@@ -109,6 +110,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const socket = opts.socket ?? socketPathFor(opts.instance);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const unlock = lockStateDir(stateDir);
+  // Kernel commands go through a few long-lived shells instead of forking the daemon.
+  enableShellPool();
   try {
     const store = new JsonStore(stateDir, opts.durable ?? true);
     const engine = new Engine(
@@ -172,6 +175,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       async close() {
         if (closed) return;
         closed = true;
+        process.once('exit', closeShellPool);
         await new Promise<void>((r) => {
           server.close(() => r());
           server.closeAllConnections();

@@ -1,5 +1,6 @@
 /** Running the kernel's command-line tools: every call has a timeout and captures output. */
 import { spawn } from 'node:child_process';
+import { runInShell } from './shell.js';
 
 export interface RunResult {
   code: number;
@@ -8,6 +9,9 @@ export interface RunResult {
 }
 
 export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  // In the daemon: a pooled shell (see shell.ts) unless the caller needs its own environment.
+  const pooled = opts.env ? null : runInShell(cmd, args, opts.input, opts.timeoutMs ?? 30_000);
+  if (pooled) return pooled;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';

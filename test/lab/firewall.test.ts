@@ -250,7 +250,16 @@ describe('bad -p values change nothing', () => {
     [['-p', '8282:80', '--network', 'none'], /on the none network cannot publish/],
   ];
   it('refuses each with a message naming the -p value and a hint, and changes no rule, element or sandbox', async () => {
-    const before = await ok(nft(h1, '-j', 'list', 'ruleset'));
+    // Earlier tests tamper with the ruleset on purpose (flush, deleted table); the daemon's
+    // self-heal may still be reloading from that (which renumbers rule handles). Start
+    // from a ruleset that stays the same for 1.5 s.
+    let before = await ok(nft(h1, '-j', 'list', 'ruleset'));
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 1500));
+      const now = await ok(nft(h1, '-j', 'list', 'ruleset'));
+      if (now === before) break;
+      before = now;
+    }
     const sandboxes = await ok(yard(h1(), 'ps', '-a', '-q'));
     for (const [args, message] of cases) {
       const r = await yard(h1(), 'run', '-d', '--name', 'bad', ...args, '--', 'sleep', '60');
