@@ -40,3 +40,22 @@ export function keyValues(flag: string, items: string[] | undefined, { valueRequ
   return out;
 }
 
+
+/**
+ * Docker's multi-argument commands (`rm a b c`, `inspect a b`): act on every reference,
+ * print each failure but the last as it happens, and throw the last one (exit 1) after
+ * the others were tried. `skip` lets a failure pass silently (e.g. `rm -f` of a missing one).
+ */
+export async function forEachRef(refs: string[], err: (line: string) => void, act: (ref: string) => Promise<void>, skip?: (e: unknown) => boolean): Promise<void> {
+  let failed: unknown;
+  for (const r of refs) {
+    try {
+      await act(r);
+    } catch (e) {
+      if (skip?.(e)) continue;
+      if (failed) err(`error: ${failed instanceof YardError ? failed.line : String(failed)}`);
+      failed = e;
+    }
+  }
+  if (failed) throw failed;
+}

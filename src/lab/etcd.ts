@@ -7,11 +7,11 @@
  * Readiness is probed with etcdctl run inside the LAN namespace: nothing is ever sent from
  * the machine's own namespace to a lab address.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run } from '../kernel/exec.js';
+import { spawnDetached } from './spawn.js';
 
 export interface EtcdMember {
   name: string;
@@ -41,22 +41,8 @@ function memberPlan(address: string, count: number, dir: string) {
   }));
 }
 
-function spawnInNs(ns: string, argv: string[], logFile: string): Promise<number> {
-  const fd = fs.openSync(logFile, 'a');
-  try {
-    // `ip netns exec` execs the command after setns: the PID is etcd's own.
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('spawn', () => {
-        child.unref();
-        resolve(child.pid!);
-      });
-    });
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+// `ip netns exec` execs the command after setns: the PID is etcd's own.
+const spawnInNs = (ns: string, argv: string[], logFile: string) => spawnDetached(['ip', 'netns', 'exec', ns, ...argv], logFile);
 
 function etcdArgv(m: ReturnType<typeof memberPlan>[number], cluster: string): string[] {
   return [

@@ -17,12 +17,12 @@
  * uses its instance's default state dir and socket (paths.ts), its instance name being the
  * host's namespace name.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run } from '../kernel/exec.js';
+import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import {
   BIN_DIR,
@@ -73,6 +73,12 @@ export interface LabUpOptions {
   hosts?: number;
   /** Start a `yard daemon` in every host (default true). */
   daemons?: boolean;
+  /**
+   * Start daemons only in the first N hosts (default: all); the others are plain machines
+   * on the LAN. The VM lab's second host needs none, and every Node start costs ~1 min
+   * under TCG on one vCPU.
+   */
+  daemonHosts?: number;
   /** Extra arguments for every host's `yard daemon`. */
   daemonArgs?: string[];
   /** MTU of the LAN (bridge and veths), default 1500. */
@@ -242,21 +248,6 @@ async function netnsPids(ns: string): Promise<number[]> {
   return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter(Number.isInteger);
 }
 
-function spawnDetached(argv: string[], logFile: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const fd = fs.openSync(logFile, 'a');
-  try {
-    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('spawn', () => {
-        child.unref();
-        resolve(child.pid!);
-      });
-    });
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function logTail(file: string, lines = 20): string {
   try {
@@ -360,12 +351,13 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     if (daemons) {
       const clusterArgs = info.etcd ? ['--cluster-store', info.etcd.store, '--cluster-advertise', 'lan0'] : [];
       if (opts.daemonArgs?.length || clusterArgs.length) info.daemonArgs = [...clusterArgs, ...(opts.daemonArgs ?? [])];
-      for (const h of hosts) {
+      const withDaemon = hosts.slice(0, opts.daemonHosts ?? count);
+      for (const h of withDaemon) {
         h.daemonPid = await spawnHostDaemon(info, h);
         progress(`${h.name}: daemon started (pid ${h.daemonPid}), waiting for GET /_ping`);
       }
       writeState(info);
-      await Promise.all(hosts.map((h) => waitDaemon(h, progress)));
+      await Promise.all(withDaemon.map((h) => waitDaemon(h, progress)));
     }
     writeState(info);
     return info;

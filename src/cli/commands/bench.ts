@@ -13,7 +13,7 @@ function count(flag: string, min: number) {
 }
 
 // Kept here (not imported from bench/) so that `yard --help` loads no benchmark code.
-const PARTS = ['core', 'firewall', 'datapath', 'overlay'];
+const PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns'];
 function onlyParts(v: string): string[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = list.filter((s) => !PARTS.includes(s));
@@ -35,13 +35,14 @@ export function register(program: Command, ctx: CliContext): void {
         'the lab (bench-<pid>) is always taken down.\n\n' +
         'Then, each in its own lab: firewall (published ports 0..10,000: time, rules, elements, data path, masquerade),\n' +
         'datapath (bridge+NAT, bridge direct, macvlan, host networking: latency and throughput, ratios to host),\n' +
-        'overlay (convergence across 3 hosts, overlay vs macvlan vs host). Figures and ratios, never a pass/fail;\n' +
-        'results in bench/results/<part>.md and the <part> block of docs/performance.md. All parts: about 6 to 8 minutes.',
+        'overlay (convergence across 3 hosts, overlay vs macvlan vs host), dns (the embedded resolver vs the upstream\n' +
+        'with dnsperf, forwarding cost, memory with 1,000 sandboxes). Figures and ratios, never a pass/fail;\n' +
+        'results in bench/results/<part>.md and the <part> block of docs/performance.md. All parts: about 8 to 11 minutes.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
     .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
     .option('--no-write', 'only print; do not write bench/results/latest.md or docs/performance.md')
-    .option('--only <parts>', 'run only these parts, comma-separated: core, firewall, datapath, overlay (default: all)', onlyParts)
+    .option('--only <parts>', 'run only these parts, comma-separated: core, firewall, datapath, overlay, dns (default: all)', onlyParts)
     .action(async (o: { runs: number; many: number; write: boolean; only?: string[] }) => {
       const { runBenchParts } = await import('../../bench/parts.js');
       ctx.exitCode = await runBenchParts({ runs: o.runs, many: o.many, write: o.write, only: o.only as never, out: (l) => ctx.out(l), err: (l) => ctx.err(l) });

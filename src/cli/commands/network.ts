@@ -5,7 +5,7 @@ import { YardError } from '../../errors.js';
 import { parseAddr, parsePrefix, prefixContains, type Prefix } from '../../ipam/prefix.js';
 import type { SubnetRequest } from '../../ipam/config.js';
 import type { CliContext } from '../context.js';
-import { collect, keyValues, table } from '../format.js';
+import { collect, forEachRef, keyValues, table } from '../format.js';
 
 interface NetworkJson {
   Name: string;
@@ -125,16 +125,11 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<network...>', 'names or IDs')
     .action(async (refs: string[]) => {
       const out: unknown[] = [];
-      let failed: YardError | undefined;
-      for (const r of refs) {
-        try {
-          out.push(await ctx.client().get(`/networks/${encodeURIComponent(r)}`));
-        } catch (e) {
-          failed = e as YardError;
-        }
+      try {
+        await forEachRef(refs, ctx.err, async (r) => void out.push(await ctx.client().get(`/networks/${encodeURIComponent(r)}`)));
+      } finally {
+        ctx.out(JSON.stringify(out, null, 4));
       }
-      ctx.out(JSON.stringify(out, null, 4));
-      if (failed) throw failed;
     });
 
   net
@@ -144,18 +139,15 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<network...>', 'names or IDs')
     .option('-f, --force', 'do not fail when a network does not exist')
     .action(async (refs: string[], o) => {
-      let failed: unknown;
-      for (const r of refs) {
-        try {
+      await forEachRef(
+        refs,
+        ctx.err,
+        async (r) => {
           await ctx.client().delete(`/networks/${encodeURIComponent(r)}`);
           ctx.out(r);
-        } catch (e) {
-          if (o.force && e instanceof YardError && e.code === 'NETWORK_NOT_FOUND') continue;
-          if (failed) ctx.err(`error: ${(failed as YardError).message}`);
-          failed = e;
-        }
-      }
-      if (failed) throw failed;
+        },
+        (e) => !!o.force && e instanceof YardError && e.code === 'NETWORK_NOT_FOUND',
+      );
     });
 
   net

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { psPortsCell, type PortMapping } from '../../model/ports.js';
-import { ago, collect, keyValues, table, truncate } from '../format.js';
+import { ago, collect, keyValues, table, truncate, forEachRef } from '../format.js';
 
 interface SandboxJson {
   Id: string;
@@ -166,16 +166,11 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<sandbox...>')
     .action(async (refs: string[]) => {
       const out: unknown[] = [];
-      let failed: unknown;
-      for (const r of refs) {
-        try {
-          out.push(await ctx.client().get(`/yard/v1/sandboxes/${encodeURIComponent(r)}`));
-        } catch (e) {
-          failed = e;
-        }
+      try {
+        await forEachRef(refs, ctx.err, async (r) => void out.push(await ctx.client().get(`/yard/v1/sandboxes/${encodeURIComponent(r)}`)));
+      } finally {
+        ctx.out(JSON.stringify(out, null, 4));
       }
-      ctx.out(JSON.stringify(out, null, 4));
-      if (failed) throw failed;
     });
 
   program
@@ -184,17 +179,10 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<sandbox...>')
     .option('-f, --force', 'stop a running sandbox first')
     .action(async (refs: string[], o) => {
-      let failed: unknown;
-      for (const r of refs) {
-        try {
-          await ctx.client().delete(`/yard/v1/sandboxes/${encodeURIComponent(r)}${o.force ? '?force=1' : ''}`);
-          ctx.out(r);
-        } catch (e) {
-          if (failed) ctx.err(`error: ${(failed as YardError).line ?? String(failed)}`);
-          failed = e;
-        }
-      }
-      if (failed) throw failed;
+      await forEachRef(refs, ctx.err, async (r) => {
+        await ctx.client().delete(`/yard/v1/sandboxes/${encodeURIComponent(r)}${o.force ? '?force=1' : ''}`);
+        ctx.out(r);
+      });
     });
 
   program
