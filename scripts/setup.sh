@@ -12,8 +12,9 @@ fi
 # iproute2: ip/netns/bridge; nftables: the firewall; util-linux: nsenter; busybox-static:
 # httpd/nc/wget/nslookup inside sandboxes; qemu-system-x86 + linux-image-cloud-amd64: the VM lab
 # (src/lab/vm.ts, a guest kernel with ipvlan); iputils-ping, dnsutils (dig), iperf3, jq: tests;
+# dnsperf: the embedded DNS benchmark (yard bench --only dns);
 # etcd-server, etcd-client: the cluster store of overlay networks (the lab runs its own).
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64)
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -153,14 +153,14 @@ function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'
       o[a === '--runs' ? 'runs' : 'many'] = v;
     } else if (a === '--no-write') o.write = false;
     else if (a === '--only') o.only = argv[++i];
-    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay`);
+    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay|dns`);
   }
   return o;
 }
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
-  // All parts (core first, then firewall, datapath, overlay: parts.ts), or those of --only.
+  // All parts (core first, then firewall, datapath, overlay, dns: parts.ts), or those of --only.
   const all = async () => {
     const { only, ...args } = parseArgs(process.argv.slice(2));
     const { parseOnly, runBenchParts } = await import('./parts.js');

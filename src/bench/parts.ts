@@ -1,23 +1,25 @@
 /**
- * `make bench` / `yard bench [--only core|firewall|datapath|overlay]`: the core engine's
+ * `make bench` / `yard bench [--only core|firewall|datapath|overlay|dns]`: the core engine's
  * benchmark (main.ts) and the feature parts, one after another, each in its own throwaway
  * lab with its own budget and watchdog (core ~4.5 min at most, firewall ~2.7, datapath
- * ~2.5, overlay ~2.2 in the worst case; about 6 minutes in all on a quiet machine).
+ * ~2.5, overlay ~2.2, dns ~3 in the worst case; about 8 minutes in all on a quiet machine).
  */
 import { labDown, labList, processGone } from '../lab/lab.js';
 import { DATAPATH_PART } from './datapath.js';
+import { DNS_PART } from './dns.js';
 import { FIREWALL_PART } from './firewall.js';
 import { runBench, type BenchOptions } from './main.js';
 import { OVERLAY_PART } from './overlay.js';
 import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './part.js';
 
-export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay'] as const;
+export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 const FEATURE_PARTS: Record<Exclude<BenchPart, 'core'>, PartSpec> = {
   firewall: FIREWALL_PART,
   datapath: DATAPATH_PART,
   overlay: OVERLAY_PART,
+  dns: DNS_PART,
 };
 
 export interface AllBenchOptions extends BenchOptions {

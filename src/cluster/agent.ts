@@ -63,6 +63,12 @@ export class OverlayAgent implements ClusterSeam, Participant {
   private listedOnce = false;
   private lastWatchRev = 0n;
   private listRev = 0n;
+  /**
+   * Watch events newer than the last list, by key (value null: deleted). A list answered
+   * after an event it predates must not bring the old value back: a network deleted
+   * while the list was in flight would be adopted again.
+   */
+  private recent = new Map<string, { rev: bigint; value: string | null }>();
   /** What each VXLAN device holds (by network ID); absent: read it back first. */
   private programmed = new Map<string, VxlanEntries>();
   private syncing: Promise<void> = Promise.resolve();
@@ -181,8 +187,14 @@ export class OverlayAgent implements ClusterSeam, Participant {
 
   private async relist(): Promise<void> {
     const { kvs, revision } = await this.store.list('listing the cluster', PREFIX);
+    const rev = BigInt(revision);
+    for (const [key, ev] of this.recent) {
+      if (ev.rev <= rev) this.recent.delete(key);
+      else if (ev.value === null) kvs.delete(key);
+      else kvs.set(key, ev.value);
+    }
     this.kvs = kvs;
-    this.listRev = BigInt(revision);
+    this.listRev = rev;
     this.listedOnce = true;
     this.scheduleSync();
   }
@@ -200,10 +212,12 @@ export class OverlayAgent implements ClusterSeam, Participant {
         watcher.on('put', (kv) => {
           this.kvs.set(kv.key.toString(), kv.value.toString());
           this.noteRev(kv.mod_revision);
+          this.recent.set(kv.key.toString(), { rev: BigInt(kv.mod_revision), value: kv.value.toString() });
         });
         watcher.on('delete', (kv) => {
           this.kvs.delete(kv.key.toString());
           this.noteRev(kv.mod_revision);
+          this.recent.set(kv.key.toString(), { rev: BigInt(kv.mod_revision), value: null });
         });
         watcher.on('data', () => this.scheduleSync());
         // etcd3 resumes the watch after a reconnect; re-list too, in case it missed something.

@@ -32,9 +32,10 @@ export const ipvlanDriver: NetworkDriver = {
       throw new YardError('INVALID_ARGUMENT', `ipvlan_flag ${flag} is not an ipvlan flag`, { field: '-o ipvlan_flag', hint: `use one of ${FLAGS.join(', ')}` });
     }
     const lan = prepareLan('ipvlan', intent, env);
-    if (lan.hostAccess && mode !== 'l2') {
-      throw new YardError('INVALID_ARGUMENT', `-o host_access=true is for ipvlan l2; in ${mode} mode the host routes to its sandboxes already`, { field: '-o host_access', hint: 'drop -o host_access' });
-    }
+    // In l3/l3s the host is the sandboxes' router, so it must reach them out of the box:
+    // the parent's own stack cannot (ipvlan never loops master traffic to its children),
+    // so the shim is on by default there (-o host_access=false turns it off).
+    if (mode !== 'l2' && !intent.internal && intent.options[LAN_OPT.hostAccess] === undefined) lan.hostAccess = true;
     // The ipvlan port mode is per parent: every ipvlan network on one parent must agree.
     const clash = env.networks.find((n) => n.driver === 'ipvlan' && n.driverState.parent === lan.parent && n.driverState.mode !== mode);
     if (clash) {

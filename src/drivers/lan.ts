@@ -175,7 +175,8 @@ export function planLanCreate(kind: 'macvlan' | 'ipvlan', net: NetworkRecord, in
     plan.push(
       kind === 'macvlan'
         ? { op: 'link.add.macvlan', name: shim, parent, mode: 'bridge' }
-        : { op: 'link.add.ipvlan', name: shim, parent, mode: 'l2', flag: 'bridge' },
+        // Same mode as the sandboxes' children: the kernel keeps one mode per parent.
+        : { op: 'link.add.ipvlan', name: shim, parent, mode: (s.mode as 'l2' | 'l3' | 'l3s') ?? 'l2', flag: 'bridge' },
       { op: 'link.set', name: shim, alias: mark, up: true },
       { op: 'addr.add', dev: shim, cidr: `${s.shimAddress}/32` },
     );

@@ -38,7 +38,7 @@ function infoOf(host: LabHost): LabInfo {
  * their daemons in beforeAll; take it down in afterAll. Call at the top of a test file or
  * inside a describe.
  */
-export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[] } = {}): Lab {
+export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]; daemonHosts?: number } = {}): Lab {
   const name = `${prefix}${process.pid}`.slice(0, 16);
   const lab: Lab = {
     info: undefined as unknown as LabInfo,
@@ -50,7 +50,7 @@ export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]
   };
   beforeAll(async () => {
     await labDown(name); // a leftover of an interrupted run with the same PID
-    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs });
+    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs, daemonHosts: opts.daemonHosts });
     for (const h of lab.info.hosts) labOfHost.set(h.name, lab.info);
   });
   afterAll(async () => {

@@ -2,7 +2,8 @@
  * ipvlan where this machine's kernel has none: boots the VM lab (src/lab/vm.ts: a stock
  * Debian cloud kernel under qemu, this machine's root read-only, no NIC), runs the guest
  * suite test/vm/*.test.ts there with vitest, and passes only if every guest test passed,
- * so CI counts the ipvlan conformance and host-access tests like any other.
+ * so CI counts the ipvlan conformance, host-access, VLAN-parent and l3-route tests like any
+ * other.
  *
  * Slow by nature (software emulation: 2-5 min): the one lab test allowed past a minute.
  * Installs qemu-system-x86 and linux-image-cloud-amd64 with apt if they are missing.
@@ -27,7 +28,7 @@ export function parseVitestSummary(output: string): { passed: number; failed: nu
 }
 
 describe('VM lab: ipvlan on a kernel that has it', () => {
-  it('passes the guest suite (ipvlan l2/l3/l3s conformance, l2 host access, capability probe)', async () => {
+  it('passes the guest suite (ipvlan l2/l3/l3s conformance, l2 host access, macvlan on lan0.100, the l3 upstream route, capability probe)', async () => {
     const log = (m: string) => console.log(`vm: ${m}`);
     // The guest's vitest output, line by line as it arrives: `tail -f` it to follow a run.
     const guestLog = path.join(os.tmpdir(), `yard-vm-guest-${process.pid}.log`);
@@ -49,7 +50,7 @@ describe('VM lab: ipvlan on a kernel that has it', () => {
     expect(summary, `no vitest summary in the guest output${tail}`).not.toBeNull();
     expect(summary!.failed, tail).toBe(0);
     expect(summary!.skipped, tail).toBe(0);
-    expect(summary!.passed).toBeGreaterThanOrEqual(14);
+    expect(summary!.passed).toBeGreaterThanOrEqual(16);
     expect(r.exitCode, tail).toBe(0);
   }, VM_TIMEOUT_MS + 120_000);
 });

@@ -1,12 +1,22 @@
 /**
  * The embedded DNS's demo (issue 5): names on a user-defined network, aliases shared by
- * two sandboxes, reverse lookups, forwarding to the lab's upstream, and the default
- * bridge that resolves nothing (as Docker's). Self-contained: its own network and
- * sandboxes, removed by the last row.
+ * two sandboxes, reverse lookups, forwarding to the lab's upstream, names scoped to the
+ * networks a sandbox is on (connect and disconnect), and the default bridge that resolves
+ * nothing (as Docker's). Self-contained: its own networks and sandboxes; the scoping row
+ * removes its own, the last row the rest.
  */
-import { check, type Scenario } from './kit.js';
+import { check, type DemoLab, type Scenario } from './kit.js';
 
 const NET = 'dns-net';
+const OTHER = 'dns-other';
+
+/** dig's status and A records for a name, asked from inside a sandbox. */
+async function lookup(lab: DemoLab, sandbox: string, name: string): Promise<{ status: string; addrs: string[] }> {
+  const out = await lab.inSandbox(sandbox, ['dig', '+tries=1', '+time=2', name]);
+  const status = /status: (\w+)/.exec(out)?.[1] ?? `no reply:\n${out}`;
+  const addrs = [...out.matchAll(/^\S+\s+\d+\s+IN\s+A\s+(\S+)$/gm)].map((m) => m[1]!);
+  return { status, addrs };
+}
 
 export const DNS_SCENARIOS: Scenario[] = [
   {
@@ -58,6 +68,32 @@ export const DNS_SCENARIOS: Scenario[] = [
       const out = (await lab.inSandbox('client', ['dig', '+short', 'foo.lab'])).trim();
       check(out === '10.231.0.99', `dig foo.lab gave: ${out}`);
       return out;
+    },
+  },
+  {
+    name: 'dns: names are scoped to the networks',
+    expectation: `from dns-other, api1 is NXDOMAIN from upstream; after connect ${NET} it resolves; after disconnect not`,
+    async run(lab) {
+      // Its own network and sandbox, removed here even when a step fails, so the cleanup row stays complete.
+      await lab.yard('network', 'create', '--subnet', '10.78.0.0/24', OTHER);
+      try {
+        await lab.yard('run', '-d', '--name', 'outsider', '--network', OTHER, '--', 'sleep', '1000');
+        const before = await lookup(lab, 'outsider', 'api1');
+        check(before.status === 'NXDOMAIN' && !before.addrs.length, `api1 from outsider (on ${OTHER} only): ${before.status} ${before.addrs.join(' ')}`);
+        const why = await lab.yard('dns', 'explain', 'api1', '--from', 'outsider');
+        check(/upstream/.test(why) && /10\.231\.0\.1/.test(why), `yard dns explain api1 --from outsider does not say the lab resolver answered:\n${why}`);
+        await lab.yard('network', 'connect', NET, 'outsider');
+        const ip = (await lab.inspect('api1')).NetworkSettings.Networks[NET]!.IPAddress;
+        const connected = await lookup(lab, 'outsider', 'api1');
+        check(connected.status === 'NOERROR' && connected.addrs.join() === ip, `api1 from outsider after connect ${NET}: ${connected.status} ${connected.addrs.join(' ')} (api1 is ${ip})`);
+        await lab.yard('network', 'disconnect', NET, 'outsider');
+        const after = await lookup(lab, 'outsider', 'api1');
+        check(after.status === 'NXDOMAIN' && !after.addrs.length, `api1 from outsider after disconnect: ${after.status} ${after.addrs.join(' ')}`);
+        return `before: NXDOMAIN (upstream); connected: ${ip}; disconnected: NXDOMAIN`;
+      } finally {
+        await lab.sh(['yard', 'rm', '-f', 'outsider']);
+        await lab.sh(['yard', 'network', 'rm', OTHER]);
+      }
     },
   },
   {
