@@ -6,7 +6,7 @@ import type { CliContext } from '../context.js';
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('demo')
-    .description('bring up a throwaway 2-host lab, play the user scenarios with the yard and docker CLIs, print PASS/FAIL, take the lab down (root)')
+    .description('Bring up a throwaway 2-host lab, play the user scenarios with the yard and docker CLIs, print PASS/FAIL, take the lab down (root)')
     .addHelpText(
       'after',
       '\nThe lab is named demo-<pid> (namespaces demo-<pid>-lan, -host1, -host2) and is always taken down,\n' +

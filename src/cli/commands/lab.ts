@@ -44,13 +44,13 @@ function interactive(ctx: CliContext, argv: string[], env: NodeJS.ProcessEnv): P
 export function register(program: Command, ctx: CliContext): void {
   const lab = program
     .command('lab')
-    .description('an isolated test LAN of host network namespaces, each running its own Switchyard daemon (root)')
+    .description('An isolated test LAN of host network namespaces, each running its own Switchyard daemon (root)')
     // Lets `exec` pass the command's own options through untouched.
     .enablePositionalOptions();
 
   lab
     .command('up')
-    .description('create a lab: a LAN (br0, 10.231.0.0/24, fd00:231::/64, fake DNS at 10.231.0.1) and N hosts, each running `yard daemon`')
+    .description('Create a lab: a LAN (br0, 10.231.0.0/24, fd00:231::/64, fake DNS at 10.231.0.1) and N hosts, each running `yard daemon`')
     .addHelpText(
       'after',
       '\nHost i is the namespace host<i> (or <name>-host<i>) with uplink lan0 at 10.231.0.(1+i)/24 and fd00:231::(1+i)/64,\n' +
@@ -77,7 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   lab
     .command('down')
-    .description('take a lab down: its daemons, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
+    .description('Take a lab down: its daemons, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
     .option('--name <name>', NAME_HELP)
     .action(async (opts: { name?: string }) => {
       const name = opts.name ?? DEFAULT_LAB;
@@ -87,7 +87,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   lab
     .command('ls')
-    .description('list the labs that are up')
+    .description('List the labs that are up')
     .action(() => {
       const rows = labList().map((l) => [l.name, String(l.hosts.length), `${ago(l.created)} ago`]);
       for (const line of table(['NAME', 'HOSTS', 'CREATED'], rows)) ctx.out(line);
@@ -95,7 +95,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   lab
     .command('exec')
-    .description('run a command inside a lab host, with `yard` and `docker` talking to that host\'s daemon; exits with the command\'s code')
+    .description('Run a command inside a lab host, with `yard` and `docker` talking to that host\'s daemon; exits with the command\'s code')
     .usage('[--name N] HOST -- CMD [ARGS...]')
     .option('--name <name>', NAME_HELP)
     .argument('<host>', 'host1, 1, or the host\'s full namespace name')
@@ -112,7 +112,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   lab
     .command('shell')
-    .description('start an interactive shell ($SHELL, else /bin/bash) inside a lab host, with `yard` and `docker` talking to its daemon')
+    .description('Start an interactive shell ($SHELL, else /bin/bash) inside a lab host, with `yard` and `docker` talking to its daemon')
     .option('--name <name>', NAME_HELP)
     .argument('<host>', 'host1, 1, or the host\'s full namespace name')
     .action(async (host: string, opts: { name?: string }) => {
