@@ -4,8 +4,8 @@
  * from another host it is dropped by design), macvlan (host access through the shim on the
  * same host), and host networking (`--network host`), between two lab hosts (client in
  * host 2's namespace) and within one (client in host 1's), as ratios to host networking
- * measured in the same run. The servers all run on host 1. ipvlan is not measured: this
- * kernel has none (the VM lab's software emulation would say nothing about speed).
+ * measured in the same run. The servers all run on host 1. ipvlan is not measured here:
+ * this kernel has none; vm-datapath.ts measures it in the VM lab (ratios only).
  */
 import { measureRows, PASSES, PATH_HEADERS, rowsWithRatios, runSandbox, sandboxIp, serverCommand, type Target } from './netpath.js';
 import { yardIn, type PartCtx, type PartSpec, type PartTable } from './part.js';

@@ -48,7 +48,7 @@ interface ClientJson {
   p99: number;
 }
 
-async function client(ctx: PartCtx, ns: string, mode: 'rr' | 'connect', t: Target, count: number, seconds: number): Promise<ClientJson> {
+export async function client(ctx: PartCtx, ns: string, mode: 'rr' | 'connect', t: Target, count: number, seconds: number): Promise<ClientJson> {
   let last = '';
   // A server started a moment ago may not listen yet.
   for (let attempt = 0; attempt < 20; attempt++) {

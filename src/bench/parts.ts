@@ -13,9 +13,11 @@ import { OVERLAY_PART } from './overlay.js';
 import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './part.js';
 
 export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns'] as const;
-export type BenchPart = (typeof BENCH_PARTS)[number];
+/** Parts only `--only` runs: vm-datapath boots the VM lab (qemu packages; ~2.5 min on a quiet machine, several times that on a loaded one under TCG). */
+export const OPT_IN_PARTS = ['vm-datapath'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number] | (typeof OPT_IN_PARTS)[number];
 
-const FEATURE_PARTS: Record<Exclude<BenchPart, 'core'>, PartSpec> = {
+const FEATURE_PARTS: Record<Exclude<BenchPart, 'core' | 'vm-datapath'>, PartSpec> = {
   firewall: FIREWALL_PART,
   datapath: DATAPATH_PART,
   overlay: OVERLAY_PART,
@@ -27,11 +29,15 @@ export interface AllBenchOptions extends BenchOptions {
 }
 
 export async function runBenchParts(opts: AllBenchOptions): Promise<number> {
-  const parts = opts.only?.length ? BENCH_PARTS.filter((p) => opts.only!.includes(p)) : [...BENCH_PARTS];
+  const parts: BenchPart[] = opts.only?.length ? [...BENCH_PARTS, ...OPT_IN_PARTS].filter((p) => opts.only!.includes(p)) : [...BENCH_PARTS];
   let code = 0;
   if (parts.includes('core')) code = Math.max(code, await runBench(opts));
   for (const p of parts) {
     if (p === 'core') continue;
+    if (p === 'vm-datapath') {
+      code = Math.max(code, await vmDatapath(opts));
+      continue;
+    }
     // Each part reuses the name bench-<pid>: the core's stale-lab sweep then finds it too.
     const name = `bench-${process.pid}`;
     for (const lab of labList()) {
@@ -50,9 +56,23 @@ export async function runBenchParts(opts: AllBenchOptions): Promise<number> {
   return code;
 }
 
+/** The guest prints its own table (shown live on stderr); the machine keeps its markdown. */
+async function vmDatapath(opts: AllBenchOptions): Promise<number> {
+  const { runVmDatapath } = await import('./vm-datapath.js');
+  const r = await runVmDatapath({ out: opts.out, err: opts.err });
+  if (!r.md) {
+    opts.err('[vm-datapath] the guest printed no result block (see the guest| lines above)');
+    return 1;
+  }
+  opts.out(r.md);
+  if (opts.write !== false) opts.out(`written: ${writePartResults('vm-datapath', r.md)}, docs/performance.md (block vm-datapath)`);
+  return r.code;
+}
+
 export function parseOnly(v: string): BenchPart[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = list.filter((s) => !(BENCH_PARTS as readonly string[]).includes(s));
-  if (bad.length || !list.length) throw new Error(`--only ${v}: use one or more of ${BENCH_PARTS.join(', ')} (comma-separated)`);
+  const known: readonly string[] = [...BENCH_PARTS, ...OPT_IN_PARTS];
+  const bad = list.filter((s) => !known.includes(s));
+  if (bad.length || !list.length) throw new Error(`--only ${v}: use one or more of ${known.join(', ')} (comma-separated)`);
   return list as BenchPart[];
 }

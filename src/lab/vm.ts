@@ -239,8 +239,8 @@ export async function vmRun(opts: VmRunOptions): Promise<VmRunResult> {
     let partial = '';
     const output: string[] = [];
     let exitCode: number | null = null;
-    const onData = (d: Buffer) => {
-      const text = d.toString('utf8').replace(/\r/g, '');
+    const onData = (d: string) => {
+      const text = d.replace(/\r/g, '');
       consoleText += text;
       partial += text;
       const lines = partial.split('\n');
@@ -261,8 +261,9 @@ export async function vmRun(opts: VmRunOptions): Promise<VmRunResult> {
         } else if (line.startsWith(ABORT)) progress(line);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    // A decoding stream: a multi-byte character (×, ÷) split across two reads stays whole.
+    child.stdout!.setEncoding('utf8').on('data', onData);
+    child.stderr!.setEncoding('utf8').on('data', onData);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

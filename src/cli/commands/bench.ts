@@ -39,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
         'with dnsperf, forwarding cost, memory with 1,000 sandboxes). Figures and ratios, never a pass/fail;\n' +
         'results in bench/results/<part>.md and the <part> block of docs/performance.md. All parts: about 8 to 11 minutes.\n\n' +
         'Only with --only: vm-datapath (ipvlan l2/l3 next to macvlan, bridge and host networking, measured inside the VM lab\'s\n' +
-        'emulated guest: compare ratios, not absolute figures; boots `yard lab vm-run`, about 5 to 15 minutes).',
+        'emulated guest: compare ratios, not absolute figures; boots `yard lab vm-run`, about 2.5 minutes on a quiet machine).',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
     .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
