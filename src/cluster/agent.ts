@@ -32,6 +32,7 @@ import { ClusterStore } from './store.js';
 
 export const LEASE_TTL_S = 5;
 export const GW_BRIDGE = 'yard_gwbridge';
+export const GW_BRIDGE_SUBNET = '172.31.0.0/16';
 const RELIST_MS = 5_000;
 const RECONNECT_MS = 1_000;
 export const VNI_FIRST = 4096;
@@ -366,16 +367,26 @@ export class OverlayAgent implements ClusterSeam, Participant {
    */
   async ensureGatewayBridge(): Promise<void> {
     if (this.engine.networks().some((n) => n.name === GW_BRIDGE)) return;
-    await this.engine.createNetwork({
-      name: GW_BRIDGE,
-      driver: 'bridge',
-      options: {
-        'com.docker.network.bridge.name': GW_BRIDGE,
-        'com.docker.network.bridge.enable_icc': 'false',
-        'com.docker.network.bridge.enable_ip_masquerade': 'true',
-      },
-      labels: { 'switchyard.role': 'overlay gateway bridge' },
-    });
+    const create = (ipam: { subnet: string }[]) =>
+      this.engine.createNetwork({
+        name: GW_BRIDGE,
+        driver: 'bridge',
+        options: {
+          'com.docker.network.bridge.name': GW_BRIDGE,
+          'com.docker.network.bridge.enable_icc': 'false',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+        },
+        labels: { 'switchyard.role': 'overlay gateway bridge' },
+        ipam,
+      });
+    // The last /16 of Docker's 172.16/12 pools, so the first user network still gets
+    // 172.18.0.0/16 as on a daemon without a cluster store; the pools otherwise.
+    try {
+      await create([{ subnet: GW_BRIDGE_SUBNET }]);
+    } catch (e) {
+      if (!(e instanceof YardError) || e.code !== 'SUBNET_OVERLAP') throw e;
+      await create([]);
+    }
   }
 
   /** The gateway bridge, for an overlay sandbox with no other way out (already joined or not). */
