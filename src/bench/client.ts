@@ -4,11 +4,10 @@
  * trip, which the GET /_ping floor measures the same way.
  */
 import http from 'node:http';
+import { unixHttp } from '../cli/client.js';
 
-export interface Reply {
-  status: number;
-  text: string;
-}
+export type { HttpReply as Reply } from '../cli/client.js';
+import type { HttpReply as Reply } from '../cli/client.js';
 
 export class BenchClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -16,28 +15,7 @@ export class BenchClient {
   constructor(readonly socket: string, private readonly timeoutMs = 30_000) {}
 
   request(method: string, path: string, body?: unknown): Promise<Reply> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socket,
-          agent: this.agent,
-          method,
-          path,
-          timeout: this.timeoutMs,
-          headers: { Host: 'switchyard', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}) },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (d: string) => (text += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return unixHttp(this.socket, method, path, body, { timeoutMs: this.timeoutMs, agent: this.agent });
   }
 
   /** Like request, but a status >= 300 is an error naming the call and the daemon's message. */

@@ -14,39 +14,18 @@ export class DaemonClient {
   constructor(readonly opts: ClientOptions) {}
 
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.opts.socket,
-          method,
-          path,
-          headers: {
-            Host: 'switchyard',
-            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
-          },
-          timeout: this.opts.timeoutMs ?? 120_000,
-        },
-        (r) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          r.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer from the daemon within ${this.opts.timeoutMs ?? 120_000} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-          reject(
-            new YardError('DAEMON_UNREACHABLE', `cannot reach the Switchyard daemon at ${this.opts.socket} (${err.code})`, {
-              hint: 'start it with `yard daemon`, or point --host/YARD_HOST at the right socket (inside a lab: `yard lab exec hostN -- yard ...`)',
-            }),
-          );
-        } else reject(err);
-      });
-      if (payload) req.write(payload);
-      req.end();
-    });
+    let res: HttpReply;
+    try {
+      res = await unixHttp(this.opts.socket, method, path, body, { timeoutMs: this.opts.timeoutMs });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+        throw new YardError('DAEMON_UNREACHABLE', `cannot reach the Switchyard daemon at ${this.opts.socket} (${code})`, {
+          hint: 'start it with `yard daemon`, or point --host/YARD_HOST at the right socket (inside a lab: `yard lab exec hostN -- yard ...`)',
+        });
+      }
+      throw err;
+    }
     const parsed = res.text ? safeJson(res.text) : undefined;
     if (res.status >= 400) {
       const obj = (parsed ?? {}) as { message?: string; code?: string; field?: string };
@@ -74,4 +53,40 @@ function safeJson(text: string): unknown {
   } catch {
     return { message: text.trim() };
   }
+}
+
+export interface HttpReply {
+  status: number;
+  text: string;
+}
+
+/**
+ * One HTTP/1.1 request over a unix socket, JSON body in, status and text out. The CLI,
+ * the demo and the benchmark (which passes a kept-alive agent, as an SDK holds one) all
+ * talk to the daemon through it.
+ */
+export function unixHttp(socket: string, method: string, path: string, body?: unknown, opts: { timeoutMs?: number; agent?: http.Agent } = {}): Promise<HttpReply> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath: socket,
+        agent: opts.agent,
+        method,
+        path,
+        timeout: timeoutMs,
+        headers: { Host: 'switchyard', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer from the daemon within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

@@ -1,19 +1,9 @@
 /** `yard dns explain NAME --from SANDBOX`, `yard dns stats`: the embedded resolver, seen from a sandbox. */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import type { Explanation } from '../../dns/resolver.js';
 
-interface Explanation {
-  from: string;
-  question: { name: string; type: string };
-  networks: string[];
-  source: string;
-  network?: string;
-  rcode: string;
-  records: string[];
-  reason: string;
-  upstreams: string[];
-  trace: string[];
-}
+// The resolver's own answer type (a type-only import: the CLI loads no daemon code).
 
 export function register(program: Command, ctx: CliContext): void {
   const dns = program.command('dns').description('The embedded DNS resolver (127.0.0.11 in sandboxes on user-defined networks)');

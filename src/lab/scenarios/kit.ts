@@ -7,7 +7,7 @@
  * Scenarios run in list order against one lab and may build on what earlier ones made
  * (web1 before "web2 reaches web1"); values they hand on go through `vars`.
  */
-import http from 'node:http';
+import { unixHttp } from '../../cli/client.js';
 import type { RunResult } from '../../kernel/exec.js';
 import { labExec, type LabHost, type LabInfo } from '../lab.js';
 
@@ -101,27 +101,7 @@ export function makeDemoLab(info: LabInfo, dir: string): DemoLab {
 }
 
 export function unixRequest(socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath: socket,
-        method,
-        path,
-        timeout: COMMAND_TIMEOUT_MS,
-        headers: { Host: 'switchyard', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${COMMAND_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return unixHttp(socket, method, path, body, { timeoutMs: COMMAND_TIMEOUT_MS });
 }
 
 // ---------------------------------------------------------------- reading the kernel back
