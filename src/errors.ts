@@ -62,6 +62,8 @@ export const ERROR_CODES = {
   CLUSTER_NOT_CONFIGURED: ['invalid', 'A global (overlay) network needs a daemon started with --cluster-store and --cluster-advertise.'],
   CLUSTER_UNAVAILABLE: ['unavailable', 'The cluster store (etcd) does not answer; overlay operations fail, local networks keep working.'],
   VNI_EXHAUSTED: ['unavailable', 'No free VXLAN network identifier is left (in the range or the vxlanid_list asked for).'],
+  STATE_WRITE_FAILED: ['unavailable', 'The daemon could not write its state (disk full, read-only, I/O error); nothing was changed.'],
+  PROCESS_NOT_IN_SANDBOX: ['forbidden', 'A PID reported as a sandbox\'s process is not a process started for that sandbox.'],
   NOT_IMPLEMENTED: ['invalid', 'The feature exists in Docker but not (yet) in Switchyard.'],
   INTERNAL: ['internal', 'A bug: an unexpected failure without a more specific code.'],
 } as const satisfies Record<string, readonly [ErrorClass, string]>;

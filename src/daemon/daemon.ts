@@ -76,7 +76,13 @@ function lockStateDir(dir: string): () => void {
   } catch (e) {
     if (e instanceof YardError) throw e;
   }
-  fs.writeFileSync(pidFile, String(process.pid));
+  try {
+    fs.writeFileSync(pidFile, String(process.pid));
+  } catch (e) {
+    // A read-only or full state directory: still start and serve reads; every change
+    // then answers STATE_WRITE_FAILED naming the cause.
+    process.stderr.write(`${new Date().toISOString()} warning: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); changes will fail until the state directory is writable\n`);
+  }
   return () => {
     try {
       if (fs.readFileSync(pidFile, 'utf8').trim() === String(process.pid)) fs.rmSync(pidFile);
@@ -113,7 +119,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // Kernel commands go through a few long-lived shells instead of forking the daemon.
   enableShellPool();
   try {
-    const store = new JsonStore(stateDir, opts.durable ?? true);
+    const store = new JsonStore(stateDir, opts.durable ?? true, sandboxNetnsPrefix(opts.instance));
     const engine = new Engine(
       {
         instance: opts.instance,
@@ -135,8 +141,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const t0 = Date.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
     log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
+    for (const q of store.quarantined()) {
+      log(`state: quarantined damaged ${q.kind} record ${q.file}: ${q.reason}; ${q.movedTo ? `moved to ${q.movedTo}` : 'left in place (read-only directory)'}; nothing it describes is touched`);
+    }
     const report = await reconcile(engine);
-    await ensurePredefined(engine, report);
+    try {
+      await ensurePredefined(engine, report);
+    } catch (e) {
+      report.errors.push(`creating the predefined networks: ${(e as Error).message}`);
+    }
     await reconcileParticipants(engine, report);
     log(
       `reconciled in ${Date.now() - t0} ms: ${report.created.length} created, ${report.repaired.length} repaired, ` +

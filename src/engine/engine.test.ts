@@ -290,6 +290,66 @@ describe('failures roll back', () => {
   });
 });
 
+describe('memory never runs ahead of the disk', () => {
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+
+  it('rm -f and network rm whose tombstone cannot be written change nothing and can be retried', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] });
+    const calls = t.kernel.calls.length;
+    t.store.failNextPut = enospc();
+    await expect(t.engine.removeSandbox('web', true)).rejects.toThrow(/ENOSPC/);
+    // Still there, in memory, on disk and in the kernel: nothing was torn down.
+    expect(t.engine.findSandbox('web').deleting).toBeUndefined();
+    expect(t.store.sandboxes.get(sb.id)?.deleting).toBeUndefined();
+    expect(t.kernel.calls.length).toBe(calls);
+    expect(t.kernel.namespaces()).toEqual([sb.netns]);
+    // Positive control: the retry removes it.
+    await t.engine.removeSandbox('web', true);
+    expect(t.engine.sandboxes()).toEqual([]);
+    expect(t.kernel.namespaces()).toEqual([]);
+
+    t.store.failNextPut = enospc();
+    await expect(t.engine.removeNetwork('app')).rejects.toThrow(/ENOSPC/);
+    expect(names()).toContain('app');
+    expect(t.kernel.links()).toContain(t.engine.findNetwork('app').driverState.bridge);
+    await t.engine.removeNetwork('app');
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+  });
+
+  it('a disconnect whose record cannot be written leaves the sandbox connected', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'a', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'b', ipam: [{ subnet: '10.60.0.0/24' }] });
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'a' }, { network: 'b' }] });
+    t.store.failNextPut = enospc();
+    await expect(t.engine.disconnect('b', 'web')).rejects.toThrow(/ENOSPC/);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(2);
+    expect(t.kernel.links(sb.netns!).sort()).toEqual(['eth0', 'eth1', 'lo']);
+    await t.engine.disconnect('b', 'web');
+    expect(t.kernel.links(sb.netns!).sort()).toEqual(['eth0', 'lo']);
+  });
+});
+
+describe('a foreground process reported by the CLI', () => {
+  it('is accepted only when it carries the sandbox ID and runs in its namespace; its start time is kept', async () => {
+    t = await makeEngine();
+    const { sb } = await t.engine.createSandbox({ name: 'fg', start: false });
+    const inNs = `net:[${sb.netns}]`;
+    t.kernel.processes.set(100, { start: '111', netns: inNs, environ: new Map([['YARD_SANDBOX', sb.id]]) });
+    t.kernel.processes.set(200, { start: '222', netns: 'net:[1]', environ: new Map([['YARD_SANDBOX', sb.id]]) });
+    t.kernel.processes.set(300, { start: '333', netns: inNs, environ: new Map() });
+    await expectCode(t.engine.markStarted('fg', 999), 'PROCESS_NOT_IN_SANDBOX', /not a running process/);
+    await expectCode(t.engine.markStarted('fg', 300), 'PROCESS_NOT_IN_SANDBOX', /was not started for sandbox fg/);
+    await expectCode(t.engine.markStarted('fg', 200), 'PROCESS_NOT_IN_SANDBOX', /namespace/);
+    expect(t.engine.findSandbox('fg').pid).toBeUndefined();
+    const ok = await t.engine.markStarted('fg', 100);
+    expect(ok).toMatchObject({ pid: 100, pidStart: '111', status: 'running' });
+    expect(t.store.sandboxes.get(sb.id)).toMatchObject({ pid: 100, pidStart: '111' });
+  }, 10_000);
+});
+
 describe('participants', () => {
   const recorder = (name: string, opts: { refuse?: boolean; fail?: boolean } = {}): Participant => ({
     name,

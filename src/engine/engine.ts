@@ -11,7 +11,7 @@ import { YardError } from '../errors.js';
 import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
 import { planIpam, type SubnetRequest, type UsedSubnet } from '../ipam/config.js';
 import { lookup, newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
+import { SANDBOX_ENV, type EndpointRecord, type NetworkRecord, type SandboxRecord, type State } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
 import { renderPlan, undoPlan, type Plan } from '../plan/ops.js';
@@ -23,6 +23,7 @@ import { randomName } from '../model/names.js';
 import { parsePortSpecs } from '../model/ports.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Change, Participant, Undo } from './participants.js';
+import { writeError } from '../store/store.js';
 
 export interface EngineConfig {
   instance: string;
@@ -311,7 +312,15 @@ export class Engine {
 
   removeNetwork(ref: string) {
     return this.serial(async () => {
-      const net = this.findNetwork(ref);
+      let net: NetworkRecord;
+      try {
+        net = this.findNetwork(ref);
+      } catch (e) {
+        // A removal whose last step failed (its record could not be deleted) is finished.
+        const unfinished = lookupTombstone([...this.state.networks.values()], ref);
+        if (unfinished) return this.tearDownNetwork(unfinished);
+        throw e;
+      }
       if (net.predefined) {
         throw new YardError('NETWORK_PREDEFINED', `${net.name} is a pre-defined network and cannot be removed`, {
           hint: 'pre-defined networks (bridge, host, none) always exist',
@@ -389,10 +398,16 @@ export class Engine {
     });
   }
 
-  /** Tombstone, teardown, forget. Also used by reconcile to finish an interrupted removal. */
-  async tearDownNetwork(net: NetworkRecord): Promise<void> {
-    net.deleting = true;
-    this.store.putNetwork(net);
+  /**
+   * Tombstone, teardown, forget. Also used by reconcile to finish an interrupted removal.
+   * The tombstone is written before anything is touched (a failed write changes nothing);
+   * if the record cannot be deleted at the end, the tombstone stays, on disk and in
+   * memory, and a retry (or the next start) finishes the removal.
+   */
+  async tearDownNetwork(live: NetworkRecord): Promise<void> {
+    if (!live.deleting) this.store.tombstoneNetwork(live);
+    const net: NetworkRecord = { ...live, deleting: true };
+    this.state.networks.set(net.id, net);
     await this.applyRemoval({ kind: 'network.remove', net });
     const errors = await this.kernel.applyBestEffort(getDriver(net.driver).planDelete(net));
     for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.log(`network ${net.name} teardown: ${e}`);
@@ -534,12 +549,17 @@ export class Engine {
         await runUndos(undos, this.log);
         await this.kernel.applyBestEffort(undoPlan(plan));
         if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
+        fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
         await this.releaseClusterAddresses(eps);
       };
       try {
         undos = await this.applyChange(change);
         if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(sb));
-        fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
+        try {
+          fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
+        } catch (e) {
+          throw writeError(this.sandboxDir(sb), e);
+        }
         if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
         this.store.putSandbox(sb);
       } catch (e) {
@@ -642,52 +662,82 @@ export class Engine {
   }
 
   private startProcess(sb: SandboxRecord, env?: Record<string, string>): void {
-    const started = this.kernel.startProcess(sb.netns, sb.command, this.logFile(sb), env ? { ...process.env, ...env } : undefined);
+    const started = this.kernel.startProcess(sb.netns, sb.command, this.logFile(sb), { ...process.env, ...env, [SANDBOX_ENV]: sb.id });
     sb.pid = started.pid;
     sb.pidStart = started.pidStart;
     sb.status = 'running';
     sb.startedAt = nowRfc3339Nano();
     started.child.on('exit', (code, signal) => {
-      const cur = this.state.sandboxes.get(sb.id);
-      if (!cur || cur.pid !== started.pid || cur.deleting) return;
-      cur.status = 'exited';
-      cur.exitCode = code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 0);
-      cur.finishedAt = nowRfc3339Nano();
-      this.serial(async () => this.store.putSandbox(cur)).catch(() => {});
+      const exitCode = code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 0);
+      const finishedAt = nowRfc3339Nano();
+      this.serial(async () => {
+        const cur = this.state.sandboxes.get(sb.id);
+        if (!cur || cur.pid !== started.pid || cur.deleting) return;
+        this.commitSandbox({ ...cur, status: 'exited', exitCode, finishedAt });
+      }).catch((e) => this.log(`sandbox ${sb.name}: recording its exit: ${(e as Error).message}`));
     });
   }
 
-  /** Record a process the CLI started itself (foreground run). */
-  markStarted(ref: string, pid: number) {
+  /**
+   * Record a process the CLI started itself (foreground run). Only a process started for
+   * this sandbox is accepted: it carries `YARD_SANDBOX=<id>` in its environment and runs
+   * in the sandbox's namespace (the daemon's own for a host-network sandbox). Its start
+   * time is recorded, so removal never signals another process that reuses the PID.
+   */
+  async markStarted(ref: string, pid: number) {
+    const sb = this.findSandbox(ref);
+    const pidStart = await this.verifySandboxProcess(sb, pid);
     return this.serial(async () => {
-      const sb = this.findSandbox(ref);
-      sb.pid = pid;
-      sb.pidStart = undefined;
-      sb.status = 'running';
-      sb.startedAt = nowRfc3339Nano();
-      this.store.putSandbox(sb);
-      return sb;
+      const cur = this.findSandbox(sb.id);
+      const next: SandboxRecord = { ...cur, pid, pidStart, status: 'running', startedAt: nowRfc3339Nano() };
+      this.commitSandbox(next);
+      return next;
     });
+  }
+
+  private async verifySandboxProcess(sb: SandboxRecord, pid: number): Promise<string> {
+    const refuse = (why: string) =>
+      new YardError('PROCESS_NOT_IN_SANDBOX', `pid ${pid} ${why}`, {
+        field: 'pid',
+        hint: `report only the PID of the process started for sandbox ${sb.name} (yard run does this itself)`,
+      });
+    const want = this.kernel.netnsIdentity(sb.netns);
+    if (!want) throw refuse(`cannot be checked: sandbox ${sb.name} has no namespace`);
+    // `ip netns exec` enters the namespace a moment after the CLI learns the PID: wait for it, briefly.
+    const deadline = Date.now() + 2_000;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const p = this.kernel.inspectProcess(pid);
+      if (!p) throw refuse('is not a running process');
+      if (p.environ.get(SANDBOX_ENV) !== sb.id) throw refuse(`was not started for sandbox ${sb.name} (no ${SANDBOX_ENV}=<its id> in its environment)`);
+      if (p.netns === want) return p.start;
+      if (Date.now() > deadline) throw refuse(`does not run in sandbox ${sb.name}'s network namespace`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   markExited(ref: string, code: number) {
     return this.serial(async () => {
-      const sb = this.findSandbox(ref);
-      sb.status = 'exited';
-      sb.exitCode = code;
-      sb.finishedAt = nowRfc3339Nano();
-      this.store.putSandbox(sb);
-      return sb;
+      const next: SandboxRecord = { ...this.findSandbox(ref), status: 'exited', exitCode: code, finishedAt: nowRfc3339Nano() };
+      this.commitSandbox(next);
+      return next;
     });
   }
 
-  /** Update a sandbox's status from /proc (its process may have ended while we were down). */
+  /**
+   * A sandbox as it is now: its status from /proc (its process may have ended while the
+   * daemon was down). A view: the stored record is unchanged (see persistStatus).
+   */
   refresh(sb: SandboxRecord): SandboxRecord {
     if (sb.status === 'running' && sb.pid && !this.kernel.isAlive(sb.pid, sb.pidStart || undefined)) {
-      sb.status = 'exited';
-      sb.finishedAt ??= nowRfc3339Nano();
+      return { ...sb, status: 'exited', finishedAt: sb.finishedAt ?? nowRfc3339Nano() };
     }
     return sb;
+  }
+
+  /** Write a sandbox record, then (only then) make it the one in memory. */
+  private commitSandbox(next: SandboxRecord): void {
+    this.store.putSandbox(next);
+    this.state.sandboxes.set(next.id, next);
   }
 
   sandboxFiles(sb: SandboxRecord): Record<string, string> {
@@ -705,6 +755,15 @@ export class Engine {
       ),
       hosts: renderHosts({ hostname: sb.hostname, name: sb.name, addresses, extraHosts: sb.extraHosts }),
     };
+  }
+
+  /** resolv.conf and hosts after a committed change: a failure is logged (reconcile rewrites them), the change stands. */
+  private writeFilesAfterCommit(netns: string, sb: SandboxRecord): void {
+    try {
+      this.kernel.writeSandboxFiles(netns, this.sandboxFiles(sb));
+    } catch (e) {
+      this.log(`sandbox ${sb.name}: writing /etc/netns/${netns}: ${(e as Error).message}`);
+    }
   }
 
   connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false) {
@@ -770,7 +829,7 @@ export class Engine {
       throw e;
     }
     this.state.sandboxes.set(sb.id, next);
-    this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+    this.writeFilesAfterCommit(sb.netns, next);
     return { plan: renderPlan(plan), next };
   }
 
@@ -812,18 +871,27 @@ export class Engine {
         plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
       }
     }
+    // The record is written first: a failed write changes nothing, and a crash after it
+    // leaves kernel objects the state no longer has, which reconcile removes.
+    this.store.putSandbox(next);
     await this.applyRemoval({ kind: 'disconnect', sb, net, ep });
     const errors = await this.kernel.applyBestEffort(plan);
     for (const e of errors) this.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
-    this.store.putSandbox(next);
     this.state.sandboxes.set(sb.id, next);
-    if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(next));
+    if (sb.netns) this.writeFilesAfterCommit(sb.netns, next);
     return next;
   }
 
   removeSandbox(ref: string, force = false) {
     return this.serial(async () => {
-      const sb = this.refresh(this.findSandbox(ref));
+      let sb: SandboxRecord;
+      try {
+        sb = this.refresh(this.findSandbox(ref));
+      } catch (e) {
+        const unfinished = lookupTombstone([...this.state.sandboxes.values()], ref);
+        if (unfinished) return this.tearDownSandbox(unfinished);
+        throw e;
+      }
       if (sb.status === 'running' && !force) {
         throw new YardError('SANDBOX_RUNNING', `you cannot remove a running sandbox ${sb.name} (${shortId(sb.id)})`, {
           hint: 'stop it first, or force the removal with yard rm -f',
@@ -833,11 +901,14 @@ export class Engine {
     });
   }
 
-  /** Tombstone, stop, teardown, forget. Also finishes interrupted removals at start. */
-  async tearDownSandbox(sb: SandboxRecord): Promise<void> {
-    sb.deleting = true;
-    this.store.putSandbox(sb);
-    if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart || undefined);
+  /** Tombstone, stop, teardown, forget. Also finishes interrupted removals at start. As tearDownNetwork. */
+  async tearDownSandbox(live: SandboxRecord): Promise<void> {
+    if (!live.deleting) this.store.tombstoneSandbox(live);
+    const sb: SandboxRecord = { ...live, deleting: true };
+    this.state.sandboxes.set(sb.id, sb);
+    // Only a process whose start time was recorded is signalled: a bare PID may by now be
+    // anyone's. Processes inside the sandbox's namespace are stopped below in any case.
+    if (sb.pid && sb.pidStart) await this.kernel.stopProcess(sb.pid, sb.pidStart);
     await this.applyRemoval({ kind: 'sandbox.remove', sb });
     const plan: Plan = [];
     for (const ep of Object.values(sb.endpoints)) {
@@ -873,6 +944,13 @@ async function runUndos(undos: Undo[], log: (m: string) => void): Promise<void> 
       log(`undo failed: ${(e as Error).message}`);
     }
   }
+}
+
+/** A tombstoned record (removal started, not finished) by exact ID, ID prefix or name. */
+function lookupTombstone<T extends { id: string; name: string; deleting?: boolean }>(all: T[], ref: string): T | undefined {
+  const dead = all.filter((r) => r.deleting);
+  const byPrefix = dead.filter((r) => r.id.startsWith(ref));
+  return dead.find((r) => r.id === ref) ?? dead.find((r) => r.name === ref) ?? (byPrefix.length === 1 ? byPrefix[0] : undefined);
 }
 
 function osSignal(sig: NodeJS.Signals): number | undefined {

@@ -5,8 +5,17 @@
  *  3. re-create whatever the kernel lacks for each network and sandbox (only the missing
  *     ops: see plan/diff.ts);
  *  4. remove Switchyard-owned leftovers the state does not know: sandbox namespaces with
- *     this instance's prefix, links marked `switchyard:<instance>:`, endpoint veths.
+ *     this instance's prefix, links marked `switchyard:<instance>:`, endpoint veths,
+ *     stray `ethN` links inside sandbox namespaces, sandbox directories.
+ *
+ * Damaged records are quarantined by the store and never acted on: whatever they might
+ * describe (the namespace their file name points at, links marked with their network ID,
+ * any endpoint veth when a sandbox record is lost) is left alone, not removed as a
+ * leftover. A state directory that cannot be written does not stop reconcile: each failed
+ * write is reported and the daemon still serves.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { getDriver } from '../drivers/index.js';
 import { hostVethName } from '../drivers/bridge.js';
 import { missingOps, type ObservedNs } from '../plan/diff.js';
@@ -16,6 +25,8 @@ import { sandboxNetnsPrefix } from '../paths.js';
 import type { Engine } from './engine.js';
 
 export interface ReconcileReport {
+  /** Damaged state files set aside (and where to), never acted on. */
+  quarantined?: string[];
   finishedRemovals: string[];
   created: string[];
   repaired: string[];
@@ -32,14 +43,28 @@ export async function reconcile(engine: Engine): Promise<ReconcileReport> {
 async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   const report: ReconcileReport = { finishedRemovals: [], created: [], repaired: [], leftoversRemoved: [], errors: [] };
   const { state, kernel, cfg } = engine;
+  const damaged = engine.store.quarantined();
+  report.quarantined = damaged.map((q) => `${q.kind} ${q.file}: ${q.reason}${q.movedTo ? `; moved to ${q.movedTo}` : '; left in place (read-only)'}`);
+  const damagedIds = damaged.filter((q) => q.id).map((q) => q.id!);
+  const protectedNs = new Set(damaged.filter((q) => q.kind === 'sandbox' && q.id).map((q) => `${sandboxNetnsPrefix(cfg.instance)}${q.id!.slice(0, 12)}`));
+  // A lost sandbox record may own any endpoint veth: none is removed while one is quarantined.
+  const vethsUnattributable = damaged.some((q) => q.kind === 'sandbox');
 
   for (const sb of [...state.sandboxes.values()].filter((s) => s.deleting)) {
-    await engine.tearDownSandbox(sb);
-    report.finishedRemovals.push(`sandbox ${sb.name}`);
+    try {
+      await engine.tearDownSandbox(sb);
+      report.finishedRemovals.push(`sandbox ${sb.name}`);
+    } catch (e) {
+      report.errors.push(`finishing the removal of sandbox ${sb.name}: ${(e as Error).message}`);
+    }
   }
   for (const net of [...state.networks.values()].filter((n) => n.deleting)) {
-    await engine.tearDownNetwork(net);
-    report.finishedRemovals.push(`network ${net.name}`);
+    try {
+      await engine.tearDownNetwork(net);
+      report.finishedRemovals.push(`network ${net.name}`);
+    } catch (e) {
+      report.errors.push(`finishing the removal of network ${net.name}: ${(e as Error).message}`);
+    }
   }
 
   // Networks: read the daemon's namespace once, apply what is missing.
@@ -56,8 +81,22 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   // Sandboxes: each namespace read back and completed (or created again).
   host = await kernel.readNamespace();
   seen.set('', host);
-  for (const sb of engine.sandboxes()) {
-    engine.refresh(sb);
+  const stray: Plan = [];
+  for (const stored of engine.sandboxes()) {
+    let sb = stored;
+    const now = engine.refresh(stored);
+    if (now !== stored) {
+      try {
+        engine.store.putSandbox(now);
+        state.sandboxes.set(now.id, now);
+        sb = now;
+      } catch (e) {
+        report.errors.push(`sandbox ${sb.name}: recording that its process exited: ${(e as Error).message}`);
+      }
+    }
+    for (const ep of Object.values(sb.endpoints)) {
+      if (!state.networks.has(ep.networkId)) report.errors.push(`sandbox ${sb.name}: its endpoint ${ep.ifname || ep.id.slice(0, 12)} is on network ${ep.networkId.slice(0, 12)}, which is not in the state; left as it is`);
+    }
     if (!sb.netns) continue;
     const ns = await kernel.readNamespace(sb.netns);
     seen.set(sb.netns, ns);
@@ -66,7 +105,15 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
       await applyReport(engine, plan, `sandbox ${sb.name}`, report);
       kernel.writeSandboxFiles(sb.netns, engine.sandboxFiles(sb));
     }
-    engine.store.putSandbox(sb);
+    // An interface of ours the record no longer has (a disconnect the daemon was killed in).
+    const own = new Set(Object.values(sb.endpoints).map((ep) => ep.ifname));
+    for (const l of ns.links.values()) {
+      if (/^eth\d+$/.test(l.name) && !own.has(l.name)) stray.push({ op: 'link.del', ns: sb.netns, name: l.name });
+    }
+  }
+  if (stray.length) {
+    report.errors.push(...(await kernel.applyBestEffort(stray)));
+    report.leftoversRemoved.push(...renderPlan(stray));
   }
 
   // Leftovers.
@@ -74,13 +121,28 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   const knownNs = new Set(engine.sandboxes().map((s) => s.netns).filter(Boolean));
   for (const ns of kernel.listNetns()) {
     if (!ns.startsWith(prefix) || knownNs.has(ns)) continue;
+    if (protectedNs.has(ns)) continue;
     await kernel.killNetnsProcesses(ns);
     report.errors.push(...(await kernel.applyBestEffort([{ op: 'netns.del', name: ns }])));
     kernel.removeSandboxFiles(ns);
     report.leftoversRemoved.push(`namespace ${ns}`);
   }
   for (const dir of kernel.listSandboxFileDirs()) {
-    if (dir.startsWith(prefix) && !knownNs.has(dir)) kernel.removeSandboxFiles(dir);
+    if (dir.startsWith(prefix) && !knownNs.has(dir) && !protectedNs.has(dir)) kernel.removeSandboxFiles(dir);
+  }
+  // Per-sandbox directories (output logs) of sandboxes the state does not know.
+  const sbDir = path.join(cfg.stateDir, 'sandboxes');
+  const knownIds = new Set([...state.sandboxes.keys(), ...damagedIds]);
+  try {
+    for (const f of fs.readdirSync(sbDir)) {
+      const m = /^([0-9a-f]{64})\.d$/.exec(f);
+      if (m && !knownIds.has(m[1]!)) {
+        fs.rmSync(path.join(sbDir, f), { recursive: true, force: true });
+        report.leftoversRemoved.push(`directory ${path.join(sbDir, f)}`);
+      }
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') report.errors.push(`sandbox directories: ${(e as Error).message}`);
   }
   host = await kernel.readNamespace();
   const mark = `switchyard:${cfg.instance}:`;
@@ -88,8 +150,10 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   const knownVeths = new Set(engine.sandboxes().flatMap((s) => Object.values(s.endpoints).map((e) => e.hostIfname ?? hostVethName(e.id))));
   const stale: Plan = [];
   for (const l of host.links.values()) {
-    if (l.alias?.startsWith(mark) && !knownNets.has(l.alias.slice(mark.length))) stale.push({ op: 'link.del', name: l.name });
-    else if (/^yv[0-9a-f]{12}$/.test(l.name) && !knownVeths.has(l.name)) stale.push({ op: 'link.del', name: l.name });
+    const netId = l.alias?.startsWith(mark) ? l.alias.slice(mark.length) : undefined;
+    if (netId !== undefined) {
+      if (!knownNets.has(netId) && !damagedIds.includes(netId)) stale.push({ op: 'link.del', name: l.name });
+    } else if (/^yv[0-9a-f]{12}$/.test(l.name) && !knownVeths.has(l.name) && !vethsUnattributable) stale.push({ op: 'link.del', name: l.name });
   }
   if (stale.length) {
     // A leftover namespace deleted above takes its veths with it, but the kernel does that

@@ -7,7 +7,7 @@ import { applyBestEffort, applyPlan } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
-import { isAlive, killNetnsProcesses, startSandboxProcess, stopProcess, type Started } from './process.js';
+import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
 
 export interface Kernel {
   /** All or nothing: on failure the applied prefix is undone and an ApplyError thrown. */
@@ -21,6 +21,10 @@ export interface Kernel {
   stopProcess(pid: number, start: string | undefined, graceMs?: number): Promise<void>;
   isAlive(pid: number, start?: string): boolean;
   killNetnsProcesses(ns: string): Promise<void>;
+  /** Start time, namespace and environment of a live process; undefined when it is gone. */
+  inspectProcess(pid: number): ProcessInfo | undefined;
+  /** `net:[inode]` of a named namespace (null: the daemon's own); undefined when missing. */
+  netnsIdentity(netns: string | null): string | undefined;
   writeSandboxFiles(netns: string, files: Record<string, string>): void;
   removeSandboxFiles(netns: string): void;
   listSandboxFileDirs(): string[];
@@ -38,6 +42,8 @@ export class LinuxKernel implements Kernel {
   stopProcess = stopProcess;
   isAlive = isAlive;
   killNetnsProcesses = killNetnsProcesses;
+  inspectProcess = inspectProcess;
+  netnsIdentity = netnsIdentity;
   writeSandboxFiles = writeSandboxFiles;
   removeSandboxFiles = removeSandboxFiles;
   listSandboxFileDirs = listSandboxFileDirs;

@@ -70,6 +70,41 @@ export async function stopProcess(pid: number, start: string | undefined, graceM
   }
 }
 
+export interface ProcessInfo {
+  /** /proc/<pid>/stat start time. */
+  start: string;
+  /** The network namespace it runs in, as /proc/<pid>/ns/net names it (`net:[inode]`). */
+  netns: string;
+  environ: Map<string, string>;
+}
+
+/** What the daemon needs to know of a process before it takes it for a sandbox's; undefined when it is gone. */
+export function inspectProcess(pid: number): ProcessInfo | undefined {
+  const start = procStart(pid);
+  if (start === undefined) return undefined;
+  try {
+    const netns = fs.readlinkSync(`/proc/${pid}/ns/net`);
+    const environ = new Map<string, string>();
+    for (const kv of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) environ.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    // The same process still, not a new one that took the PID while we read.
+    return procStart(pid) === start ? { start, netns, environ } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `net:[inode]` of a named namespace, or of the caller's own for null; undefined when it does not exist. */
+export function netnsIdentity(netns: string | null): string | undefined {
+  try {
+    return netns === null ? fs.readlinkSync('/proc/self/ns/net') : `net:[${fs.statSync(`/run/netns/${netns}`).ino}]`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** PIDs of every process in a named namespace. */
 export async function netnsPids(ns: string): Promise<number[]> {
   const r = await run('ip', ['netns', 'pids', ns]);

@@ -53,6 +53,9 @@ export interface EndpointRecord {
   driverState?: Record<string, string | number | boolean>;
 }
 
+/** Environment variable that marks a process started for a sandbox; its value is the sandbox ID. */
+export const SANDBOX_ENV = 'YARD_SANDBOX';
+
 export type SandboxStatus = 'created' | 'running' | 'exited';
 
 export interface SandboxRecord {

@@ -14,10 +14,10 @@ import { Engine, type EngineConfig } from '../../src/engine/engine.js';
 import { ensurePredefined } from '../../src/engine/reconcile.js';
 import type { Kernel, LinkState, NsState, RouteState } from '../../src/kernel/index.js';
 import { ApplyError } from '../../src/kernel/apply.js';
-import type { Started } from '../../src/kernel/process.js';
+import type { ProcessInfo, Started } from '../../src/kernel/process.js';
 import type { NetworkRecord, SandboxRecord, State } from '../../src/model/types.js';
 import { renderPlan, undoPlan, type KernelOp, type Plan } from '../../src/plan/ops.js';
-import type { Store } from '../../src/store/store.js';
+import type { QuarantinedRecord, Store } from '../../src/store/store.js';
 
 interface FakeLink extends LinkState {
   /** The other end of a veth: deleting one end deletes both. */
@@ -194,6 +194,15 @@ export class RecordingKernel implements Kernel {
     return false;
   }
   async killNetnsProcesses(): Promise<void> {}
+  /** Processes tests pretend exist, by PID. */
+  readonly processes = new Map<number, ProcessInfo>();
+  inspectProcess(pid: number): ProcessInfo | undefined {
+    return this.processes.get(pid);
+  }
+  netnsIdentity(netns: string | null): string | undefined {
+    if (netns === null) return 'net:[1]';
+    return this.view.has(netns) ? `net:[${netns}]` : undefined;
+  }
   writeSandboxFiles(netns: string, files: Record<string, string>): void {
     this.files.set(netns, files);
   }
@@ -220,9 +229,16 @@ export class MemoryStore implements Store {
   load(): State {
     return { networks: new Map(clone([...this.networks])), sandboxes: new Map(clone([...this.sandboxes])) };
   }
+  quarantined(): QuarantinedRecord[] {
+    return [];
+  }
   putNetwork(n: NetworkRecord): void {
     this.maybeFail();
     this.networks.set(n.id, clone(n));
+  }
+  tombstoneNetwork(n: NetworkRecord): void {
+    this.maybeFail();
+    this.networks.set(n.id, { ...clone(n), deleting: true });
   }
   deleteNetwork(id: string): void {
     this.networks.delete(id);
@@ -230,6 +246,10 @@ export class MemoryStore implements Store {
   putSandbox(s: SandboxRecord): void {
     this.maybeFail();
     this.sandboxes.set(s.id, clone(s));
+  }
+  tombstoneSandbox(s: SandboxRecord): void {
+    this.maybeFail();
+    this.sandboxes.set(s.id, { ...clone(s), deleting: true });
   }
   deleteSandbox(id: string): void {
     this.sandboxes.delete(id);

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { psPortsCell, type PortMapping } from '../../model/ports.js';
+import { SANDBOX_ENV } from '../../model/types.js';
 import { ago, collect, keyValues, table, truncate, forEachRef } from '../format.js';
 
 interface SandboxJson {
@@ -114,7 +115,8 @@ export function register(program: Command, ctx: CliContext): void {
       const client = ctx.client();
       let code: number;
       try {
-        code = await runAttached(r.Sandbox.Netns, command, { ...process.env, ...env }, (pid) => {
+        // The daemon accepts the PID only for a process that carries the sandbox's ID.
+        code = await runAttached(r.Sandbox.Netns, command, { ...process.env, ...env, [SANDBOX_ENV]: r.Id }, (pid) => {
           client.post(`/yard/v1/sandboxes/${r.Id}/started`, { pid }).catch(() => {});
         });
       } catch (e) {

@@ -53,11 +53,15 @@ export function register(program: Command, ctx: CliContext): void {
 
   program
     .command('info')
-    .description('Show the daemon\'s instance, socket, state dir, upstream DNS and last reconcile report')
+    .description('Show the daemon\'s instance, socket, state dir, upstream DNS, quarantined state files and reconcile errors')
     .option('--json', 'JSON output')
     .action(async (o) => {
       const i = await ctx.client().get<Record<string, unknown>>('/yard/v1/info');
       if (o.json) return ctx.out(JSON.stringify(i, null, 2));
       for (const k of ['instance', 'version', 'pid', 'socket', 'stateDir', 'dns', 'networks', 'sandboxes']) ctx.out(`${k}: ${Array.isArray(i[k]) ? (i[k] as string[]).join(' ') : String(i[k])}`);
+      const rec = (i.reconcile ?? {}) as { quarantined?: string[]; errors?: string[] };
+      // Damaged state files and what reconcile could not do: the first things to look at.
+      for (const q of rec.quarantined ?? []) ctx.out(`quarantined: ${q}`);
+      for (const e of rec.errors ?? []) ctx.out(`reconcile error: ${e}`);
     });
 }
