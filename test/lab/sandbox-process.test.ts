@@ -1,0 +1,47 @@
+/**
+ * The PID a CLI reports for a foreground sandbox is checked: the daemon only ever signals
+ * a process that was started for that sandbox (its ID in the environment, inside its
+ * namespace), identified by PID and start time. A caller cannot make it kill anything else.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { api, eventually, exec, inspectSandbox, ok, pidAlive, sleep, withLab, yard } from './helpers.js';
+
+const lab = withLab('proc');
+const h = () => lab.host(1);
+
+describe('a reported sandbox process', () => {
+  it('is refused when it is any other process, which then survives rm -f', async () => {
+    // A process in the lab host's own namespace: what an attacker would have the daemon kill.
+    const victim = spawn('ip', ['netns', 'exec', h().name, 'sleep', '60'], { detached: true, stdio: 'ignore' });
+    try {
+      await sleep(200);
+      const create = await api(h(), 'POST', '/yard/v1/sandboxes', { name: 'p1', start: false, command: ['sleep', '60'] });
+      expect(create.status).toBe(201);
+      const r = await api(h(), 'POST', '/yard/v1/sandboxes/p1/started', { pid: victim.pid });
+      expect(r.status).toBe(403);
+      expect(r.body.code).toBe('PROCESS_NOT_IN_SANDBOX');
+      expect(r.body.message).toMatch(new RegExp(`pid ${victim.pid} was not started for sandbox p1`));
+      expect((await inspectSandbox(h(), 'p1')).State.Pid).toBe(0);
+      await ok(yard(h(), 'rm', '-f', 'p1'));
+      await sleep(300);
+      expect(pidAlive(victim.pid!)).toBe(true);
+    } finally {
+      victim.kill('SIGKILL');
+    }
+  });
+
+  it('a foreground yard run is recorded with its PID and start time, and rm -f stops it (positive control)', async () => {
+    const fg = exec(h(), ['yard', 'run', '--name', 'fg', '--', 'sleep', '30'], { timeoutMs: 40_000 });
+    const running = await eventually(async () => {
+      const r = await api(h(), 'GET', '/yard/v1/sandboxes/fg');
+      return r.status === 200 && r.body.State.Running && r.body.State.Pid ? r.body : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    expect(running).toBeTruthy();
+    const pid = running.State.Pid as number;
+    expect(pidAlive(pid)).toBe(true);
+    await ok(yard(h(), 'rm', '-f', 'fg'));
+    expect(await eventually(async () => !pidAlive(pid), { timeoutMs: 5_000, intervalMs: 50 })).toBe(true);
+    await fg;
+  });
+});
