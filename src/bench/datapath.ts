@@ -1,11 +1,11 @@
 /**
- * Issue 6's data-path figures: round-trip latency, connect latency and TCP throughput for
+ * The datapath part's figures: round-trip latency, connect latency and TCP throughput for
  * bridge+NAT (a published port), bridge direct (the container address, same host only:
  * from another host it is dropped by design), macvlan (host access through the shim on the
  * same host), and host networking (`--network host`), between two lab hosts (client in
  * host 2's namespace) and within one (client in host 1's), as ratios to host networking
- * measured in the same run. The servers all run on host 1. ipvlan is not measured here:
- * this kernel has none; vm-datapath.ts measures it in the VM lab (ratios only).
+ * measured in the same run. The servers all run on host 1. ipvlan is not measured here, as
+ * the host's kernel may lack it; vm-datapath.ts measures it in the VM lab (ratios only).
  */
 import { measureRows, PASSES, PATH_HEADERS, rowsWithRatios, runSandbox, sandboxIp, serverCommand, type Target } from './netpath.js';
 import { yardIn, type PartCtx, type PartSpec, type PartTable } from './part.js';

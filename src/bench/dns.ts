@@ -1,5 +1,5 @@
 /**
- * Issue 5's embedded DNS figures, in a 1-host lab (figures and ratios, never asserts):
+ * The dns part's figures for the embedded resolver, in a 1-host lab (figures and ratios, never asserts):
  *   1. from inside a sandbox on a user network, the A record of another sandbox's name via
  *      127.0.0.11, and the lab's fake upstream (10.231.0.1, a Node process in the LAN
  *      namespace) asked by the same client in the same run as the baseline: sequential
@@ -33,7 +33,7 @@ const MANY_CONCURRENCY = 4;
 /** Creating stops here even below MANY; the figure then says how many were reached. */
 const MANY_CREATE_MS = 70_000;
 const MANY_REMOVE_MS = 30_000;
-// Docker 20.10 on this machine kind (issue 5, Python client).
+// Docker 20.10's embedded DNS measured on the same kind of host (2 cores, Debian 12), Python client.
 const DOCKER = { seqP50: 0.16, seqP99: 1.4, seqQps: 4300, q32Qps: 27_800, q32P99: 6.7, forwardAdds: 0.37 };
 
 interface Perf {

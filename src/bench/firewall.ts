@@ -1,5 +1,5 @@
 /**
- * Issue 4's firewall figures, in a 2-host lab (host 1 publishes, host 2 is the LAN client):
+ * The firewall part's figures, in a 2-host lab (host 1 publishes, host 2 is the LAN client):
  *   1. a sandbox created with 0, 100, 1000 and 10,000 published ports, as one same-number
  *      range (`-p 20000-20999:20000-20999`: one map element) and as a shifted range
  *      (`-p 30000-30999:40000-40999`: one element per port): create and remove time

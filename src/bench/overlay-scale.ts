@@ -1,5 +1,5 @@
 /**
- * Issue 7's scale figure: 3 hosts × 100 sandboxes on one overlay network. Each host's
+ * The overlay part's scale figure: 3 hosts × 100 sandboxes on one overlay network. Each host's
  * daemon gets its creates over its own socket, a few in flight at a time (as an
  * orchestrator would send them), all three hosts at once; then the cluster store is read
  * whole with etcdctl from inside the LAN namespace (keys under the Switchyard prefix and

@@ -1,5 +1,5 @@
 /**
- * Issue 7's overlay figures, in a 3-host lab with etcd in the LAN namespace:
+ * The overlay part's figures, in a 3-host lab with etcd in the LAN namespace:
  *   1. network convergence: `POST /networks/create` of an overlay on host 1 returns, then
  *      host 3's API is polled (every ~5 ms) until it lists the network; the same for removal;
  *   2. sandbox convergence: a probe sandbox on host 2 pings an address on the overlay every

@@ -1,5 +1,5 @@
 /**
- * Issue 6's ipvlan figures, which this machine's kernel cannot give: the data paths measured
+ * The vm-datapath part: ipvlan figures where the host's kernel has no ipvlan: the data paths measured
  * INSIDE the VM lab's guest (src/lab/vm.ts), with the same client and server as the
  * datapath part (netpath.ts), next to host networking measured in the same guest run.
  * The guest is a TCG emulation 25-100x slower than the machine, so only the ratios mean

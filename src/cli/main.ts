@@ -15,6 +15,17 @@ export async function main(argv: string[]): Promise<number> {
     .description('Switchyard: container networking on the real Linux kernel, with Docker\'s vocabulary')
     .option('-H, --host <socket>', 'daemon socket (unix://PATH or PATH); default: $YARD_HOST, $DOCKER_HOST, then this namespace\'s instance socket')
     .enablePositionalOptions()
+    .addHelpText(
+      'after',
+      '\nEnvironment:\n' +
+        '  YARD_HOST, DOCKER_HOST  the daemon socket as unix://PATH when -H is not given (YARD_HOST first; other schemes are ignored)\n' +
+        '  YARD_INSTANCE           without -H or a socket above: talk to this instance\'s daemon (default: the name of this\n' +
+        '                          network namespace, or "default")\n' +
+        '  YARD_RUN_DIR            parent of the instances\' socket directories (default /run/switchyard)\n' +
+        '  YARD_DEBUG              set: print the stack trace of an unexpected (INTERNAL) error\n' +
+        '  YARD_LAB_SLOWDOWN       yard lab: stretch the lab\'s start-up waits by this factor (1-50) on a slow or emulated host\n\n' +
+        'The daemon\'s own variables and files: yard daemon --help. Driver options (-o): yard network drivers.',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
@@ -37,7 +48,9 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.help' ? 0 : 1;
     }
     const err = asYardError(e);
-    process.stderr.write(`error: ${err.line}${err.code === 'INTERNAL' ? ` [${err.code}]` : ''}\n`);
+    // One line, whatever the value at fault holds: control characters are shown escaped (\n, \u0000).
+    const line = err.line.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+    process.stderr.write(`error: ${line}${err.code === 'INTERNAL' ? ` [${err.code}]` : ''}\n`);
     if (process.env.YARD_DEBUG && !(e instanceof YardError)) console.error(e);
     return 1;
   }

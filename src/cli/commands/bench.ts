@@ -12,8 +12,17 @@ function count(flag: string, min: number) {
   };
 }
 
-// Kept here (not imported from bench/) so that `yard --help` loads no benchmark code.
-const PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns', 'vm-datapath'];
+// Kept here (not imported from bench/) so that `yard --help` loads no benchmark code;
+// help.test.ts checks it against src/bench/parts.ts.
+export const PART_HELP: readonly { part: string; what: string }[] = [
+  { part: 'core', what: 'floors (ip, the socket), network create/remove, connect/disconnect, 50 sandboxes, daemon memory with 500' },
+  { part: 'firewall', what: 'published ports 0..10,000 (create time, rules, elements), one more port, the data path, masquerade' },
+  { part: 'datapath', what: 'bridge + NAT, bridge direct, macvlan, host networking: latency and throughput, ratios to host' },
+  { part: 'overlay', what: 'convergence across 3 hosts, overlay vs macvlan vs host networking, 3 hosts x 100 sandboxes' },
+  { part: 'dns', what: 'the embedded resolver vs the upstream (sequential and dnsperf), forwarding cost, memory with 1,000 sandboxes' },
+  { part: 'vm-datapath', what: 'only with --only: ipvlan l2/l3, macvlan, bridge, host networking in the VM lab\'s emulated guest (ratios only)' },
+];
+const PARTS = PART_HELP.map((p) => p.part);
 function onlyParts(v: string): string[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = list.filter((s) => !PARTS.includes(s));
@@ -26,25 +35,20 @@ function onlyParts(v: string): string[] {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('bench')
-    .description('Measure Switchyard in throwaway labs: the core engine (floors, network create/remove, connect/disconnect, 50 sandboxes, daemon memory), the firewall, the data paths and overlays (root)')
+    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns; vm-datapath on request) (root)')
     .addHelpText(
       'after',
-      '\nPrints median, p99 and min per measurement with the goal, Docker/netavark reference figures and the\n' +
-        'ratio to a floor (the same kernel work done by `ip` alone) measured in the same run. Writes\n' +
-        'bench/results/latest.md and the generated block of docs/performance.md. Takes about 1 to 4 minutes;\n' +
-        'the lab (bench-<pid>) is always taken down.\n\n' +
-        'Then, each in its own lab: firewall (published ports 0..10,000: time, rules, elements, data path, masquerade),\n' +
-        'datapath (bridge+NAT, bridge direct, macvlan, host networking: latency and throughput, ratios to host),\n' +
-        'overlay (convergence across 3 hosts, overlay vs macvlan vs host), dns (the embedded resolver vs the upstream\n' +
-        'with dnsperf, forwarding cost, memory with 1,000 sandboxes). Figures and ratios, never a pass/fail;\n' +
-        'results in bench/results/<part>.md and the <part> block of docs/performance.md. All parts: about 8 to 11 minutes.\n\n' +
-        'Only with --only: vm-datapath (ipvlan l2/l3 next to macvlan, bridge and host networking, measured inside the VM lab\'s\n' +
-        'emulated guest: compare ratios, not absolute figures; boots `yard lab vm-run`, about 2.5 minutes on a quiet machine).',
+      `\nParts (each in its own throwaway lab bench-<pid>, always taken down, also on ^C):\n${PART_HELP.map((p) => `  ${p.part.padEnd(12)} ${p.what}`).join('\n')}\n\n` +
+        'Prints figures and ratios, never a pass/fail: for core, median, p99 and min per measurement with the goal, Docker/netavark\n' +
+        'reference figures and the ratio to a floor (the same kernel work done by `ip` alone) measured in the same run; the other\n' +
+        'parts compare with a baseline measured in the same run. Writes bench/results/latest.md (core), bench/results/<part>.md\n' +
+        'and the generated blocks of docs/performance.md. All default parts take about 8 to 11 minutes; vm-datapath about\n' +
+        '2.5 minutes more on a quiet host.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
     .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
     .option('--no-write', 'only print; do not write bench/results/latest.md or docs/performance.md')
-    .option('--only <parts>', 'run only these parts, comma-separated: core, firewall, datapath, overlay, dns, vm-datapath (default: all but vm-datapath)', onlyParts)
+    .option('--only <parts>', `run only these parts, comma-separated: ${PARTS.join(', ')} (default: all but vm-datapath)`, onlyParts)
     .action(async (o: { runs: number; many: number; write: boolean; only?: string[] }) => {
       const { runBenchParts } = await import('../../bench/parts.js');
       ctx.exitCode = await runBenchParts({ runs: o.runs, many: o.many, write: o.write, only: o.only as never, out: (l) => ctx.out(l), err: (l) => ctx.err(l) });

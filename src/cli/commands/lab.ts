@@ -55,7 +55,8 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       '\nHost i is the namespace host<i> (or <name>-host<i>) with uplink lan0 at 10.231.0.(1+i)/24 and fd00:231::(1+i)/64,\n' +
         'IP forwarding on and no default route; its daemon listens on /run/switchyard/<host>/yard.sock.\n' +
-        'Names under *.lab resolve to 10.231.0.99 / fd00:231::99; every other name is NXDOMAIN.',
+        'Names under *.lab resolve to 10.231.0.99 / fd00:231::99; every other name is NXDOMAIN.\n' +
+        'On a slow or emulated host, YARD_LAB_SLOWDOWN=N (1 to 50) stretches the start-up waits N times.',
     )
     .option('--name <name>', NAME_HELP)
     .option('--hosts <n>', 'number of hosts, 1 to 16', intArg('--hosts'), 3)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ipamFromFlags } from './network.js';
+import { driverDocLines, ipamFromFlags } from './network.js';
+import { DRIVER_DOCS } from '../../drivers/options.js';
 import { thrown } from '../../../test/unit/thrown.js';
 
 
@@ -66,5 +67,29 @@ describe('ipamFromFlags', () => {
     const e = thrown(() => ipamFromFlags({ subnet: ['10.50.0.0/24'], auxAddress: ['10.50.0.9'] }));
     expect(e.field).toBe('--aux-address');
     expect(e.message).toBe('--aux-address 10.50.0.9 is not key=value');
+  });
+});
+
+describe('yard network drivers', () => {
+  const lines = driverDocLines(DRIVER_DOCS);
+
+  it('prints every option key of every driver whole, at the start of a row of its driver\'s table', () => {
+    for (const d of DRIVER_DOCS) {
+      const start = lines.findIndex((l) => l.startsWith(`${d.driver}: `));
+      expect(start, d.driver).toBeGreaterThanOrEqual(0);
+      const next = lines.findIndex((l, i) => i > start && DRIVER_DOCS.some((o) => l.startsWith(`${o.driver}: `)));
+      const own = lines.slice(start, next < 0 ? undefined : next);
+      if (!d.options.length) expect(own).toContain('  (no options)');
+      else expect(own.find((l) => l.startsWith('OPTION '))).toMatch(/^OPTION +VALUES +DEFAULT +WHAT IT DOES$/);
+      for (const o of d.options) expect(own.some((l) => l.startsWith(`${o.key}   `)), `${d.driver} ${o.key}`).toBe(true);
+    }
+  });
+
+  it('wraps long cells so no line is wider than the widest table needs', () => {
+    const widest = Math.max(...lines.map((l) => l.length));
+    expect(widest).toBeLessThanOrEqual(170);
+    // Wrapping loses no word: each description's words all appear, in order.
+    const text = lines.join(' ').replace(/\s+/g, ' ');
+    for (const d of DRIVER_DOCS) for (const o of d.options) for (const w of o.description.split(' ')) expect(text).toContain(w);
   });
 });

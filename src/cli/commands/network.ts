@@ -5,6 +5,7 @@ import { YardError } from '../../errors.js';
 import { parseAddr, parsePrefix, prefixContains, type Prefix } from '../../ipam/prefix.js';
 import type { SubnetRequest } from '../../ipam/config.js';
 import type { CliContext } from '../context.js';
+import { DRIVER_DOCS, driverDoc, type DriverDoc } from '../../drivers/options.js';
 import { collect, forEachRef, keyValues, table } from '../format.js';
 
 interface NetworkJson {
@@ -55,25 +56,73 @@ export function ipamFromFlags(o: { subnet?: string[]; gateway?: string[]; ipRang
   return configs;
 }
 
+/** Words of `text` in lines of at most `width` characters (a longer word keeps a line of its own). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
+/** Column widths of the wrapped cells (OPTION is never wrapped: it is what users copy). */
+const DOC_WIDTHS = [Infinity, 22, 26, 60];
+
+/** `yard network drivers`: per driver its summary, then a table of its options, long cells wrapped. */
+export function driverDocLines(docs: readonly DriverDoc[]): string[] {
+  const out: string[] = [];
+  for (const d of docs) {
+    if (out.length) out.push('');
+    out.push(...wrap(`${d.driver}: ${d.summary}`, 100));
+    if (!d.options.length) {
+      out.push('  (no options)');
+      continue;
+    }
+    const rows: string[][] = [];
+    for (const o of d.options) {
+      // An empty row between options: their wrapped cells would run into each other.
+      if (rows.length) rows.push([]);
+      const cells = [o.key, o.values, o.default, o.description].map((c, i) => wrap(c, DOC_WIDTHS[i]!));
+      const height = Math.max(...cells.map((c) => c.length));
+      for (let i = 0; i < height; i++) rows.push(cells.map((c) => c[i] ?? ''));
+    }
+    out.push('', ...table(['OPTION', 'VALUES', 'DEFAULT', 'WHAT IT DOES'], rows));
+  }
+  return out;
+}
+
 export function register(program: Command, ctx: CliContext): void {
-  const net = program.command('network').description('Manage networks (create, ls, inspect, rm, connect, disconnect, prune)');
+  const net = program.command('network').description('Manage networks (create, ls, inspect, rm, connect, disconnect, prune, drivers)');
 
   net
     .command('create')
     .description('Create a network')
     .argument('<name>', 'network name')
-    .option('-d, --driver <driver>', 'driver: bridge (macvlan, ipvlan and overlay come with their issues)', 'bridge')
+    .option('-d, --driver <driver>', 'driver: bridge, macvlan, ipvlan or overlay (host and none are predefined networks)', 'bridge')
     .option('--subnet <cidr>', 'subnet in CIDR form; repeat for several (one IPv4, one IPv6)', collect)
     .option('--gateway <ip>', 'gateway for the subnet that contains it', collect)
     .option('--ip-range <cidr>', 'allocate dynamic addresses from this sub-range of a subnet', collect)
     .option('--aux-address <name=ip>', 'reserve an address so it is never handed out', collect)
-    .option('-o, --opt <key=value>', 'driver option (e.g. com.docker.network.bridge.name=br-app)', collect)
+    .option('-o, --opt <key=value>', 'driver option, repeatable (e.g. com.docker.network.bridge.name=br-app); `yard network drivers` lists them', collect)
     .option('--label <key=value>', 'metadata label', collect)
     .option('--internal', 'no access to or from outside the network')
     .option('--attachable', 'allow manual attachment (accepted for compatibility)')
     .option('--ipv6', 'enable IPv6 (dual stack; a /64 is allocated when no IPv6 --subnet is given)')
     .option('--ipam-driver <driver>', 'IPAM driver (only "default")')
     .option('--dry-run', 'print the kernel commands the creation would run, change nothing')
+    .addHelpText(
+      'after',
+      '\nDriver options (-o): `yard network drivers` prints every option of every driver (values, default, what it\n' +
+        'does); `yard network drivers DRIVER` one driver\'s. An option the driver does not know is refused.\n\n' +
+        'Examples:\n' +
+        '  yard network create --subnet 10.20.0.0/24 -o com.docker.network.bridge.enable_icc=false app\n' +
+        '  yard network create -d macvlan --subnet 10.231.0.0/24 --gateway 10.231.0.1 -o parent=lan0 -o host_access=true lan\n' +
+        '  yard network create -d overlay --subnet 10.240.0.0/24 --attachable multi   (daemons with --cluster-store)',
+    )
     .action(async (name: string, o) => {
       const body = {
         Name: name,
@@ -153,8 +202,8 @@ export function register(program: Command, ctx: CliContext): void {
   net
     .command('connect')
     .description('Attach a running sandbox to a network')
-    .argument('<network>')
-    .argument('<sandbox>')
+    .argument('<network>', 'network name or ID')
+    .argument('<sandbox>', 'sandbox name or ID')
     .option('--ip <ipv4>', 'static IPv4 address (user-defined networks only)')
     .option('--ip6 <ipv6>', 'static IPv6 address')
     .option('--alias <name>', 'extra DNS name on this network', collect)
@@ -171,11 +220,28 @@ export function register(program: Command, ctx: CliContext): void {
   net
     .command('disconnect')
     .description('Detach a sandbox from a network')
-    .argument('<network>')
-    .argument('<sandbox>')
-    .option('-f, --force', 'force')
+    .argument('<network>', 'network name or ID')
+    .argument('<sandbox>', 'sandbox name or ID')
+    .option('-f, --force', 'also detach from host or none, which is refused without -f (the sandbox is left with no network)')
     .action(async (network: string, sandbox: string, o) => {
       await ctx.client().post(`/networks/${encodeURIComponent(network)}/disconnect`, { Container: sandbox, Force: !!o.force });
+    });
+
+  net
+    .command('drivers')
+    .description('List the network drivers and every driver option (-o key=value): its values, default and what it does')
+    .argument('[driver]', 'only this driver: bridge, macvlan, ipvlan, overlay, host or null (the none network\'s)')
+    .option('--json', 'JSON output')
+    .action((driver: string | undefined, o) => {
+      const doc = driver === undefined ? undefined : driverDoc(driver);
+      if (driver !== undefined && !doc) {
+        throw new YardError('UNKNOWN_DRIVER', `network driver "${driver}" not found`, {
+          field: 'DRIVER',
+          hint: `use one of: ${DRIVER_DOCS.map((d) => d.driver).join(', ')}`,
+        });
+      }
+      if (o.json) return ctx.out(JSON.stringify(doc ?? DRIVER_DOCS, null, 2));
+      for (const l of driverDocLines(doc ? [doc] : DRIVER_DOCS)) ctx.out(l);
     });
 
   net

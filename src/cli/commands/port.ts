@@ -18,8 +18,8 @@ export function register(program: Command, ctx: CliContext): void {
   const port = program
     .command('port')
     .description('List a sandbox\'s published ports (Docker\'s `docker port`); `yard port explain SANDBOX` says who can reach them')
-    .argument('<sandbox>')
-    .argument('[port]', 'only this container port, e.g. 80 or 80/tcp')
+    .argument('<sandbox>', 'sandbox name or ID')
+    .argument('[port]', 'only this container port, e.g. 80 or 80/udp (tcp when no protocol is given): prints just its host addresses')
     .action(async (ref: string, filter: string | undefined) => {
       const sb = await ctx.client().get<SandboxPorts>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}`);
       const ports = sb.PublishedPorts ?? [];
@@ -40,8 +40,8 @@ export function register(program: Command, ctx: CliContext): void {
   port
     .command('explain')
     .description('For each published port: who can reach it (LAN, host, localhost, sandboxes) and which rules decide it')
-    .argument('<sandbox>')
-    .option('--json', 'JSON output')
+    .argument('<sandbox>', 'sandbox name or ID')
+    .option('--json', 'JSON output (one entry per published port: reach, path and rules)')
     .action(async (ref: string, o) => {
       const list = await ctx.client().get<PortExplanation[]>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}/ports/explain`);
       if (o.json) return ctx.out(JSON.stringify(list, null, 2));

@@ -165,7 +165,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
     .description('Show sandboxes in detail (Docker\'s container JSON, networking part)')
-    .argument('<sandbox...>')
+    .argument('<sandbox...>', 'sandbox names or IDs')
     .action(async (refs: string[]) => {
       const out: unknown[] = [];
       try {
@@ -178,7 +178,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('rm')
     .description('Remove sandboxes: stop the process (with -f), delete the namespace, release addresses')
-    .argument('<sandbox...>')
+    .argument('<sandbox...>', 'sandbox names or IDs')
     .option('-f, --force', 'stop a running sandbox first')
     .action(async (refs: string[], o) => {
       await forEachRef(refs, ctx.err, async (r) => {
@@ -190,9 +190,9 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('exec')
     .description('Run a command inside a sandbox\'s network namespace (with its /etc/resolv.conf and /etc/hosts)')
-    .argument('<sandbox>')
-    .argument('<command...>', 'command and arguments (put them after --)')
-    .option('-e, --env <key=value>', 'environment variable', collect)
+    .argument('<sandbox>', 'sandbox name or ID')
+    .argument('<command...>', 'command and arguments (put them after --); yard exits with its exit code')
+    .option('-e, --env <key=value>', 'environment variable for the command; repeatable', collect)
     .passThroughOptions()
     .action(async (ref: string, rawCommand: string[], o) => {
       const command = stripDashDash(rawCommand);
@@ -203,7 +203,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('logs')
     .description('Print the output of a detached sandbox\'s command')
-    .argument('<sandbox>')
+    .argument('<sandbox>', 'sandbox name or ID')
     .action(async (ref: string) => {
       const sb = await ctx.client().get<SandboxJson>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}`);
       if (fs.existsSync(sb.LogPath)) process.stdout.write(fs.readFileSync(sb.LogPath));

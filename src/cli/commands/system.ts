@@ -5,6 +5,31 @@ import { VERSION } from '../../version.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../format.js';
 
+/** What `yard daemon --help` adds: the environment it reads and the files it reads and writes. */
+export const DAEMON_HELP = `
+Environment:
+  YARD_INSTANCE               instance name when --instance is not given
+  YARD_LIB_DIR                parent of the state directories (default /var/lib/switchyard)
+  YARD_RUN_DIR                parent of the socket directories (default /run/switchyard)
+  YARD_DEFAULT_BRIDGE_SUBNET  subnet of the default network "bridge" when the daemon first creates it
+                              (default 172.17.0.0/16; later starts keep the subnet it was created with)
+  YARD_EXEC=spawn             run each ip/nft command as its own process instead of through the daemon's
+                              long-lived command shells (slower; for troubleshooting)
+
+Files:
+  /var/lib/switchyard/<instance>/        state (--state-dir): networks/ and sandboxes/ (one JSON file each),
+                                         sandboxes/<id>.d/output.log (a detached command's output),
+                                         quarantine/ (damaged records, never acted on), daemon.pid (one daemon per state dir)
+  /run/switchyard/<instance>/yard.sock   the API socket (--socket), mode 0660
+  /etc/resolv.conf                       read at start: the upstream DNS servers when no --dns is given (loopback ones left out)
+  /etc/netns/<namespace>/                each sandbox's resolv.conf and hosts (\`ip netns exec\` shows them as /etc/...)
+  /run/netns/yard-<instance>-<id12>      the sandboxes' network namespaces
+  nftables                               tables inet switchyard and bridge switchyard (rewritten by the daemon);
+                                         your own rules go in table inet switchyard-user, chain user-forward
+
+The daemon runs as root, in the network namespace it serves, and logs to stderr.
+`;
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('daemon')
@@ -18,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-fsync', 'do not fsync state writes (faster; a power loss may lose the last operation)')
     .option('--cluster-store <url>', 'etcd://host:port[,host:port...]: the cluster store that enables overlay networks')
     .option('--cluster-advertise <interface>', 'interface (or address) whose address is this host\'s VXLAN endpoint (with --cluster-store)')
+    .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
       // client, about 0.3 s of start-up that every other `yard` command would pay for nothing.

@@ -1,5 +1,5 @@
 /**
- * The core engine's demo (issue 3): bridge networks with default and explicit IPAM,
+ * The core engine's demo rows: bridge networks with default and explicit IPAM,
  * sandboxes on user, default, host and none networks, connect/disconnect, refusals,
  * the real docker CLI, a daemon crash, and a clean teardown. Rows build on each other.
  */

@@ -1,5 +1,5 @@
 /**
- * The embedded DNS's demo (issue 5): names on a user-defined network, aliases shared by
+ * The embedded DNS's demo rows: names on a user-defined network, aliases shared by
  * two sandboxes, reverse lookups, forwarding to the lab's upstream, names scoped to the
  * networks a sandbox is on (connect and disconnect), and the default bridge that resolves
  * nothing (as Docker's). Self-contained: its own networks and sandboxes; the scoping row

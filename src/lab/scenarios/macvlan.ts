@@ -1,7 +1,8 @@
 /**
- * The macvlan demo rows (issue 6): a sandbox straight on the LAN that another host reaches
+ * The macvlan demo rows: a sandbox straight on the LAN that another host reaches
  * at its own address, the host-access gotcha (the sandbox's own host cannot reach it) shown
- * failing and then fixed by `-o host_access=true`, and ipvlan refused on this kernel.
+ * failing and then fixed by `-o host_access=true`, and ipvlan refused at once on a kernel
+ * without ipvlan support.
  */
 import fs from 'node:fs';
 import type { LabHost } from '../lab.js';

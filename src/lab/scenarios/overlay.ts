@@ -1,5 +1,5 @@
 /**
- * The overlay demo rows (issue 7). The demo's lab starts without a cluster store (the core
+ * The overlay demo rows. The demo's lab starts without a cluster store (the core
  * rows expect a daemon without the gateway bridge), so the first row does what an operator
  * does: etcd in the LAN, then every host's daemon restarted with --cluster-store and
  * --cluster-advertise lan0. Then a network made on host1 shows up on host2, and a sandbox on
