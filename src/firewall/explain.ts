@@ -1,11 +1,14 @@
 /**
  * `yard port explain`: for each published port, who can reach it and which rules decide
- * that, derived from the same model and rule text the firewall loads. Pure.
+ * that, derived from the same model and rule text the firewall loads. Pure. The chains
+ * are an input (by default the ones Switchyard renders; the daemon passes the ones the
+ * kernel holds), so a claim such as "unreachable from the LAN" holds only when the rule
+ * that makes it true is there.
  */
 import { publishTarget, specOf, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import { portElements, elementText, bridgeOf } from './model.js';
-import { RULES, TABLE, USER_CHAIN, USER_TABLE } from './render.js';
+import { RULES, TABLE, USER_CHAIN, USER_TABLE, dropsBeforeDnat, inetChains, type ChainSpec } from './render.js';
 
 export interface PortExplanation {
   spec: string;
@@ -22,10 +25,12 @@ export function explainPorts(
   networks: ReadonlyMap<string, NetworkRecord>,
   _all: readonly SandboxRecord[],
   userRules: string[] | null,
+  chains: readonly ChainSpec[] = inetChains(),
 ): PortExplanation[] {
   const target = publishTarget(sb, networks);
+  const guard = dropsBeforeDnat(chains, RULES.loopbackGuard4);
   const out: PortExplanation[] = [];
-  for (const m of sb.ports ?? []) out.push(explainOne(m, sb, target, userRules));
+  for (const m of sb.ports ?? []) out.push(explainOne(m, sb, target, userRules, guard));
   return out;
 }
 
@@ -34,6 +39,7 @@ function explainOne(
   sb: SandboxRecord,
   target: ReturnType<typeof publishTarget>,
   userRules: string[] | null,
+  guard: ChainSpec | undefined,
 ): PortExplanation {
   const spec = specOf(m);
   const ports = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
@@ -56,12 +62,19 @@ function explainOne(
       : userRules.length
         ? `the user chain inet ${USER_TABLE} ${USER_CHAIN} is consulted first and has ${userRules.length} rule(s): ${userRules.join(' ; ')}`
         : `the user chain inet ${USER_TABLE} ${USER_CHAIN} is consulted first and is empty`;
+  // Packets addressed to 127.x from elsewhere reach nat-prerouting (127.0.0.1 is a local
+  // address, so "fib daddr type local" matches) unless a chain drops them before DNAT.
+  const guardRule = guard && `${guard.name} "${RULES.loopbackGuard4}"`;
   const reach: PortExplanation['reach'] = loopbackOnly
     ? [
         { who: 'localhost', allowed: true, why: `DNAT in nat-output for ${m.hostIp}, source masqueraded onto ${br} (route_localnet=1 on ${br})` },
         { who: 'host', allowed: false, why: `only ${m.hostIp} is published; other host addresses do not match the map key` },
-        { who: 'LAN', allowed: false, why: `other machines cannot address ${m.hostIp}; routing to ${cAddr}:${ports(m.containerPort, m.containerPortEnd)} directly is dropped by forward "${RULES.intoNetworks}"` },
-        { who: 'sandboxes', allowed: false, why: `127.0.0.0/8 in a sandbox is its own loopback; spoofed 127.x arriving on a bridge is dropped by raw-prerouting "${RULES.loopbackSpoof}"` },
+        guardRule
+          ? { who: 'LAN', allowed: false, why: `packets for ${m.hostIp} that did not come from this host (lo) are dropped before DNAT by ${guardRule}; routing to ${cAddr}:${ports(m.containerPort, m.containerPortEnd)} directly is dropped by forward "${RULES.intoNetworks}"` }
+          : { who: 'LAN', allowed: true, why: `no chain drops ${m.hostIp} arriving from outside before DNAT: a machine on the LAN that sends a packet for ${m.hostIp} to this host's MAC address is DNATed by nat-prerouting and accepted by forward "${RULES.published}"` },
+        guardRule
+          ? { who: 'sandboxes', allowed: false, why: `127.0.0.0/8 in a sandbox is its own loopback; a packet for 127.x sent to the host through a bridge is dropped by ${guardRule}` }
+          : { who: 'sandboxes', allowed: true, why: `127.0.0.0/8 in a sandbox is its own loopback, but nothing drops a packet for ${m.hostIp} sent to the host through a bridge before DNAT` },
       ]
     : [
         { who: 'LAN', allowed: true, why: `DNAT in nat-prerouting when the destination is ${m.hostIp ? m.hostIp : 'any address of this host'}; forward accepts it with "${RULES.published}"${userRules?.length ? ' unless a user rule drops it first' : ''}` },
@@ -74,6 +87,7 @@ function explainOne(
     path: `${hostShown}:${ports(m.hostPort, m.hostPortEnd)}/${m.proto} -> ${sb.name} ${cAddr}:${ports(m.containerPort, m.containerPortEnd)} on network ${target.net.name} (${br})`,
     reach,
     rules: [
+      ...(loopbackOnly && guard ? [r(guard.name, RULES.loopbackGuard4)] : []),
       r('nat-prerouting / nat-output', RULES.toPublished),
       ...elements,
       r('forward', RULES.published),

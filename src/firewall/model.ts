@@ -12,6 +12,7 @@
  * A range whose host and container ports differ (8000-8009 -> 80-89) becomes one pm
  * element per port: nft cannot add an offset to a port.
  */
+import { setImmediate as pause } from 'node:timers/promises';
 import { hostFamilies, publishTarget, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 
@@ -99,23 +100,28 @@ export function portElements(m: PortMapping, fam: 4 | 6, containerAddr: string):
   return out;
 }
 
-/** A sandbox's published-port elements (empty when it has no usable target). */
-export function sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>) {
+/** A sandbox's published-port elements (none when it has no usable target). */
+export function* sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>): Generator<{ set: SetName; key: string; value: string }> {
   const target = publishTarget(sb, networks);
-  if (!target || !sb.ports?.length) return [];
-  const out: { set: SetName; key: string; value: string }[] = [];
+  if (!target || !sb.ports?.length) return;
   for (const m of sb.ports) {
     if (!m.hostPort) continue;
     for (const fam of hostFamilies(m)) {
       const addr = fam === 4 ? target.ep.ipv4 : target.ep.ipv6;
-      if (addr) out.push(...portElements(m, fam, addr.split('/')[0]!));
+      if (addr) yield* portElements(m, fam, addr.split('/')[0]!);
     }
   }
-  return out;
 }
 
-export function modelOf(networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): FirewallModel {
-  const model = emptyModel();
+/**
+ * Elements handled between two pauses of the step-wise builders below (a few ms of work):
+ * the daemon builds and diffs models of tens of thousands of elements without holding
+ * the event loop (API, DNS) for more than that.
+ */
+export const STEP_ELEMENTS = 2000;
+
+/** Fills `model` from state, yielding after every STEP_ELEMENTS elements. */
+function* buildModel(model: FirewallModel, networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): Generator<void> {
   const byId = new Map(networks.map((n) => [n.id, n]));
   for (const net of networks) {
     if (!isBridgeNetwork(net)) continue;
@@ -133,28 +139,70 @@ export function modelOf(networks: readonly NetworkRecord[], sandboxes: readonly 
       if (net.driverState.masquerade !== false) add(model, p.subnet.includes(':') ? 'masq6' : 'masq4', p.subnet);
     }
   }
+  let n = 0;
   for (const sb of sandboxes) {
     if (sb.deleting) continue;
     for (const ep of Object.values(sb.endpoints)) {
       const net = byId.get(ep.networkId);
       if (net && isBridgeNetwork(net) && net.driverState.icc === false && ep.hostIfname) add(model, 'no_icc_ports', q(ep.hostIfname));
     }
-    for (const e of sandboxPortElements(sb, byId)) add(model, e.set, e.key, e.value);
+    for (const e of sandboxPortElements(sb, byId)) {
+      add(model, e.set, e.key, e.value);
+      if (++n % STEP_ELEMENTS === 0) yield;
+    }
   }
+}
+
+export function modelOf(networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): FirewallModel {
+  const model = emptyModel();
+  for (const _ of buildModel(model, networks, sandboxes));
   return model;
 }
 
-/** Elements to delete and to add to turn `from` into `to`. */
-export function diffModels(from: FirewallModel, to: FirewallModel): { del: Record<SetName, Element[]>; add: Record<SetName, Element[]>; count: number } {
-  const del = {} as Record<SetName, Element[]>;
-  const addd = {} as Record<SetName, Element[]>;
-  let count = 0;
-  for (const n of SET_NAMES) {
-    del[n] = [...from[n]].filter(([k]) => !to[n].has(k)).map(([, e]) => e);
-    addd[n] = [...to[n]].filter(([k]) => !from[n].has(k)).map(([, e]) => e);
-    count += del[n].length + addd[n].length;
+/** modelOf, letting the event loop run between steps. */
+export async function modelOfAsync(networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): Promise<FirewallModel> {
+  const model = emptyModel();
+  for (const _ of buildModel(model, networks, sandboxes)) await pause();
+  return model;
+}
+
+export interface ModelDiff {
+  del: Record<SetName, Element[]>;
+  add: Record<SetName, Element[]>;
+  count: number;
+}
+
+function* buildDiff(d: ModelDiff, from: FirewallModel, to: FirewallModel): Generator<void> {
+  let n = 0;
+  for (const name of SET_NAMES) {
+    d.del[name] = [];
+    d.add[name] = [];
+    for (const [k, e] of from[name]) {
+      if (!to[name].has(k)) d.del[name].push(e);
+      if (++n % STEP_ELEMENTS === 0) yield;
+    }
+    for (const [k, e] of to[name]) {
+      if (!from[name].has(k)) d.add[name].push(e);
+      if (++n % STEP_ELEMENTS === 0) yield;
+    }
+    d.count += d.del[name].length + d.add[name].length;
   }
-  return { del, add: addd, count };
+}
+
+const emptyDiff = (): ModelDiff => ({ del: {} as Record<SetName, Element[]>, add: {} as Record<SetName, Element[]>, count: 0 });
+
+/** Elements to delete and to add to turn `from` into `to`. */
+export function diffModels(from: FirewallModel, to: FirewallModel): ModelDiff {
+  const d = emptyDiff();
+  for (const _ of buildDiff(d, from, to));
+  return d;
+}
+
+/** diffModels, letting the event loop run between steps. */
+export async function diffModelsAsync(from: FirewallModel, to: FirewallModel): Promise<ModelDiff> {
+  const d = emptyDiff();
+  for (const _ of buildDiff(d, from, to)) await pause();
+  return d;
 }
 
 /** Number of elements in every set (for figures and tests). */

@@ -19,9 +19,9 @@ import type { Change, Participant, Undo } from '../engine/participants.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { KernelOp } from '../plan/ops.js';
 import { explainPorts, type PortExplanation } from './explain.js';
-import { bridgeOf, elementCount, isBridgeNetwork, modelOf, type FirewallModel } from './model.js';
+import { bridgeOf, diffModelsAsync, elementCount, isBridgeNetwork, modelOfAsync, type FirewallModel } from './model.js';
 import { resolvePublishedPorts } from './publish.js';
-import { TABLE, USER_CHAIN, USER_TABLE, renderDelta, renderRuleset, splitTables } from './render.js';
+import { TABLE, USER_CHAIN, USER_TABLE, inetChains, parseChains, renderDiffAsync, renderRuleset, splitTables } from './render.js';
 
 /** What the participant needs from `nft` (kernel/nft.ts NftCli implements it). */
 export interface NftRunner {
@@ -70,7 +70,7 @@ export class FirewallParticipant implements Participant {
     // nothing incremental to do: reconcile renders everything from state.
     if (!this.loaded) return;
     const before = this.loaded;
-    const after = modelOf(...stateAfter(change, engine));
+    const after = await modelOfAsync(...stateAfter(change, engine));
     if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(engine, [change.net]);
     await this.load(before, after, engine);
     return async () => {
@@ -86,7 +86,7 @@ export class FirewallParticipant implements Participant {
       { op: 'sysctl.set', key: 'net.ipv6.conf.all.forwarding', value: '1' },
     ]);
     await this.routeLocalnet(engine, engine.networks().filter(isBridgeNetwork));
-    await this.fullLoad(modelOf(engine.networks(), engine.sandboxes()));
+    await this.fullLoad(await modelOfAsync(engine.networks(), engine.sandboxes()));
     this.startWatcher();
   }
 
@@ -104,7 +104,15 @@ export class FirewallParticipant implements Participant {
     } catch {
       userRules = null;
     }
-    return explainPorts(sb, engine.state.networks, engine.sandboxes(), userRules);
+    // The chains as the kernel holds them, so the claims follow the rules really loaded;
+    // when the table cannot be listed, the ones the self-heal is about to load.
+    let chains = inetChains();
+    try {
+      chains = parseChains(await this.nft.list(['-t', 'list', 'table', 'inet', TABLE]));
+    } catch {
+      /* keep the rendered chains */
+    }
+    return explainPorts(sb, engine.state.networks, engine.sandboxes(), userRules, chains);
   }
 
   /** Elements currently loaded (tests and benchmarks). */
@@ -116,7 +124,7 @@ export class FirewallParticipant implements Participant {
 
   /** Incremental when possible; the whole table when the kernel disagrees with our model. */
   private async load(from: FirewallModel, to: FirewallModel, _engine: Engine): Promise<void> {
-    const delta = renderDelta(from, to);
+    const delta = await renderDiffAsync(await diffModelsAsync(from, to));
     if (!delta) {
       this.loaded = to;
       return;
@@ -173,7 +181,7 @@ export class FirewallParticipant implements Participant {
         const again = await this.drift();
         if (!again) return;
         await this.routeLocalnet(engine, engine.networks().filter(isBridgeNetwork));
-        await this.fullLoad(modelOf(engine.networks(), engine.sandboxes()));
+        await this.fullLoad(await modelOfAsync(engine.networks(), engine.sandboxes()));
         this.stats.heals++;
         this.stats.lastHealReason = again;
         engine.log(`firewall: ${again}; restored Switchyard's nftables tables from state`);

@@ -5,8 +5,9 @@
  * `-p 8000-8010:80`). Pure: the caller passes the host's addresses.
  */
 import { YardError } from '../errors.js';
-import { EPHEMERAL_FIRST, EPHEMERAL_LAST, mappingsClash, publishTarget, specOf, type PortMapping } from '../model/ports.js';
+import { EPHEMERAL_FIRST, EPHEMERAL_LAST, publishTarget, specOf } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
+import { PortIndex } from './port-index.js';
 
 export interface PublishContext {
   /** Every other live sandbox. */
@@ -39,8 +40,9 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
       hint: 'publish from a sandbox that is also on a non-internal bridge network, or drop -p',
     });
   }
-  const taken: { m: PortMapping; owner: string }[] = [];
-  for (const o of ctx.others) for (const m of o.ports ?? []) if (m.hostPort) taken.push({ m, owner: o.name });
+  // Every port already held, indexed: the checks below are linear in the ports involved.
+  const taken = new PortIndex();
+  for (const o of ctx.others) for (const m of o.ports ?? []) if (m.hostPort) taken.add(m, o.name);
 
   for (const m of ports) {
     const spec = specOf(m);
@@ -65,12 +67,10 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
         hint: fam6 ? 'create the network with --ipv6, or publish on an IPv4 address' : 'publish on an IPv6 address',
       });
     }
-    const clash = (c: PortMapping) => taken.find((t) => mappingsClash(t.m, c));
     if (!m.hostPort || m.hostRangeChoice) {
       const len = m.containerPortEnd - m.containerPort;
       const [lo, hi] = m.hostRangeChoice ? [m.hostPort, m.hostPortEnd] : [EPHEMERAL_FIRST, EPHEMERAL_LAST - len];
-      let chosen = 0;
-      for (let p = lo; p <= hi && !chosen; p++) if (!clash({ ...m, hostPort: p, hostPortEnd: p + len })) chosen = p;
+      const chosen = taken.firstFree(m.hostIp, m.proto, lo, hi, len);
       if (!chosen) {
         throw new YardError('PORT_IN_USE', `-p ${spec}: no free host port left in ${lo}-${hi + len}`, {
           field: FIELD,
@@ -81,7 +81,7 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
       m.hostPortEnd = chosen + len;
       delete m.hostRangeChoice;
     } else {
-      const c = clash(m);
+      const c = taken.clash(m);
       if (c) {
         const what = `${m.hostIp || '0.0.0.0'}:${m.hostPort === m.hostPortEnd ? m.hostPort : `${m.hostPort}-${m.hostPortEnd}`}/${m.proto}`;
         throw new YardError('PORT_IN_USE', `-p ${spec}: host port ${what} is already published ${c.owner === sb.name ? 'by another -p of this sandbox' : `by sandbox ${c.owner}`} (-p ${specOf(c.m)})`, {
@@ -90,6 +90,6 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
         });
       }
     }
-    taken.push({ m, owner: sb.name });
+    taken.add(m, sb.name);
   }
 }

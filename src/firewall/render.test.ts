@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureNetwork, fixtureSandbox, goldenMatrix, port } from './fixtures.js';
-import { elementCount, modelOf } from './model.js';
-import { renderDelta, renderRuleset, splitTables } from './render.js';
+import { diffModels, diffModelsAsync, elementCount, modelOf, modelOfAsync } from './model.js';
+import { renderDelta, renderDiff, renderDiffAsync, renderRuleset, splitTables } from './render.js';
 
 const ruleLines = (script: string) => script.split('\n').filter((l) => /^\t\t(?!type |flags |elements|#)\S/.test(l) && !/^\t\t {10}/.test(l));
 
@@ -80,5 +80,31 @@ describe('splitTables', () => {
     const t = splitTables('table inet a {\n\tchain c {\n\t}\n}\ntable bridge switchyard {\n}\n');
     expect([...t.keys()]).toEqual(['inet a', 'bridge switchyard']);
     expect(t.get('inet a')).toBe('table inet a {\n\tchain c {\n\t}\n}');
+  });
+});
+
+describe('step-wise model, diff and delta (what the daemon uses)', () => {
+  it('give the same result as the one-go versions, and let the event loop run in between', async () => {
+    const net = fixtureNetwork({ name: 'app', index: 1, ipv6: true });
+    const sbs = [fixtureSandbox('big', 0, [net], [port(10000, 20000, 'tcp', '', 9999), port(40000, 40000, 'udp', '', 999)]), fixtureSandbox('db', 1, [net], [port(5432, 5432)])];
+    let ticks = 0;
+    let on = true;
+    const tick = () => {
+      ticks++;
+      if (on) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const empty = await modelOfAsync([net], []);
+    const full = await modelOfAsync([net], sbs);
+    const delta = await renderDiffAsync(await diffModelsAsync(empty, full));
+    const back = await renderDiffAsync(await diffModelsAsync(full, empty));
+    on = false;
+    expect(full).toEqual(modelOf([net], sbs));
+    expect(elementCount(full)).toBe(2 * (10_000 + 1 + 1) + 6);
+    expect(delta).toBe(renderDelta(modelOf([net], []), modelOf([net], sbs)));
+    expect(back).toBe(renderDiff(diffModels(full, empty)));
+    expect(delta.split('\n').filter(Boolean).map((l) => l.split(' {')[0])).toEqual(['add element inet switchyard pm4', 'add element inet switchyard pr4', 'add element inet switchyard pm6', 'add element inet switchyard pr6']);
+    // 20,000 elements built, diffed twice and rendered twice in steps of 2,000: the loop ran.
+    expect(ticks).toBeGreaterThan(20);
   });
 });

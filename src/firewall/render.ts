@@ -12,7 +12,8 @@
  * valid when the table is missing). renderDelta() is the incremental form: element
  * deletions then additions, one transaction per engine operation.
  */
-import { SET_DEFS, SET_NAMES, diffModels, elementText, type Element, type FirewallModel, type SetName } from './model.js';
+import { setImmediate as pause } from 'node:timers/promises';
+import { SET_DEFS, SET_NAMES, STEP_ELEMENTS, diffModels, elementText, type Element, type FirewallModel, type ModelDiff, type SetName } from './model.js';
 
 export const TABLE = 'switchyard';
 export const USER_TABLE = 'switchyard-user';
@@ -37,7 +38,11 @@ export const RULES = {
   loopbackMasq: 'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
   masq4: 'oifname != @bridges ip saddr @masq4 masquerade',
   masq6: 'oifname != @bridges ip6 saddr @masq6 masquerade',
-  loopbackSpoof: 'iifname @bridges ip daddr 127.0.0.0/8 drop',
+  // Loopback destinations that did not come from this host itself. Without these, a LAN
+  // machine could send a frame for 127.0.0.1 to the host's MAC: nat-prerouting would DNAT
+  // it to a port published on 127.0.0.1 before routing could reject it as martian.
+  loopbackGuard4: 'iifname != "lo" ip daddr 127.0.0.0/8 drop',
+  loopbackGuard6: 'iifname != "lo" ip6 daddr ::1 drop',
   sameBridge: 'iifname . oifname @same_bridge accept',
   internalOut: 'iifname @internal drop',
   internalIn: 'oifname @internal drop',
@@ -66,38 +71,115 @@ function setDecl(name: SetName, model: FirewallModel): string {
   );
 }
 
-function chain(name: string, hook: string | null, rules: string[]): string {
-  return `\tchain ${name} {\n${hook ? `\t\t${hook}\n` : ''}${rules.map((r) => `\t\t${r}\n`).join('')}\t}\n`;
+/** A base chain's hook, as `type T hook H priority P`. */
+export interface ChainHook {
+  type: 'filter' | 'nat';
+  hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+  /** As nft writes it: a name (`raw`, `dstnat`, `filter - 10`) or a number. */
+  priority: string;
+}
+
+/** A chain of a table: what renderInetTable writes, or what parseChains reads back from the kernel. */
+export interface ChainSpec {
+  name: string;
+  hook: ChainHook | null;
+  rules: string[];
+}
+
+/** nft's standard priority names (inet family). */
+const PRIORITY_NAMES: Record<string, number> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
+
+/** The number a priority stands for (`filter - 10` is -10); NaN when it is not understood. */
+export function priorityValue(priority: string): number {
+  const m = /^([a-z]+|-?\d+)\s*(?:([+-])\s*(\d+))?$/.exec(priority.trim());
+  if (!m) return NaN;
+  const base = m[1]! in PRIORITY_NAMES ? PRIORITY_NAMES[m[1]!]! : Number(m[1]);
+  return base + (m[2] ? (m[2] === '-' ? -1 : 1) * Number(m[3]) : 0);
+}
+
+const hookLine = (h: ChainHook) => `type ${h.type} hook ${h.hook} priority ${h.priority}; policy accept;`;
+
+function chain(c: ChainSpec): string {
+  return `\tchain ${c.name} {\n${c.hook ? `\t\t${hookLine(c.hook)}\n` : ''}${c.rules.map((r) => `\t\t${r}\n`).join('')}\t}\n`;
+}
+
+/** The chains of `table inet switchyard`, in order. Fixed: they never depend on state. */
+export function inetChains(): ChainSpec[] {
+  return [
+    { name: 'published-ports', hook: null, rules: [RULES.dnat4, RULES.dnat4Keep, RULES.dnat6, RULES.dnat6Keep] },
+    // Before NAT (and before conntrack): 127.0.0.0/8 and ::1 are only ever legitimate
+    // from lo. route_localnet=1 on our bridges lets DNAT from 127.0.0.1 leave through
+    // them; this also keeps it from letting a sandbox reach the host's loopback services.
+    { name: 'loopback-guard', hook: { type: 'filter', hook: 'prerouting', priority: 'raw' }, rules: [RULES.loopbackGuard4, RULES.loopbackGuard6] },
+    { name: 'nat-prerouting', hook: { type: 'nat', hook: 'prerouting', priority: 'dstnat' }, rules: [RULES.toPublished] },
+    // Connections the host itself opens (to its own address or 127.0.0.1) take the output hook.
+    { name: 'nat-output', hook: { type: 'nat', hook: 'output', priority: '-100' }, rules: [RULES.toPublished] },
+    { name: 'nat-postrouting', hook: { type: 'nat', hook: 'postrouting', priority: 'srcnat' }, rules: [RULES.hairpin4, RULES.hairpin6, RULES.loopbackMasq, RULES.masq4, RULES.masq6] },
+    {
+      name: 'forward',
+      hook: { type: 'filter', hook: 'forward', priority: 'filter' },
+      rules: [
+        RULES.sameBridge,
+        RULES.internalOut,
+        RULES.internalIn,
+        RULES.established,
+        RULES.published,
+        // Anything else into a network from elsewhere (another network, the LAN routing to a
+        // container address directly, a port published on 127.0.0.1 only) is dropped.
+        RULES.intoNetworks,
+      ],
+    },
+  ];
+}
+
+/**
+ * The chain of `chains` that drops `rule` before destination NAT (a prerouting base chain
+ * with a priority below dstnat), if any. `yard port explain` asks this of the loopback
+ * guard instead of assuming it.
+ */
+export function dropsBeforeDnat(chains: readonly ChainSpec[], rule: string): ChainSpec | undefined {
+  return chains.find((c) => c.hook?.hook === 'prerouting' && c.hook.type === 'filter' && priorityValue(c.hook.priority) < PRIORITY_NAMES.dstnat! && c.rules.includes(rule));
+}
+
+/**
+ * The chains of one table as `nft list` prints it (a `table ... { ... }` block, with or
+ * without -t); rules as nft writes them, handles and counters stripped.
+ */
+export function parseChains(table: string): ChainSpec[] {
+  const out: ChainSpec[] = [];
+  let cur: ChainSpec | null = null;
+  for (const raw of table.split('\n')) {
+    const line = raw.trim();
+    const start = /^chain (\S+) \{$/.exec(line);
+    if (start) {
+      cur = { name: start[1]!, hook: null, rules: [] };
+      out.push(cur);
+      continue;
+    }
+    if (!cur) continue;
+    if (line === '}') {
+      cur = null;
+      continue;
+    }
+    const h = /^type (filter|nat) hook (\w+)(?: device \S+)? priority ([^;]+);/.exec(line);
+    if (h) {
+      cur.hook = { type: h[1] as ChainHook['type'], hook: h[2] as ChainHook['hook'], priority: h[3]!.trim() };
+      continue;
+    }
+    const rule = line.replace(/\s+# handle \d+$/, '').replace(/ counter packets \d+ bytes \d+/, '');
+    if (rule && !rule.startsWith('#')) cur.rules.push(rule);
+  }
+  return out;
 }
 
 export function renderInetTable(model: FirewallModel): string {
   const sets = SET_NAMES.filter((n) => SET_DEFS[n].family === 'inet').map((n) => setDecl(n, model)).join('\n');
-  const chains = [
-    chain('published-ports', null, [RULES.dnat4, RULES.dnat4Keep, RULES.dnat6, RULES.dnat6Keep]),
-    chain('nat-prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [RULES.toPublished]),
-    // Connections the host itself opens (to its own address or 127.0.0.1) take the output hook.
-    chain('nat-output', 'type nat hook output priority -100; policy accept;', [RULES.toPublished]),
-    chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [RULES.hairpin4, RULES.hairpin6, RULES.loopbackMasq, RULES.masq4, RULES.masq6]),
-    // route_localnet=1 on our bridges lets DNAT from 127.0.0.1 leave through them; it must
-    // not let a sandbox reach the host's loopback services by spoofing 127.x.
-    chain('raw-prerouting', 'type filter hook prerouting priority raw; policy accept;', [RULES.loopbackSpoof]),
-    chain('forward', 'type filter hook forward priority filter; policy accept;', [
-      RULES.sameBridge,
-      RULES.internalOut,
-      RULES.internalIn,
-      RULES.established,
-      RULES.published,
-      // Anything else into a network from elsewhere (another network, the LAN routing to a
-      // container address directly, a port published on 127.0.0.1 only) is dropped.
-      RULES.intoNetworks,
-    ]),
-  ].join('\n');
-  return `table inet ${TABLE} {\n${sets}\n${chains}}\n`;
+  return `table inet ${TABLE} {\n${sets}\n${inetChains().map(chain).join('\n')}}\n`;
 }
 
 export function renderBridgeTable(model: FirewallModel): string {
   const sets = SET_NAMES.filter((n) => SET_DEFS[n].family === 'bridge').map((n) => setDecl(n, model)).join('\n');
-  return `table bridge ${TABLE} {\n${sets}\n${chain('forward', 'type filter hook forward priority filter; policy accept;', [RULES.noIcc])}}\n`;
+  return `table bridge ${TABLE} {\n${sets}\n${chain({ name: 'forward', hook: { type: 'filter', hook: 'forward', priority: 'filter' }, rules: [RULES.noIcc] })}}\n`;
 }
 
 export function renderUserTable(): string {
@@ -126,16 +208,41 @@ export function renderRuleset(model: FirewallModel, opts: { withUserTable?: bool
 
 /** Incremental change from `from` to `to`: '' when nothing changes. */
 export function renderDelta(from: FirewallModel, to: FirewallModel): string {
-  const { del, add, count } = diffModels(from, to);
-  if (!count) return '';
+  return renderDiff(diffModels(from, to));
+}
+
+/** Builds the nft lines of a diff into `out`, yielding after every STEP_ELEMENTS elements. */
+function* buildDiffText(d: ModelDiff, out: string[]): Generator<void> {
+  if (!d.count) return;
+  let n = 0;
   const lines: string[] = [];
-  for (const n of SET_NAMES) {
-    if (del[n].length) lines.push(`delete element ${SET_DEFS[n].family} ${TABLE} ${n} { ${del[n].map((e) => e.key).join(', ')} }`);
+  for (const [verb, sets] of [['delete', d.del], ['add', d.add]] as const) {
+    for (const name of SET_NAMES) {
+      const els = sets[name];
+      if (!els.length) continue;
+      const texts: string[] = [];
+      for (const e of els) {
+        texts.push(verb === 'delete' ? e.key : elementText(e));
+        if (++n % STEP_ELEMENTS === 0) yield;
+      }
+      lines.push(`${verb} element ${SET_DEFS[name].family} ${TABLE} ${name} { ${texts.join(', ')} }`);
+    }
   }
-  for (const n of SET_NAMES) {
-    if (add[n].length) lines.push(`add element ${SET_DEFS[n].family} ${TABLE} ${n} { ${add[n].map(elementText).join(', ')} }`);
-  }
-  return lines.join('\n') + '\n';
+  out.push(lines.join('\n') + '\n');
+}
+
+/** The nft lines of a diff (diffModels / diffModelsAsync): '' when it is empty. */
+export function renderDiff(d: ModelDiff): string {
+  const out: string[] = [];
+  for (const _ of buildDiffText(d, out));
+  return out.join('');
+}
+
+/** renderDiff, letting the event loop run between steps. */
+export async function renderDiffAsync(d: ModelDiff): Promise<string> {
+  const out: string[] = [];
+  for (const _ of buildDiffText(d, out)) await pause();
+  return out.join('');
 }
 
 /**

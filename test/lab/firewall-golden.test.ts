@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/lab.js';
+import { inetChains, parseChains } from '../../src/firewall/render.js';
 
 const NAME = `fwg${process.pid}`.slice(0, 16);
 const DIR = path.resolve('src/firewall/__golden__');
@@ -37,7 +38,11 @@ describe('golden rulesets load', () => {
       expect(load.stderr).toBe('');
     }
     const listed = (await labExec(info, h, ['nft', 'list', 'ruleset'])).stdout;
-    for (const c of ['chain published-ports', 'chain nat-prerouting', 'chain nat-output', 'chain nat-postrouting', 'chain forward', 'chain user-forward']) expect(listed).toContain(c);
+    for (const c of ['chain published-ports', 'chain loopback-guard', 'chain nat-prerouting', 'chain nat-output', 'chain nat-postrouting', 'chain forward', 'chain user-forward']) expect(listed).toContain(c);
+    // The kernel prints the chains exactly as rendered: `yard port explain` reads them back
+    // from the kernel with parseChains and finds the rules it cites.
+    const terse = (await labExec(info, h, ['nft', '-t', 'list', 'table', 'inet', 'switchyard'])).stdout;
+    expect(parseChains(terse)).toEqual(inetChains());
     expect(listed.match(/^table /gm)).toEqual(['table ', 'table ', 'table ']);
     await labExec(info, h, ['nft', 'flush', 'ruleset']);
   });

@@ -1,8 +1,8 @@
 /**
  * Firewall and NAT with real traffic: published ports (TCP, UDP, ranges, IPv4 and IPv6,
  * hairpin, 127.0.0.1 only), masquerade, internal networks, isolation, icc=false, the user
- * chain, self-heal after `nft flush ruleset`, constant rule count, and bad -p values that
- * change nothing. Two lab hosts: host1 runs the sandboxes, host2 is "another machine on
+ * chain, self-heal after `nft flush ruleset`, constant rule count, crafted frames for
+ * 127.0.0.1 / ::1 from the LAN, and bad -p values that change nothing. Two lab hosts: host1 runs the sandboxes, host2 is "another machine on
  * the LAN"; the LAN namespace plays the outside world.
  */
 import { spawn } from 'node:child_process';
@@ -12,13 +12,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartDaemon } from '../../src/lab/lab.js';
 import { run } from '../../src/kernel/exec.js';
-import { eventually, exec, inspectSandbox, ipOf, ok, withLab, yard } from './helpers.js';
+import { eventually, exec, inspectSandbox, ipJson, ipOf, ok, withLab, yard } from './helpers.js';
 
 const lab = withLab('fw', 2);
 const h1 = () => lab.host(1);
 const h2 = () => lab.host(2);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yard-fw-'));
 const SRV = path.join(dir, 'srv.cjs');
+/** Sends a hand-made TCP SYN frame and reports a SYN-ACK (test/lab/firewall-synprobe.py). */
+const PROBE = path.resolve('test/lab/firewall-synprobe.py');
 // HTTP on every port given (answers "<name>:<port> from <client address>") and a UDP echo on 53.
 fs.writeFileSync(
   SRV,
@@ -80,6 +82,7 @@ beforeAll(async () => {
   await y('run', '-d', '--name', 'other', '--network', 'other-net', '-e', 'SRV_NAME=other', '--', 'node', SRV, '80');
   await y('run', '-d', '--name', 'def', '--', 'sleep', '600');
   await y('run', '-d', '--name', 'inside', '--network', 'int-net', '--', 'sleep', '600');
+  await y('run', '-d', '--name', 'inside-srv', '--network', 'int-net', '-e', 'SRV_NAME=inside-srv', '--', 'node', SRV, '80');
   await y('run', '-d', '--name', 'i1', '--network', 'noicc', '-e', 'SRV_NAME=i1', '--', 'node', SRV, '80');
   await y('run', '-d', '--name', 'i2', '--network', 'noicc', '--', 'sleep', '600');
   await y('run', '-d', '--name', 'nm', '--network', 'nomasq', '--', 'sleep', '600');
@@ -125,7 +128,10 @@ describe('published ports', () => {
 
   it('keeps 127.0.0.1:9090 to the host: not from the LAN, not by routing to the container directly', async () => {
     expect(await get(h1, 'http://127.0.0.1:9090/')).toMatch(/^web:90 from /);
+    // The same clients reach the port published on every address (positive controls).
+    expect(await get(h2, 'http://10.231.0.2:8080/')).toBe('web:80 from 10.231.0.3');
     expect(await get(h2, 'http://10.231.0.2:9090/')).toBe('');
+    expect(await getFrom('cli', 'http://10.231.0.2:8080/')).toMatch(/^web:80 from /);
     expect(await getFrom('cli', 'http://10.231.0.2:9090/')).toBe('');
     await ok(exec(h2(), ['ip', 'route', 'replace', '172.30.0.0/16', 'via', '10.231.0.2']));
     try {
@@ -138,9 +144,38 @@ describe('published ports', () => {
     }
   });
 
+  it('drops frames for 127.0.0.1 and ::1 from another LAN host before NAT (a SYN gets no SYN-ACK)', async () => {
+    // host2 crafts TCP SYNs by hand and sends them to host1's MAC: the destination address
+    // is whatever host2 writes, as a hostile machine on the LAN would.
+    const [lan0] = await ipJson<any[]>(h1(), ['link', 'show', 'dev', 'lan0']);
+    const syn = async (src: string, dst: string, port: number) => {
+      const r = await exec(h2(), ['python3', PROBE, 'lan0', lan0.address, src, dst, String(port), '1.5'], { timeoutMs: 10_000 });
+      expect(r.stderr).toBe('');
+      return r.stdout.trim();
+    };
+    // Positive controls: the same tool, to host1's real addresses and the port published
+    // on every address, gets the container's SYN-ACK (seen with host1's address as source).
+    expect(await syn('10.231.0.3', '10.231.0.2', 8080)).toBe('SYNACK 10.231.0.2');
+    expect(await syn('fd00:231::3', 'fd00:231::2', 8080)).toBe('SYNACK fd00:231::2');
+    // The 127.0.0.1-only port, and the all-addresses port through 127.0.0.1 or ::1: nothing.
+    expect(await syn('10.231.0.3', '127.0.0.1', 9090)).toBe('NONE');
+    expect(await syn('10.231.0.3', '127.0.0.1', 8080)).toBe('NONE');
+    expect(await syn('fd00:231::3', '::1', 8080)).toBe('NONE');
+    // The guard is what stops it: its rules are in the kernel, before NAT.
+    const guard = await ok(nft(h1, 'list', 'chain', 'inet', 'switchyard', 'loopback-guard'));
+    expect(guard).toContain('type filter hook prerouting priority raw;');
+    expect(guard).toContain('iifname != "lo" ip daddr 127.0.0.0/8 drop');
+    expect(guard).toContain('iifname != "lo" ip6 daddr ::1 drop');
+    // ...and the host itself still reaches both ports on 127.0.0.1, and the tool still works.
+    expect(await get(h1, 'http://127.0.0.1:9090/')).toMatch(/^web:90 from /);
+    expect(await get(h1, 'http://127.0.0.1:8080/')).toMatch(/^web:80 from /);
+    expect(await syn('10.231.0.3', '10.231.0.2', 8080)).toBe('SYNACK 10.231.0.2');
+  });
+
   it('`yard port explain` says who can reach each port and cites the rules', async () => {
     const text = await ok(yard(h1(), 'port', 'explain', 'web'));
     expect(text).toMatch(/-p 127\.0\.0\.1:9090:90\/tcp: .*\n\s+reachable\s+from localhost[^\n]*\n\s+unreachable from host[^\n]*\n\s+unreachable from LAN/);
+    expect(text).toContain('inet switchyard loopback-guard: iifname != "lo" ip daddr 127.0.0.0/8 drop');
     expect(text).toContain('map pm4 element 0.0.0.0/0 . tcp . 8080 : ' + webIp + ' . 80');
     expect(text).toContain('oifname @bridges drop');
   });
@@ -153,8 +188,17 @@ describe('outbound and isolation', () => {
   });
 
   it('gives --internal networks no outside access', async () => {
+    // Positive controls: the sandbox works inside its network (a neighbour's server answers
+    // it, by address and ping), and the LAN server answers a sandbox of another network.
+    const srvIp = await ipOf(h1(), 'inside-srv', 'int-net');
+    const want = `inside-srv:80 from ${await ipOf(h1(), 'inside', 'int-net')}`;
+    expect(await eventually(async () => (await getFrom('inside', `http://${srvIp}:80/`)) === want, { timeoutMs: 5_000 })).toBe(true);
+    expect((await inSandbox('inside', ['ping', '-c1', '-W1', srvIp])).code).toBe(0);
+    expect(await getFrom('cli', 'http://10.231.0.1:7777/')).toBe('lan:7777 from 10.231.0.2');
     expect(await getFrom('inside', 'http://10.231.0.1:7777/')).toBe('');
     expect((await inSandbox('inside', ['ping', '-c1', '-W1', '10.231.0.1'])).code).not.toBe(0);
+    // ...and nothing gets in from another network.
+    expect(await getFrom('cli', `http://${srvIp}:80/`)).toBe('');
   });
 
   it('does not masquerade with enable_ip_masquerade=false', async () => {
@@ -174,6 +218,12 @@ describe('outbound and isolation', () => {
     const ping = async (sb: string, ip: string) => (await inSandbox(sb, ['ping', '-c1', '-W1', ip])).code === 0;
     expect(await ping('cli', webIp)).toBe(true);
     expect(await getFrom('cli', `http://${webIp}:80/`)).toBe(`web:80 from ${cliIp}`);
+    // Positive controls: `other`'s server is up and reachable (from the host), `other` and
+    // `def` can send (they reach the LAN server), and `def` answers pings (from the host).
+    expect(await get(h1, `http://${otherIp}:80/`)).toMatch(/^other:80 from /);
+    expect(await getFrom('other', 'http://10.231.0.1:7777/')).toBe('lan:7777 from 10.231.0.2');
+    expect(await getFrom('def', 'http://10.231.0.1:7777/')).toBe('lan:7777 from 10.231.0.2');
+    expect((await exec(h1(), ['ping', '-c1', '-W1', defIp])).code).toBe(0);
     expect(await ping('cli', otherIp)).toBe(false);
     expect(await getFrom('cli', `http://${otherIp}:80/`)).toBe('');
     expect(await ping('other', webIp)).toBe(false);
@@ -187,6 +237,10 @@ describe('outbound and isolation', () => {
 
   it('blocks sandboxes of one network from each other with enable_icc=false', async () => {
     const i1 = await ipOf(h1(), 'i1', 'noicc');
+    // Positive controls: i1's server is up and answers the host (traffic to and from the
+    // gateway still flows) and pings; i2 can send (it reaches the LAN server, below).
+    expect(await get(h1, `http://${i1}:80/`)).toMatch(/^i1:80 from /);
+    expect((await exec(h1(), ['ping', '-c1', '-W1', i1])).code).toBe(0);
     expect(await getFrom('i2', `http://${i1}:80/`)).toBe('');
     expect((await inSandbox('i2', ['ping', '-c1', '-W1', i1])).code).not.toBe(0);
     expect(await getFrom('i2', 'http://10.231.0.1:7777/')).toBe('lan:7777 from 10.231.0.2');
@@ -196,6 +250,8 @@ describe('outbound and isolation', () => {
 describe('user chain, self-heal, rule count', () => {
   it('a drop rule in the user chain blocks a published port, and survives Switchyard\'s changes', async () => {
     const rule = ['add', 'rule', 'inet', 'switchyard-user', 'user-forward', 'meta', 'l4proto', 'tcp', 'ct', 'original', 'proto-dst', '8080', 'drop'];
+    // Positive control: the port answers before the rule goes in.
+    expect(await get(h2, 'http://10.231.0.2:8080/')).toBe('web:80 from 10.231.0.3');
     await ok(nft(h1, ...rule));
     const blocked = async () => (await get(h2, 'http://10.231.0.2:8080/')) === '';
     expect(await blocked()).toBe(true);

@@ -1,5 +1,5 @@
 /**
- * The firewall's demo rows (issue 4): a published port reached from another LAN host and
+ * The firewall's demo rows: a published port reached from another LAN host and
  * from the host itself, a 127.0.0.1-only port the LAN cannot reach (not even by routing to
  * the container), isolation between networks, the user chain blocking a published port,
  * `yard port`, and removal taking exactly the sandbox's map elements with it.
@@ -84,17 +84,25 @@ export const FIREWALL_SCENARIOS: Scenario[] = [
     async run(lab) {
       await mustFetch(lab, 'http://127.0.0.1:9090/', 'host1');
       const h2 = other(lab);
+      // The same client reaches the port published on every address, but not this one.
+      await mustFetch(lab, `http://${lab.host.lan4}:8080/`, 'host2', { host: h2 });
       await mustNotFetch(lab, `http://${lab.host.lan4}:9090/`, 'host2', { host: h2 });
       // The CVE-2025-54388 class: a LAN neighbour routes the container subnet via the host.
       const [subnet, ip] = await Promise.all([subnetOf(lab, 'fw-a'), ipOn(lab, 'fw-web', 'fw-a')]);
       const add = await lab.sh(['ip', 'route', 'replace', subnet, 'via', lab.host.lan4], { host: h2 });
       check(add.code === 0, `ip route replace ${subnet} in host2: ${add.stderr.trim()}`);
       try {
+        // The route itself works: host1 answers on the network's gateway address.
+        const gw = subnet.replace(/\.0\/\d+$/, '.1');
+        check((await lab.sh(['ping', '-c1', '-W2', gw], { host: h2 })).code === 0, `host2 cannot ping ${gw} through its route via ${lab.host.lan4}`);
         await mustNotFetch(lab, `http://${ip}:80/`, 'host2 routing to the container', { host: h2 });
       } finally {
         await lab.sh(['ip', 'route', 'del', subnet], { host: h2 });
       }
-      return `host2 -> :9090 refused; host2 with a route ${subnet} via ${lab.host.lan4} -> ${ip}:80 dropped`;
+      // Frames for 127.0.0.1 from the LAN are dropped before NAT, and explain says so.
+      const explain = await lab.yard('port', 'explain', 'fw-web');
+      check(/unreachable from LAN[^\n]*loopback-guard/.test(explain), 'yard port explain fw-web does not cite the loopback guard for 127.0.0.1:9090');
+      return `host2 -> :8080 ok, :9090 refused; host2 with a route ${subnet} via ${lab.host.lan4} -> ${ip}:80 dropped; explain cites loopback-guard`;
     },
   },
   {
