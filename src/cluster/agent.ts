@@ -184,6 +184,29 @@ export class OverlayAgent implements ClusterSeam, Participant {
         }
       }
     }
+    // In the engine's queue, so a claim of an operation in flight is never taken for an orphan.
+    await this.engine.serial(() => this.releaseOrphanClaims());
+  }
+
+  /**
+   * Address claims of this node whose endpoint the state does not have: the daemon was
+   * killed between a claim and its commit, or a removal could not release the claim while
+   * the store was down. Released, or the address would be lost to the network for good.
+   */
+  private async releaseOrphanClaims(): Promise<void> {
+    const local = new Set([...this.engine.state.sandboxes.values()].flatMap((sb) => Object.values(sb.endpoints).map((ep) => ep.id)));
+    const { kvs } = await this.store.list('listing address claims', `${PREFIX}ipam/`);
+    for (const [key, value] of kvs) {
+      let claim: AddrClaim;
+      try {
+        claim = JSON.parse(value) as AddrClaim;
+      } catch {
+        continue;
+      }
+      if (claim.node !== this.node.name || local.has(claim.endpoint)) continue;
+      await this.store.call('releasing an orphaned address claim', (c) => c.if(key, 'Value', '==', value).then(c.delete().key(key)).commit());
+      this.engine.log(`cluster: released ${key.slice(`${PREFIX}ipam/`.length)}, claimed for sandbox ${claim.sandbox} but in no endpoint of the state`);
+    }
   }
 
   private async relist(): Promise<void> {

@@ -59,7 +59,7 @@ async function linkSnapshot(nsName: string): Promise<unknown[]> {
 
 export function driverConformance(spec: ConformanceSpec): void {
   const net = spec.network ?? 'conf';
-  const [a, b, c] = [`${net}-a`, `${net}-b`, `${net}-c`];
+  const [a, b, c, d] = [`${net}-a`, `${net}-b`, `${net}-c`, `${net}-d`];
 
   describe(`driver conformance: ${spec.driver}`, () => {
     const lab = spec.lab ?? withLab(spec.labPrefix ?? 'conf', 1);
@@ -114,6 +114,7 @@ export function driverConformance(spec: ConformanceSpec): void {
       const links = await run('ip', ['-n', gone.Netns, '-j', 'link', 'show']);
       expect((JSON.parse(links.stdout) as { ifname: string }[]).map((l) => l.ifname)).toEqual(['lo']);
       expect(await pingOk(c, ipA)).toBe(false);
+      expect(await pingOk(b, ipA), `${a} is still up for ${b}`).toBe(true); // positive control
       await client().post(`/networks/${net}/connect`, { Container: c });
       expect(await ipIn(c)).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       expect(await eventually(() => pingOk(c, ipA), { timeoutMs: 10_000, intervalMs: 200, tries: 10 })).toBe(true);
@@ -122,6 +123,9 @@ export function driverConformance(spec: ConformanceSpec): void {
 
     test('reconcile', 'after kill -9 of the daemon and a deleted interface, a restarted daemon puts it back', async () => {
       const h = host();
+      // A bystander, for the positive control while a's interface is gone.
+      await start(d, ['sleep', '3600']);
+      const ipD = await ipIn(d);
       const pid = h.daemonPid!;
       expect(processGone(pid)).toBe(false);
       process.kill(pid, 'SIGKILL');
@@ -134,6 +138,8 @@ export function driverConformance(spec: ConformanceSpec): void {
       const ipA = sbA.ip;
       const sbB = await sandboxFromState(h.stateDir, b);
       expect((await run('ip', ['netns', 'exec', sbB.netns, 'ping', '-c1', '-W1', ipA])).code).not.toBe(0);
+      // Positive control: b's own interface still works; only a's is gone.
+      expect((await run('ip', ['netns', 'exec', sbB.netns, 'ping', '-c1', '-W2', ipD])).code, `${b} -> ${d} ${ipD}`).toBe(0);
 
       await restartDaemon(lab.info, h);
       expect(await eventually(() => pingOk(b, ipA), { timeoutMs: 20_000, intervalMs: 300, tries: 40 })).toBe(true);
@@ -142,7 +148,7 @@ export function driverConformance(spec: ConformanceSpec): void {
     });
 
     test('removal', 'removing the sandboxes and the network leaves the host as it was', async () => {
-      const names = [a, b, c];
+      const names = [a, b, c, d];
       const existing = (await client().get<{ Name: string }[]>('/yard/v1/sandboxes?all=1')).map((s) => s.Name.replace(/^\//, ''));
       for (const n of names.filter((n) => existing.includes(n))) await client().delete(`/yard/v1/sandboxes/${n}?force=1`);
       await client().delete(`/networks/${net}`);

@@ -119,6 +119,8 @@ describe('core engine', () => {
     // Its address on nb answers no more. (Whether late still reaches nb THROUGH the host
     // is the firewall's inter-network isolation, tested with the firewall.)
     expect(await pings(h(), 'pb', lateNb.IPAddress, 1)).toBe(false);
+    // Positive control: pb itself still reaches a sandbox that stayed on nb.
+    expect(await pings(h(), 'pb', '10.62.0.3')).toBe(true);
     expect(await routeTo(lateNs, '10.62.0.2')).toBe('eth0 via 10.61.0.1');
     expect(await linkNames(h(), late.Netns)).toEqual(['eth0', 'lo']);
     expect(await linkNames(h())).not.toContain(lateNb.HostInterface);
@@ -153,12 +155,17 @@ describe('core engine', () => {
       got.push(await ipOf(h(), n, 'aux'));
     }
     expect(got).toEqual(['10.52.0.4', '10.52.0.6', '10.52.0.7']);
+    expect(await pings(h(), 'a1', '10.52.0.7')).toBe(true); // the three that fit are up
     const full = await yard(h(), 'run', '-d', '--name', 'a4', '--network', 'aux', '--', 'sleep', '600');
     expect(full.code).toBe(1);
     expect(full.stderr).toMatch(/^error: network aux has no free IPv4 address left in 10\.52\.0\.4\/30/);
     const taken = await yard(h(), 'run', '-d', '--name', 'a4', '--network', 'aux', '--ip', '10.52.0.5', '--', 'sleep', '600');
     expect(taken.code).toBe(1);
     expect(taken.stderr).toMatch(/--ip 10\.52\.0\.5 is reserved as aux address router/);
+    // Positive control: once an address is free again, the same run succeeds.
+    await ok(yard(h(), 'rm', '-f', 'a3'));
+    await sleeper('a4', '--network', 'aux');
+    expect(await ipOf(h(), 'a4', 'aux')).toBe('10.52.0.7');
   });
 
   it('creates the bridge named by -o com.docker.network.bridge.name', async () => {
@@ -260,6 +267,9 @@ describe('core engine', () => {
     const gone = await yard(h(), 'inspect', 'victim');
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/^error: sandbox victim not found/);
+    // Positive control: its neighbour is still there, and still reachable.
+    expect((await yardJson(h(), 'inspect', 'bystander'))[0].State.Running).toBe(true);
+    expect(await pings(h(), 'bystander', '10.54.0.1')).toBe(true);
     await sleeper('heir', '--network', 'reuse');
     expect(await ipOf(h(), 'heir', 'reuse')).toBe('10.54.0.2');
   });
@@ -287,5 +297,6 @@ describe('core engine', () => {
     }
     const missing = await yard(h(), 'inspect', 'nosuchsandbox');
     expect([missing.code, missing.stderr.split('\n').length]).toEqual([1, 2]); // one line + final newline
+    expect(missing.stderr).toMatch(/^error: sandbox nosuchsandbox not found/);
   });
 });

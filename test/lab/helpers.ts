@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
-import { labDown, labExec, labUp, type LabHost, type LabInfo } from '../../src/lab/lab.js';
+import { labDown, labExec, labUp, type LabHost, type LabInfo, type LabUpOptions } from '../../src/lab/lab.js';
 import { sandboxNetnsPrefix } from '../../src/paths.js';
 
 export interface RunResult {
@@ -36,9 +36,9 @@ function infoOf(host: LabHost): LabInfo {
 /**
  * Bring up a lab named `<prefix><pid>` (unique per test worker) with `hosts` hosts and
  * their daemons in beforeAll; take it down in afterAll. Call at the top of a test file or
- * inside a describe.
+ * inside a describe. `cluster` adds etcd in the LAN namespace (overlay networks).
  */
-export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]; daemonHosts?: number } = {}): Lab {
+export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]; daemonHosts?: number; cluster?: LabUpOptions['cluster'] } = {}): Lab {
   const name = `${prefix}${process.pid}`.slice(0, 16);
   const lab: Lab = {
     info: undefined as unknown as LabInfo,
@@ -50,7 +50,7 @@ export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]
   };
   beforeAll(async () => {
     await labDown(name); // a leftover of an interrupted run with the same PID
-    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs, daemonHosts: opts.daemonHosts });
+    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs, daemonHosts: opts.daemonHosts, cluster: opts.cluster });
     for (const h of lab.info.hosts) labOfHost.set(h.name, lab.info);
   });
   afterAll(async () => {

@@ -131,6 +131,9 @@ describe('lab', () => {
         expect(r.code).toBe(0);
         expect(JSON.parse(r.stdout || '[]')).toEqual([]);
       }
+      // Positive control: the same query lists the host's route to the LAN.
+      const lan = await labExec(info, h, ['ip', '-4', '-j', 'route', 'show', info.subnet4]);
+      expect(JSON.parse(lan.stdout || '[]').map((r: { dev: string }) => r.dev)).toEqual(['lan0']);
     }
   });
 

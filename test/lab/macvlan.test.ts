@@ -183,6 +183,9 @@ describe('macvlan on the LAN', () => {
     expect(await pings(h1(), 'i1', ip2)).toBe(true);
     expect(await pings(h1(), 'i1', '10.231.0.1')).toBe(false);
     expect(await pings(h1(), 'i1', h2().lan4)).toBe(false);
+    // Positive control: both targets are up and answer from the host.
+    expect(await hostPings(h1(), '10.231.0.1')).toBe(true);
+    expect(await hostPings(h1(), h2().lan4)).toBe(true);
     const [net] = await yardJson<any[]>(h1(), 'network', 'inspect', 'isolated');
     const [parent] = await ipJson(h1(), ['-d', 'link', 'show', net.Switchyard.Driver.parent]);
     expect(parent.linkinfo.info_kind).toBe('bridge');
@@ -215,6 +218,8 @@ describe('macvlan bad input: a clear error and nothing changed', () => {
     expect(viaApi.body.code).toBe('DRIVER_UNSUPPORTED');
     await refused(['network', 'create', '-d', 'macvlan', ...LAN, '-o', 'parent=lan0.100', 'x'], /^error: this kernel has no 802\.1q VLAN support.*lan0\.100/);
     expect(await snapshot()).toEqual(before);
+    // Positive control: the same network with a good parent and mode is created.
+    await ok(create(...LAN, '-o', 'parent=lan0', '-o', 'macvlan_mode=bridge', 'x'));
   });
 
   it('refuses an overlapping subnet on the same parent and --ip outside the subnet', async () => {
@@ -223,5 +228,9 @@ describe('macvlan bad input: a clear error and nothing changed', () => {
     await refused(['network', 'create', '-d', 'macvlan', '--subnet', '10.231.0.128/25', '-o', 'parent=lan0', 'second'], /10\.231\.0\.(0\/24|128\/25)/);
     await refused(['run', '-d', '--name', 'far', '--network', 'first', '--ip', '10.99.0.5', '--', 'sleep', '60'], /10\.99\.0\.5/);
     expect(await snapshot()).toEqual(before);
+    // Positive controls: a subnet that does not overlap, and an --ip inside the subnet.
+    await ok(create('--subnet', '10.232.0.0/24', '-o', 'parent=lan0', 'second'));
+    await sleeper('near', 'first', '--ip', '10.231.0.205');
+    expect(await pings(h1(), 'near', '10.231.0.1')).toBe(true);
   });
 });

@@ -88,8 +88,11 @@ describe('IPv6 overlay', () => {
 
   it('removing the remote sandbox withdraws its v6 neighbour entry', async () => {
     const b6 = JSON.parse(await lab.ok(2, 'inspect', 'b6'))[0].NetworkSettings.Networks.ov6.GlobalIPv6Address as string;
+    const a6 = JSON.parse(await lab.ok(1, 'inspect', 'a6'))[0].NetworkSettings.Networks.ov6.GlobalIPv6Address as string;
     await lab.ok(2, 'rm', '-f', 'b6');
     const gone = await waitFor(async () => !(await lab.run(1, ['ip', '-6', 'neigh', 'show', 'dev', vx])).stdout.includes(b6), 5_000, 100);
     expect(gone).toBeGreaterThanOrEqual(0);
+    // Positive control: the entry of the sandbox that stays (a6, seen from host 2) is kept.
+    expect((await lab.run(2, ['ip', '-6', 'neigh', 'show', a6, 'dev', vx])).stdout).toMatch(/PERMANENT/);
   });
 });

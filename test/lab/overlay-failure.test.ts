@@ -36,6 +36,10 @@ describe('overlay failures', () => {
     expect(gone).toBeLessThan(8_000);
     const nx = await lab.yard(1, 'exec', 'web', '--', 'nslookup', 'c3', '127.0.0.11');
     expect(nx.stdout + nx.stderr).not.toContain(c3ip);
+    // Positive control: a live remote sandbox (c2 on host 2) still resolves the same way.
+    const c2ip = await sandboxIp(lab, 2, 'c2', NET);
+    const live = await lab.yard(1, 'exec', 'web', '--', 'nslookup', 'c2', '127.0.0.11');
+    expect(live.stdout).toContain(c2ip);
     // It returns: uplink up, daemon restarted; it re-announces its endpoints.
     await lab.run(3, ['ip', 'link', 'set', 'lan0', 'up']);
     await restartDaemon(lab.info, h3);

@@ -93,5 +93,9 @@ describe('overlay across 3 hosts', () => {
       const ls = JSON.parse(await lab.ok(i, 'network', 'ls', '--json')) as { Name: string }[];
       expect(ls.map((n) => n.Name).sort()).toEqual(['bridge', 'host', NET, 'none', 'yard_gwbridge']);
     }
+    // Positive control: a subnet that overlaps nothing is created, and a network without
+    // endpoints is removed.
+    await lab.ok(3, 'network', 'create', '-d', 'overlay', '--subnet', '10.246.0.0/24', 'other');
+    expect(await lab.ok(3, 'network', 'rm', 'other')).toBe('other');
   });
 });

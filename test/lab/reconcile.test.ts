@@ -26,6 +26,7 @@ import {
   yard,
   yardJson,
 } from './helpers.js';
+import { findLeaks } from './leaks.js';
 
 const lab = withLab('rec');
 const h = () => lab.host(1);
@@ -140,6 +141,9 @@ describe('reconcile', () => {
     // And the daemon takes new work.
     await ok(yard(h(), 'run', '-d', '--name', 'postcrash', '--network', 'burst', '--', 'sleep', '600'));
     await expectKernelMatchesState(h());
+    // The full leak check: firewall, DNS (burst names not in state are NXDOMAIN), sockets, processes.
+    const gone = Array.from({ length: 20 }, (_, i) => `b${i + 1}`);
+    expect((await findLeaks(lab.info, h(), { goneNames: gone })).leaks, context).toEqual([]);
   });
 
   it('re-creates a veth and a bridge deleted by hand, and traffic flows again', async () => {
@@ -202,5 +206,6 @@ describe('reconcile', () => {
     await ok(exec(host, ['ip', 'link', 'del', 'br-mine']));
     await ok(exec(host, ['ip', 'link', 'del', 'br-other']));
     await expectKernelMatchesState(host);
+    expect((await findLeaks(lab.info, host)).leaks).toEqual([]);
   });
 });
