@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node dist/bench/main.js "$@"
+exec node dist/bench/parts.js "$@"

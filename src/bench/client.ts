@@ -4,10 +4,10 @@
  * trip, which the GET /_ping floor measures the same way.
  */
 import http from 'node:http';
-import { unixHttp } from '../cli/client.js';
+import { unixHttp } from '../client/daemon-client.js';
 
-export type { HttpReply as Reply } from '../cli/client.js';
-import type { HttpReply as Reply } from '../cli/client.js';
+export type { HttpReply as Reply } from '../client/daemon-client.js';
+import type { HttpReply as Reply } from '../client/daemon-client.js';
 
 export class BenchClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -8,7 +8,7 @@
  * the host's kernel may lack it; vm-datapath.ts measures it in the VM lab (ratios only).
  */
 import { measureRows, PASSES, PATH_HEADERS, rowsWithRatios, runSandbox, sandboxIp, serverCommand, type Target } from './netpath.js';
-import { yardIn, type PartCtx, type PartSpec, type PartTable } from './part.js';
+import { yardIn, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
 export const MACVLAN_IP = '10.231.0.200';
 const MACVLAN_NET = ['--subnet', '10.231.0.0/24', '--gateway', '10.231.0.1', '--ip-range', '10.231.0.192/27', '-o', 'parent=lan0'];

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 import { sandboxNs, runSandbox } from './netpath.js';
-import { fmt, ratio, type PartCtx, type PartSpec, type PartTable } from './part.js';
+import { fmt, ratio, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
 const DNS_SEQ = path.join(PACKAGE_ROOT, 'dist', 'bench', 'dns-seq.js');
 const EMBEDDED = '127.0.0.11';

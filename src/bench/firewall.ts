@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { processGone } from '../lab/lab.js';
 import { bestOf, iperf, measurePath, pathRow, PATH_HEADERS, runSandbox, sandboxNs, serverCommand, type PathFigures } from './netpath.js';
-import { fmt, median, minOf, ratio, timed, type PartCtx, type PartSpec, type PartTable } from './part.js';
+import { fmt, median, minOf, ratio, timed, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
 const RUNS_PER_SIZE = 5;
 const ADD_ONE_RUNS = 20;

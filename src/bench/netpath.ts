@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
-import { fmt, ratio, type PartCtx } from './part.js';
+import { fmt, ratio, type PartCtx } from './run-part.js';
 
 export const PINGPONG = path.join(PACKAGE_ROOT, 'dist', 'bench', 'tcp-pingpong.js');
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { PREFIX } from '../cluster/keys.js';
 import { BenchClient } from './client.js';
 import { percentile } from './stats.js';
-import { fmt, type PartCtx, type PartTable } from './part.js';
+import { fmt, type PartCtx, type PartTable } from './run-part.js';
 
 const PER_HOST = 100;
 /** Requests in flight per host: enough to keep a daemon busy, few enough not to queue for long. */

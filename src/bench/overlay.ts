@@ -20,7 +20,7 @@ import { processGone } from '../lab/lab.js';
 import { SERVERS, MACVLAN_IP, startHostAndMacvlanServers } from './datapath.js';
 import { measureRows, PASSES, PATH_HEADERS, rowsWithRatios, runSandbox, sandboxIp, sandboxNs, serverCommand, type Target } from './netpath.js';
 import { overlayScale } from './overlay-scale.js';
-import { fmt, median, minOf, timed, yardIn, type PartCtx, type PartSpec, type PartTable } from './part.js';
+import { fmt, median, minOf, timed, yardIn, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
 const NET_ROUNDS = 10;
 const SANDBOX_ROUNDS = 10;

@@ -1,6 +1,6 @@
 /**
  * `make bench` / `yard bench [--only core,firewall,datapath,overlay,dns,vm-datapath]`: the
- * core engine's benchmark (main.ts) and the feature parts, one after another, each in its
+ * core engine's benchmark (core.ts) and the feature parts, one after another, each in its
  * own throwaway lab with its own budget and watchdog (at the very most: core 270 s, firewall
  * 160 s, datapath 150 s, overlay 280 s, dns 260 s; about 8 to 11 minutes in all). The
  * vm-datapath part runs only when --only names it. `yard bench --help` lists the parts
@@ -10,9 +10,9 @@ import { labDown, labList, processGone } from '../lab/lab.js';
 import { DATAPATH_PART } from './datapath.js';
 import { DNS_PART } from './dns.js';
 import { FIREWALL_PART } from './firewall.js';
-import { runBench, type BenchOptions } from './main.js';
+import { runBench, type BenchOptions } from './core.js';
 import { OVERLAY_PART } from './overlay.js';
-import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './part.js';
+import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './run-part.js';
 
 export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns'] as const;
 /** Parts only `--only` runs: vm-datapath boots the VM lab (qemu packages; ~2.5 min on a quiet machine, several times that on a loaded one under TCG). */
@@ -77,4 +77,38 @@ export function parseOnly(v: string): BenchPart[] {
   const bad = list.filter((s) => !known.includes(s));
   if (bad.length || !list.length) throw new Error(`--only ${v}: use one or more of ${known.join(', ')} (comma-separated)`);
   return list as BenchPart[];
+}
+
+// `make bench` runs this file (scripts/bench.sh).
+function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } {
+  const o: Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--runs' || a === '--many') {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a whole number, got ${argv[i]}`);
+      o[a === '--runs' ? 'runs' : 'many'] = v;
+    } else if (a === '--no-write') o.write = false;
+    else if (a === '--only') o.only = argv[++i];
+    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay|dns`);
+  }
+  return o;
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  // All parts (core first, then firewall, datapath, overlay, dns), or those of --only.
+  const all = async () => {
+    const { only, ...args } = parseArgs(process.argv.slice(2));
+    return runBenchParts({ ...args, only: only === undefined ? undefined : parseOnly(only), out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
+  };
+  all().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

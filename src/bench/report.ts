@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { table } from '../cli/format.js';
+import { table } from '../client/table.js';
 import type { Series } from './measure.js';
 import { summarize, type Stats } from './stats.js';
 

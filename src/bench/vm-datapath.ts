@@ -11,7 +11,7 @@
  * between MD_BEGIN and MD_END, which the machine side cuts out (`markdownFromGuest`).
  */
 import { client, iperf, runSandbox, sandboxIp, serverCommand, type Target } from './netpath.js';
-import { fmt, load, markdownPart, printReport, ratio, runPart, type PartCtx, type PartSpec, type PartTable } from './part.js';
+import { fmt, load, markdownPart, printReport, ratio, runPart, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
 export const MD_BEGIN = 'YARD_VM_DATAPATH_MD_BEGIN';
 export const MD_END = 'YARD_VM_DATAPATH_MD_END';

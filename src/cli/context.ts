@@ -2,8 +2,8 @@
  * What every command module receives: how to reach the daemon and how to print.
  * Commands return nothing and print through `out`, so tests can capture output.
  */
-import { DaemonClient } from './client.js';
-import { defaultSocket } from '../paths.js';
+import { DaemonClient } from '../client/daemon-client.js';
+import { defaultSocket } from './instance.js';
 
 export interface CliContext {
   client(): DaemonClient;

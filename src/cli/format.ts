@@ -1,12 +1,6 @@
 import { YardError } from '../errors.js';
-/** Docker-style output helpers: left-aligned columns separated by three spaces, human times. */
-
-export function table(headers: string[], rows: string[][]): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
-  return [line(headers), ...rows.map(line)];
-}
+/** Docker-style output helpers: tables (src/client/table.ts), human times, flag parsing. */
+export { table } from '../client/table.js';
 
 export function ago(iso: string | undefined, now = Date.now()): string {
   if (!iso || iso.startsWith('0001')) return '';

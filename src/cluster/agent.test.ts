@@ -4,7 +4,7 @@ import type { NetworkRecord } from '../model/types.js';
 import { checkClusterConflicts, parseVniList, pickVni, VNI_FIRST } from './agent.js';
 import { decodeView, K } from './keys.js';
 import { desiredPeers, peerPlan } from './peers.js';
-import { parseStoreUrl } from './store.js';
+import { parseStoreUrl } from './etcd-client.js';
 
 const net = (id: string, name: string, subnet: string, extra: Record<string, string> = {}): NetworkRecord => ({
   id,

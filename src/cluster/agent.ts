@@ -28,7 +28,7 @@ import { readVxlanEntries, type VxlanEntries } from '../kernel/vxlan.js';
 import { nowRfc3339Nano } from '../model/ids.js';
 import { decodeView, K, PREFIX, type AddrClaim, type ClusterView, type NodeInfo, type RemoteEndpoint } from './keys.js';
 import { desiredPeers, peerPlan } from './peers.js';
-import { ClusterStore } from './store.js';
+import { ClusterStore } from './etcd-client.js';
 
 export const LEASE_TTL_S = 5;
 export const GW_BRIDGE = 'yard_gwbridge';

@@ -22,7 +22,7 @@ import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { OverlayAgent } from '../cluster/agent.js';
-import { parseStoreUrl } from '../cluster/store.js';
+import { parseStoreUrl } from '../cluster/etcd-client.js';
 
 export interface DaemonOptions {
   instance: string;

@@ -36,3 +36,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
 export function batchQuote(arg: string): string {
   return /^[A-Za-z0-9_.:/@%+=,-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\])/g, '\\$1')}"`;
 }
+
+/** Raw `ip [ARGS] [-force] -batch -` of command lines (the lab's own set-up and teardown). */
+export function ipBatchLines(globalArgs: string[], lines: string[], force = false): Promise<RunResult> {
+  return run('ip', [...globalArgs, ...(force ? ['-force'] : []), '-batch', '-'], { input: lines.join('\n') + '\n', timeoutMs: 15_000 });
+}

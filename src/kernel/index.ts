@@ -4,7 +4,7 @@
  */
 import type { Plan } from '../plan/ops.js';
 import { applyBestEffort, applyPlan } from './apply.js';
-import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './files.js';
+import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './netns-files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
 import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';

@@ -1,4 +1,5 @@
 /** Reading the kernel back, as JSON from iproute2. */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
 
@@ -53,6 +54,22 @@ export async function readNamespace(ns?: string): Promise<NsState> {
     });
   }
   return { exists: true, links };
+}
+
+let cachedNs: string | null | undefined;
+/** Name of the network namespace this process runs in (`ip netns identify`), or null when it has none. */
+export function currentNetnsName(): string | null {
+  if (cachedNs !== undefined) return cachedNs;
+  try {
+    const out = execFileSync('ip', ['netns', 'identify', String(process.pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    cachedNs = out.split('\n')[0] || null;
+  } catch {
+    cachedNs = null;
+  }
+  return cachedNs;
 }
 
 /** Named namespaces (the files under /run/netns). */

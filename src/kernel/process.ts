@@ -107,9 +107,51 @@ export function netnsIdentity(netns: string | null): string | undefined {
 
 /** PIDs of every process in a named namespace. */
 export async function netnsPids(ns: string): Promise<number[]> {
-  const r = await run('ip', ['netns', 'pids', ns]);
+  const r = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000 });
   if (r.code !== 0) return [];
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
+  return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter(Number.isInteger);
+}
+
+/** Gone = no /proc entry, or a zombie (PID 1 here reaps orphans late). */
+export function processGone(pid: number): boolean {
+  return procStart(pid) === undefined;
+}
+
+/** A process's argv, empty when it is gone. */
+export function cmdlineOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+async function waitGone(pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  let left = pids.filter((p) => !processGone(p));
+  for (let i = 0; left.length && i < 1000 && Date.now() < deadline; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    left = left.filter((p) => !processGone(p));
+  }
+  return left;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** SIGTERM to each, wait up to graceMs, then SIGKILL whatever is left (never PID 1 or ourselves). */
+export async function stopProcesses(pids: number[], graceMs: number): Promise<void> {
+  const alive = pids.filter((p) => p > 1 && p !== process.pid && !processGone(p));
+  if (!alive.length) return;
+  alive.forEach((p) => signal(p, 'SIGTERM'));
+  const left = await waitGone(alive, graceMs);
+  left.forEach((p) => signal(p, 'SIGKILL'));
+  await waitGone(left, 2_000);
 }
 
 /**

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { table } from '../cli/format.js';
+import { table } from '../client/table.js';
 import { labDown, labList, labUp, processGone, type LabInfo } from './lab.js';
 import { CORE_SCENARIOS } from './scenarios/core.js';
 import { DNS_SCENARIOS } from './scenarios/dns.js';

@@ -21,7 +21,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { YardError } from '../errors.js';
-import { run } from '../kernel/exec.js';
+import { ipBatchLines, run } from '../kernel/exec.js';
+import { listNetns } from '../kernel/observe.js';
+import { cmdlineOf, netnsPids, processGone, stopProcesses as stopPids } from '../kernel/process.js';
+
+export { processGone };
 import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import {
@@ -166,10 +170,7 @@ function requireRoot(): void {
 // ---------------------------------------------------------------- small helpers
 
 async function ipBatch(globalArgs: string[], lines: string[], force = false): Promise<void> {
-  const r = await run('ip', [...globalArgs, ...(force ? ['-force'] : []), '-batch', '-'], {
-    input: lines.join('\n') + '\n',
-    timeoutMs: 15_000,
-  });
+  const r = await ipBatchLines(globalArgs, lines, force);
   if (r.code !== 0 && !force) {
     throw new YardError('KERNEL_FAILED', `ip ${globalArgs.join(' ')} -batch failed: ${r.stderr.trim()}`, {
       hint: 'the lab was taken down again; check `ip netns list` for leftovers and run `yard lab down`',
@@ -187,67 +188,6 @@ async function mustRun(cmd: string, args: string[]): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function listNetns(): string[] {
-  try {
-    return fs.readdirSync(NETNS_DIR);
-  } catch {
-    return [];
-  }
-}
-
-/** Gone = no /proc entry, or a zombie (PID 1 here reaps orphans late). */
-export function processGone(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat[stat.lastIndexOf(')') + 2];
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
-}
-
-function cmdlineOf(pid: number): string[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
-
-async function waitGone(pids: number[], ms: number): Promise<number[]> {
-  const deadline = Date.now() + ms;
-  let left = pids.filter((p) => !processGone(p));
-  for (let i = 0; left.length && i < 1000 && Date.now() < deadline; i++) {
-    await sleep(25);
-    left = left.filter((p) => !processGone(p));
-  }
-  return left;
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-/** SIGTERM, wait up to graceMs, then SIGKILL whatever is left. */
-async function stopPids(pids: number[], graceMs: number): Promise<void> {
-  const alive = pids.filter((p) => p > 1 && p !== process.pid && !processGone(p));
-  if (!alive.length) return;
-  alive.forEach((p) => signal(p, 'SIGTERM'));
-  const left = await waitGone(alive, graceMs);
-  left.forEach((p) => signal(p, 'SIGKILL'));
-  await waitGone(left, 2_000);
-}
-
-async function netnsPids(ns: string): Promise<number[]> {
-  const r = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000 });
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter(Number.isInteger);
-}
-
 
 function logTail(file: string, lines = 20): string {
   try {

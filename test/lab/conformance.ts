@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../src/cli/client.js';
+import { DaemonClient } from '../../src/client/daemon-client.js';
 import { run } from '../../src/kernel/exec.js';
 import { processGone, restartDaemon } from '../../src/lab/lab.js';
 import { sandboxNetnsPrefix } from '../../src/paths.js';

@@ -10,7 +10,7 @@
  * budget that ends the rounds early still covers every kind.
  */
 import { describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../src/cli/client.js';
+import { DaemonClient } from '../../src/client/daemon-client.js';
 import { restartDaemon } from '../../src/lab/lab.js';
 import { findLeaks, proveWorking } from './leaks.js';
 import { eventually, pidAlive, withLab } from './helpers.js';

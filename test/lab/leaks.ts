@@ -35,7 +35,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DaemonClient } from '../../src/cli/client.js';
+import { DaemonClient } from '../../src/client/daemon-client.js';
 import { run } from '../../src/kernel/exec.js';
 import type { LabHost, LabInfo } from '../../src/lab/lab.js';
 import { sandboxNetnsPrefix } from '../../src/paths.js';

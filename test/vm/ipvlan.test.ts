@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/kernel/exec.js';
 import { driverConformance } from '../lab/conformance.js';
-import { DaemonClient } from '../../src/cli/client.js';
+import { DaemonClient } from '../../src/client/daemon-client.js';
 import { ok, withLab, yard } from '../lab/helpers.js';
 
 // Host 2 plays the LAN's other machine (the upstream router of ipvlan l3's route): no

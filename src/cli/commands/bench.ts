@@ -1,4 +1,4 @@
-/** `yard bench`: the core engine's benchmark in a throwaway lab (src/bench/main.ts). */
+/** `yard bench`: the core engine's benchmark in a throwaway lab (src/bench/core.ts, src/bench/parts.ts). */
 import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';

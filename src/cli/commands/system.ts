@@ -1,6 +1,6 @@
 /** `yard daemon`, `yard version`, `yard info`. */
 import type { Command } from 'commander';
-import { defaultInstance } from '../../paths.js';
+import { defaultInstance } from '../instance.js';
 import { VERSION } from '../../version.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../format.js';

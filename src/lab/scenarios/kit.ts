@@ -7,7 +7,7 @@
  * Scenarios run in list order against one lab and may build on what earlier ones made
  * (web1 before "web2 reaches web1"); values they hand on go through `vars`.
  */
-import { unixHttp } from '../../cli/client.js';
+import { unixHttp } from '../../client/daemon-client.js';
 import type { RunResult } from '../../kernel/exec.js';
 import { labExec, type LabHost, type LabInfo } from '../lab.js';
 

@@ -142,37 +142,3 @@ export async function runBench(opts: BenchOptions): Promise<number> {
   // Missed goals are figures, not failures; a measurement that broke is one.
   return failed ? 1 : 0;
 }
-
-function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } {
-  const o: Pick<BenchOptions, 'runs' | 'many' | 'write'> & { only?: string } = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--runs' || a === '--many') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a whole number, got ${argv[i]}`);
-      o[a === '--runs' ? 'runs' : 'many'] = v;
-    } else if (a === '--no-write') o.write = false;
-    else if (a === '--only') o.only = argv[++i];
-    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay|dns`);
-  }
-  return o;
-}
-
-const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry) {
-  // All parts (core first, then firewall, datapath, overlay, dns: parts.ts), or those of --only.
-  const all = async () => {
-    const { only, ...args } = parseArgs(process.argv.slice(2));
-    const { parseOnly, runBenchParts } = await import('./parts.js');
-    return runBenchParts({ ...args, only: only === undefined ? undefined : parseOnly(only), out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
-  };
-  all().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: Error) => {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

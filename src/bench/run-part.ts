@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { table } from '../cli/format.js';
+import { table } from '../client/table.js';
 import { run, type RunResult } from '../kernel/exec.js';
 import { labDown, labExec, labUp, type LabHost, type LabInfo, type LabUpOptions } from '../lab/lab.js';
 import { PACKAGE_ROOT } from '../paths.js';
