@@ -5,18 +5,18 @@
  * (forwarded ones), so a slow upstream never holds up a local answer.
  *
  * TCP (RFC 7766): 2-byte length framing, several queries per connection, answers in any
- * order. A connection that sends nothing for TCP_IDLE_MS (a truncated frame, say) is
- * closed; at most MAX_TCP_CONNECTIONS per sandbox, more are closed at once and counted.
+ * order. Every accepted connection joins the resolver-wide TcpPool (tcp-pool.ts), which
+ * bounds them per sandbox and in total (shedding the idlest, then the oldest, at a cap)
+ * and closes them at absolute deadlines that trickled bytes do not extend.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { bindInNetns, closeFd } from '../kernel/netns-socket.js';
 import { MAX_TCP_MESSAGE } from './message.js';
 import { EMBEDDED_DNS } from './records.js';
+import type { Budget, TcpPool } from './tcp-pool.js';
 import { NetnsTransport } from './upstream.js';
 
-export const TCP_IDLE_MS = 5_000;
-export const MAX_TCP_CONNECTIONS = 128;
 const MAX_TCP_IN_FLIGHT = 64;
 
 export type Handler = (query: Buffer, tcp: boolean) => Buffer | null | Promise<Buffer | null>;
@@ -38,13 +38,19 @@ export class SandboxListener {
     readonly netns: string,
     private handle: Handler,
     private events: ListenerEvents,
+    private pool: TcpPool,
+    upstreamTcp: Budget,
   ) {
-    this.transport = new NetnsTransport(netns);
+    this.transport = new NetnsTransport(netns, upstreamTcp);
   }
 
-  /** Bind both sockets inside `netns` (throws if the kernel refuses) and start serving. */
-  static async open(sandboxId: string, netns: string, handle: Handler, events: ListenerEvents): Promise<SandboxListener> {
-    const l = new SandboxListener(sandboxId, netns, handle, events);
+  /**
+   * Bind both sockets inside `netns` (throws if the kernel refuses) and start serving. TCP
+   * connections are admitted to `pool` (shared by every sandbox); forwarded TCP queries
+   * take their upstream socket from `upstreamTcp` (shared too).
+   */
+  static async open(sandboxId: string, netns: string, handle: Handler, events: ListenerEvents, pool: TcpPool, upstreamTcp: Budget): Promise<SandboxListener> {
+    const l = new SandboxListener(sandboxId, netns, handle, events, pool, upstreamTcp);
     const fds = bindInNetns(netns, EMBEDDED_DNS, 53);
     try {
       const udp = dgram.createSocket('udp4');
@@ -89,20 +95,25 @@ export class SandboxListener {
   }
 
   private onConnection(c: net.Socket): void {
-    if (this.closed || this.conns.size >= MAX_TCP_CONNECTIONS) {
+    if (this.closed) {
       this.events.tcpRejected();
       c.destroy();
       return;
     }
+    // At a cap the pool sheds another connection first (closing its descriptor), then admits this one.
+    const entry = this.pool.admit(this.sandboxId, () => c.destroy());
     this.conns.add(c);
     c.setNoDelay(true);
-    c.setTimeout(TCP_IDLE_MS, () => c.destroy());
     c.on('error', () => c.destroy());
-    c.on('close', () => this.conns.delete(c));
+    c.on('close', () => {
+      this.conns.delete(c);
+      this.pool.release(entry);
+    });
     let buf: Buffer = Buffer.alloc(0);
     let inFlight = 0;
     const write = (answer: Buffer | null) => {
       inFlight--;
+      this.pool.update(entry, buf.length ? 'continues' : 'none', inFlight);
       if (!answer || c.destroyed) return;
       const head = Buffer.alloc(2);
       head.writeUInt16BE(Math.min(answer.length, MAX_TCP_MESSAGE));
@@ -110,12 +121,14 @@ export class SandboxListener {
     };
     c.on('data', (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      let completed = false;
       while (buf.length >= 2) {
         const len = buf.readUInt16BE(0);
         if (len === 0) return void c.destroy(); // not a DNS message: the stream cannot be trusted further
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
+        completed = true;
         if (++inFlight > MAX_TCP_IN_FLIGHT) return void c.destroy();
         try {
           const r = this.handle(Buffer.from(msg), true);
@@ -125,7 +138,10 @@ export class SandboxListener {
           write(null);
           this.events.error(`tcp query: ${(e as Error).message}`);
         }
+        if (c.destroyed) return;
       }
+      // A message left incomplete has TCP_MESSAGE_MS from its first byte, however slowly the rest comes.
+      this.pool.update(entry, !buf.length ? 'none' : completed ? 'started' : 'continues', inFlight);
     });
   }
 

@@ -12,7 +12,9 @@
  * quick refusal beats a client timeout).
  *
  * Backpressure: forwarded queries in flight are bounded per sandbox; over the bound a
- * query gets SERVFAIL immediately and `overload` counts it. Every outcome has a counter
+ * query gets SERVFAIL immediately and `overload` counts it. TCP connections of all
+ * sandboxes share one pool bounded by a cap derived from the daemon's descriptor limit
+ * (tcp-pool.ts), as do upstream TCP sockets. Every outcome has a counter
  * (GET /yard/v1/dns/stats).
  */
 import net from 'node:net';
@@ -36,7 +38,9 @@ import {
   type Holder,
   type Records,
 } from './records.js';
+import { Budget, dnsTcpLimits, MAX_TCP_PER_SANDBOX, TcpPool, type DnsTcpLimits } from './tcp-pool.js';
 import { forward, MAX_PENDING_PER_SANDBOX, UPSTREAM_TIMEOUT_MS } from './upstream.js';
+import { nofileLimit } from '../kernel/netns-socket.js';
 
 export interface DnsStats {
   queriesUdp: number;
@@ -51,6 +55,16 @@ export interface DnsStats {
   truncated: number;
   overload: number;
   tcpRejected: number;
+  /** TCP connections open now, across all sandboxes, and their cap. */
+  tcpOpen: number;
+  tcpMax: number;
+  /** Closed to make room for a new one at a cap (the idlest, else the oldest). */
+  tcpShed: number;
+  /** Closed at a deadline: 10 s of life, 2 s for a message to arrive whole, 5 s idle. */
+  tcpTimedOut: number;
+  /** Upstream TCP sockets open now, across all sandboxes, and their cap. */
+  upstreamTcpOpen: number;
+  upstreamTcpMax: number;
   errors: number;
 }
 
@@ -80,12 +94,55 @@ export class EmbeddedDns implements Participant {
   private rotations = new WeakMap<Holder[], number>();
   private daemonDns: string[] = [];
   private log: (m: string) => void = () => {};
-  readonly stats: DnsStats = {
+  private counters = {
     queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
-    refusedInternal: 0, malformed: 0, truncated: 0, overload: 0, tcpRejected: 0, errors: 0,
+    refusedInternal: 0, malformed: 0, truncated: 0, overload: 0, tcpRejected: 0, tcpShed: 0, tcpTimedOut: 0, errors: 0,
   };
+  /** The caps on TCP connections and upstream TCP sockets, from the descriptor limit. */
+  limits: DnsTcpLimits;
+  private pool: TcpPool;
+  private upstreamTcp: Budget;
 
-  constructor(private opts: { upstreamTimeoutMs?: number } = {}) {}
+  /**
+   * `nofile`: a fixed descriptor limit to derive the TCP caps from; by default the
+   * process's own soft limit, looked at again as connections arrive (at most once a second).
+   */
+  constructor(private opts: { upstreamTimeoutMs?: number; nofile?: number } = {}) {
+    this.limits = dnsTcpLimits(opts.nofile ?? nofileLimit().soft);
+    this.pool = new TcpPool(this.limits.tcpMax, MAX_TCP_PER_SANDBOX, {
+      shed: () => this.counters.tcpShed++,
+      timedOut: () => this.counters.tcpTimedOut++,
+    });
+    this.upstreamTcp = new Budget(this.limits.upstreamTcpMax);
+    if (opts.nofile === undefined) this.pool.refresh = () => this.followLimit();
+  }
+
+  private followLimit(): void {
+    let soft: number;
+    try {
+      soft = nofileLimit().soft;
+    } catch {
+      return;
+    }
+    const next = dnsTcpLimits(soft);
+    if (next.nofile === this.limits.nofile) return;
+    this.limits = next;
+    this.pool.max = next.tcpMax;
+    this.upstreamTcp.max = next.upstreamTcpMax;
+    this.log(`dns: descriptor limit now ${next.nofile}: at most ${next.tcpMax} TCP connections and ${next.upstreamTcpMax} upstream TCP sockets in all`);
+  }
+
+  get stats(): DnsStats {
+    const { errors, ...rest } = this.counters;
+    return {
+      ...rest,
+      tcpOpen: this.pool.size,
+      tcpMax: this.limits.tcpMax,
+      upstreamTcpOpen: this.upstreamTcp.used,
+      upstreamTcpMax: this.limits.upstreamTcpMax,
+      errors,
+    };
+  }
 
   // ------------------------------------------------------------ participant
 
@@ -191,6 +248,7 @@ export class EmbeddedDns implements Participant {
   close(): void {
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
+    this.pool.close();
   }
 
   // ------------------------------------------------------------ state
@@ -219,13 +277,14 @@ export class EmbeddedDns implements Participant {
     }
     if (this.listeners.has(sb.id)) return false;
     try {
-      const l = await SandboxListener.open(sb.id, sb.netns!, (q, tcp) => this.handle(sb.id, q, tcp), {
-        tcpRejected: () => this.stats.tcpRejected++,
-        error: (what) => {
-          this.stats.errors++;
+      const events = {
+        tcpRejected: () => this.counters.tcpRejected++,
+        error: (what: string) => {
+          this.counters.errors++;
           this.log(`dns: ${what}`);
         },
-      });
+      };
+      const l = await SandboxListener.open(sb.id, sb.netns!, (q, tcp) => this.handle(sb.id, q, tcp), events, this.pool, this.upstreamTcp);
       this.listeners.set(sb.id, l);
       return true;
     } catch (e) {
@@ -255,11 +314,11 @@ export class EmbeddedDns implements Participant {
 
   /** One query from a sandbox's socket: an answer now, later, or null (stay silent). */
   handle(sandboxId: string, raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
-    if (tcp) this.stats.queriesTcp++;
-    else this.stats.queriesUdp++;
+    if (tcp) this.counters.queriesTcp++;
+    else this.counters.queriesUdp++;
     const parsed = parseQuery(raw);
     if (!parsed.ok) {
-      this.stats.malformed++;
+      this.counters.malformed++;
       return parsed.reply;
     }
     const q = parsed.query;
@@ -270,7 +329,7 @@ export class EmbeddedDns implements Participant {
   private fit(q: Query, answer: Buffer, tcp: boolean): Buffer {
     if (tcp) return answer.length <= MAX_TCP_MESSAGE ? answer : fitUdp({ ...q, udpSize: MAX_TCP_MESSAGE }, answer).buf;
     const f = fitUdp(q, answer);
-    if (f.truncated) this.stats.truncated++;
+    if (f.truncated) this.counters.truncated++;
     return f.buf;
   }
 
@@ -280,29 +339,30 @@ export class EmbeddedDns implements Participant {
     if (!sb) return reply(q, RCODE.REFUSED);
     const hit = lookupLocal(this.records, sb, q.question.name, q.question.type, this.nextRotation);
     if (hit.kind !== 'none') {
-      if (hit.kind === 'nodata') this.stats.nodata++;
-      else this.stats.local++;
+      if (hit.kind === 'nodata') this.counters.nodata++;
+      else this.counters.local++;
       return localReply(q, hit);
     }
     if (!mayForward(sb, this.nets)) {
-      this.stats.refusedInternal++;
+      this.counters.refusedInternal++;
       return reply(q, RCODE.REFUSED);
     }
     const servers = upstreamsOf(sb, this.daemonDns).filter((s) => !isLoop(s));
     const transport = this.listeners.get(sandboxId)?.transport;
     if (!servers.length || !transport) {
-      this.stats.servfail++;
+      this.counters.servfail++;
       return reply(q, RCODE.SERVFAIL);
     }
-    if (transport.pending >= MAX_PENDING_PER_SANDBOX) {
-      this.stats.overload++;
+    // A forwarded TCP query holds an upstream socket: all sandboxes share a cap on them.
+    if (transport.pending >= MAX_PENDING_PER_SANDBOX || (tcp && this.upstreamTcp.full)) {
+      this.counters.overload++;
       return reply(q, RCODE.SERVFAIL);
     }
-    this.stats.forwarded++;
+    this.counters.forwarded++;
     return forward(transport, servers, raw, tcp, this.opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS).then((r) => {
-      this.stats.upstreamTimeouts += r.timeouts;
+      this.counters.upstreamTimeouts += r.timeouts;
       if (r.reply) return r.reply;
-      this.stats.servfail++;
+      this.counters.servfail++;
       return reply(q, RCODE.SERVFAIL);
     });
   }

@@ -13,6 +13,7 @@ import { randomInt } from 'node:crypto';
 import { closeFd, unboundSocketInNetns } from '../kernel/netns-socket.js';
 import { canonicalIp } from './records.js';
 import { headerOf, MAX_TCP_MESSAGE, rcodeName, RCODE, withId } from './message.js';
+import { Budget } from './tcp-pool.js';
 
 export const UPSTREAM_TIMEOUT_MS = 2_000;
 /** Forwarded queries in flight per sandbox; beyond it a query is answered SERVFAIL at once (and counted). */
@@ -65,14 +66,22 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** Sockets inside one sandbox's namespace: one UDP socket per family (made on first use), one TCP connection per query. */
+/**
+ * Sockets inside one sandbox's namespace: one UDP socket per family (made on first use),
+ * one TCP connection per query, taken from `tcpBudget` (shared by every sandbox: with it
+ * spent, a TCP query gets no answer from this server, i.e. SERVFAIL in the end).
+ */
 export class NetnsTransport implements Transport {
   private udp = new Map<4 | 6, dgram.Socket>();
   private waiting = new Map<number, Waiter>();
-  private tcpInFlight = new Set<net.Socket>();
+  /** Each TCP exchange under way, with the function that ends it. */
+  private tcpInFlight = new Map<net.Socket, (b: Buffer | null) => void>();
   private closed = false;
 
-  constructor(readonly netns: string) {}
+  constructor(
+    readonly netns: string,
+    private tcpBudget: Budget = new Budget(Infinity),
+  ) {}
 
   get pending(): number {
     return this.waiting.size + this.tcpInFlight.size;
@@ -139,15 +148,22 @@ export class NetnsTransport implements Transport {
   }
 
   private overTcp(server: string, query: Buffer, timeoutMs: number): Promise<Buffer | null> {
-    const fd = unboundSocketInNetns(this.netns, net.isIPv6(server) ? 6 : 4, 'tcp');
+    if (!this.tcpBudget.take()) return Promise.resolve(null);
+    let fd: number;
     let sock: net.Socket;
+    try {
+      fd = unboundSocketInNetns(this.netns, net.isIPv6(server) ? 6 : 4, 'tcp');
+    } catch (e) {
+      this.tcpBudget.give();
+      throw e;
+    }
     try {
       sock = new net.Socket({ fd, readable: true, writable: true });
     } catch {
       closeFd(fd);
+      this.tcpBudget.give();
       return Promise.resolve(null);
     }
-    this.tcpInFlight.add(sock);
     return new Promise((resolve) => {
       let buf = Buffer.alloc(0);
       let done = false;
@@ -156,9 +172,11 @@ export class NetnsTransport implements Transport {
         done = true;
         clearTimeout(timer);
         this.tcpInFlight.delete(sock);
+        this.tcpBudget.give();
         sock.destroy();
         resolve(b);
       };
+      this.tcpInFlight.set(sock, finish);
       const timer = setTimeout(() => finish(null), timeoutMs);
       sock.on('error', () => finish(null));
       sock.on('close', () => finish(null));
@@ -184,7 +202,6 @@ export class NetnsTransport implements Transport {
       w.resolve(null);
     }
     this.waiting.clear();
-    for (const s of this.tcpInFlight) s.destroy();
-    this.tcpInFlight.clear();
+    for (const finish of [...this.tcpInFlight.values()]) finish(null);
   }
 }

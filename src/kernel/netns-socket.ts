@@ -1,6 +1,7 @@
 /**
- * Sockets born inside another network namespace. The only code in Switchyard that calls
- * setns/socket/bind itself (through koffi): the embedded DNS resolver needs a socket bound
+ * Sockets born inside another network namespace, and the daemon's descriptor limit. The
+ * only code in Switchyard that calls setns/socket/bind/getrlimit/setrlimit itself (through
+ * koffi; Node has no API for them): the embedded DNS resolver needs a socket bound
  * on 127.0.0.11:53 inside every sandbox, and upstream sockets whose packets leave through
  * the sandbox's own routes, all served by the daemon's single process.
  *
@@ -40,6 +41,8 @@ interface Libc {
   bind(fd: number, addr: Buffer, len: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   close(fd: number): number;
+  getrlimit(resource: number, rlim: Buffer): number;
+  setrlimit(resource: number, rlim: Buffer): number;
 }
 
 let libc: Libc | undefined;
@@ -52,6 +55,9 @@ function getLibc(): Libc {
     bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
     setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
     close: lib.func('int close(int fd)'),
+    // struct rlimit is two rlim_t (unsigned 64-bit on Linux x86-64 and arm64), passed as a buffer.
+    getrlimit: lib.func('int getrlimit(int resource, void *rlim)'),
+    setrlimit: lib.func('int setrlimit(int resource, const void *rlim)'),
   } as Libc;
   return libc;
 }
@@ -193,4 +199,39 @@ export function unboundSocketInNetns(ns: string, family: 4 | 6, kind: 'udp' | 't
 /** Close an fd the caller never handed to Node (Node closes adopted ones itself). */
 export function closeFd(fd: number): void {
   getLibc().close(fd);
+}
+
+const RLIMIT_NOFILE = 7;
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+export interface NofileLimit {
+  soft: number;
+  hard: number;
+}
+
+function toLimit(v: bigint): number {
+  return v === RLIM_INFINITY || v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+}
+
+/** The process's RLIMIT_NOFILE (Infinity for RLIM_INFINITY). */
+export function nofileLimit(): NofileLimit {
+  const buf = Buffer.alloc(16);
+  if (getLibc().getrlimit(RLIMIT_NOFILE, buf) !== 0) fail('getrlimit RLIMIT_NOFILE');
+  return { soft: toLimit(buf.readBigUInt64LE(0)), hard: toLimit(buf.readBigUInt64LE(8)) };
+}
+
+/**
+ * Raise the RLIMIT_NOFILE soft limit to the hard limit (an unprivileged process may; the
+ * hard limit itself is left alone). Returns the limit before and after.
+ */
+export function raiseNofileLimit(): { before: NofileLimit; after: NofileLimit } {
+  const before = nofileLimit();
+  if (before.soft < before.hard) {
+    const buf = Buffer.alloc(16);
+    const hard = before.hard === Infinity ? RLIM_INFINITY : BigInt(before.hard);
+    buf.writeBigUInt64LE(hard, 0);
+    buf.writeBigUInt64LE(hard, 8);
+    if (getLibc().setrlimit(RLIMIT_NOFILE, buf) !== 0) fail(`setrlimit RLIMIT_NOFILE to ${before.hard}`);
+  }
+  return { before, after: nofileLimit() };
 }

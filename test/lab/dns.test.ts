@@ -32,6 +32,14 @@ async function freshNeighbours(sb: string): Promise<void> {
   const netns = (await yardJson<any[]>(h(), 'inspect', sb))[0].Netns as string;
   execFileSync('ip', ['-n', netns, 'neigh', 'flush', 'all'], { timeout: 10_000 });
 }
+/** dig's status line (NOERROR, NXDOMAIN, REFUSED, SERVFAIL...) and answer records for a name, from a sandbox. */
+async function status(sb: string, ...args: string[]): Promise<{ status: string; answers: string[] }> {
+  const out = await digFull(sb, ...args);
+  const st = /status: (\w+)/.exec(out)?.[1];
+  if (!st) throw new Error(`dig ${args.join(' ')} from ${sb} got no answer:\n${out}`);
+  const answers = out.split(';; ANSWER SECTION:')[1]?.split('\n\n')[0]?.trim().split('\n').filter(Boolean) ?? [];
+  return { status: st, answers };
+}
 /** IPv4 addresses (no length) of sandboxes on a network, from one `yard inspect`. */
 async function ipsOn(network: string, ...sandboxes: string[]): Promise<string[]> {
   const all = await yardJson<any[]>(h(), 'inspect', ...sandboxes);
@@ -79,6 +87,12 @@ describe('embedded DNS', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/NXDOMAIN/);
     expect(r.stdout).toContain('10.231.0.1');
+    await freshNeighbours('b2');
+    expect(await status('b2', 'b1')).toEqual({ status: 'NXDOMAIN', answers: [] });
+    // Positive controls: the same upstream answers b2 for a name it knows, and a sandbox on
+    // a user network resolves its peers by name.
+    expect(await dig('b2', 'foo.lab')).toEqual(['10.231.0.99']);
+    expect(await dig('web1', 'web2')).toEqual([await ipOf(h(), 'web2', 'app')]);
   });
 
   it('resolves by name, alias, short ID and name.network, case-insensitively (busybox nslookup and dig)', async () => {
@@ -117,15 +131,21 @@ describe('embedded DNS', () => {
     expect(d2).toMatch(/^fd00:30:3::/);
     expect(await dig('d1', '-x', d2)).toEqual(['d2.dual.']);
     expect(await dig('d1', 'AAAA', 'd2')).toEqual([d2]);
-    // A name with no IPv6 address: empty NOERROR, not NXDOMAIN.
-    expect(await digFull('web1', 'AAAA', 'web2')).toMatch(/status: NOERROR[\s\S]*ANSWER: 0/);
+    // A name with no IPv6 address: empty NOERROR, not NXDOMAIN (its A record is there).
+    expect(await status('web1', 'AAAA', 'web2')).toEqual({ status: 'NOERROR', answers: [] });
+    expect(await dig('web1', 'A', 'web2')).toEqual([await ipOf(h(), 'web2', 'app')]);
   });
 
   it('scopes names to the sandbox\'s networks; other networks\' names go upstream (NXDOMAIN)', async () => {
-    const [web1] = await ipsOn('app', 'web1');
-    expect(await digs('o1', ['web1', 'web1.app', `-x ${web1}`])).toEqual([[], [], []]);
-    expect(await digFull('o1', 'web1')).toMatch(/status: NXDOMAIN/);
-    expect(await digFull('web1', 'o1.other')).toMatch(/status: NXDOMAIN/);
+    const [web1, o1] = [await ipOf(h(), 'web1', 'app'), await ipOf(h(), 'o1', 'other')];
+    await freshNeighbours('o1');
+    await freshNeighbours('web1');
+    // Not visible from another network: the upstream's NXDOMAIN exactly (not SERVFAIL, not a timeout, not NODATA).
+    for (const q of [['web1'], ['web1.app'], ['-x', web1]]) expect(await status('o1', ...q), `${q.join(' ')} from o1`).toEqual({ status: 'NXDOMAIN', answers: [] });
+    expect(await status('web1', 'o1.other')).toEqual({ status: 'NXDOMAIN', answers: [] });
+    // Positive controls: the same names resolve from a sandbox on their network.
+    expect(await digs('web2', ['web1', 'web1.app', `-x ${web1}`])).toEqual([[web1], [web1], ['web1.app.']]);
+    expect(await dig('o1', 'o1.other')).toEqual([o1]);
   });
 
   it('updates at once on connect, disconnect and rm', async () => {
@@ -134,7 +154,9 @@ describe('embedded DNS', () => {
     expect(await digs('o1', ['web1', 'joined'])).toEqual([[onOther], [onOther]]);
     expect(await dig('web1', 'o1')).toEqual([o1]);
     await ok(yard(h(), 'network', 'disconnect', 'other', 'web1'));
-    expect(await digs('o1', ['web1', 'joined'])).toEqual([[], []]);
+    await freshNeighbours('o1');
+    for (const name of ['web1', 'joined']) expect(await status('o1', name), `${name} from o1`).toEqual({ status: 'NXDOMAIN', answers: [] });
+    expect(await dig('web2', 'web1')).toEqual([await ipOf(h(), 'web1', 'app')]); // still there for its own network
     // A default-bridge sandbox that joins a user network gets the resolver too.
     await ok(yard(h(), 'network', 'connect', 'app', 'b2'));
     expect(await ok(inside('b2', 'cat', '/etc/resolv.conf'))).toContain('nameserver 127.0.0.11');
@@ -142,7 +164,9 @@ describe('embedded DNS', () => {
     await sleeper('gone', '--network', 'app');
     expect(await dig('web1', 'gone')).toEqual([await ipOf(h(), 'gone', 'app')]);
     await ok(yard(h(), 'rm', '-f', 'gone'));
-    expect(await dig('web1', 'gone')).toEqual([]);
+    await freshNeighbours('web1');
+    expect(await status('web1', 'gone')).toEqual({ status: 'NXDOMAIN', answers: [] });
+    expect(await dig('web1', 'web2')).toEqual([await ipOf(h(), 'web2', 'app')]);
   });
 
   it('forwards unknown names upstream from the sandbox, passing NXDOMAIN through', async () => {
@@ -170,20 +194,24 @@ describe('embedded DNS', () => {
     await sleeper('i2', '--network', 'sealed');
     expect(await dig('i1', 'i2')).toEqual([await ipOf(h(), 'i2', 'sealed')]);
     const t0 = Date.now();
-    const r = await digFull('i1', 'foo.lab');
-    expect(r).toMatch(/status: REFUSED/);
-    expect(r).not.toContain('10.231.0.99');
+    expect(await status('i1', 'foo.lab')).toEqual({ status: 'REFUSED', answers: [] });
     expect(Date.now() - t0).toBeLessThan(3_000);
+    // Positive control: the same name resolves from a sandbox on a network that may forward.
+    await freshNeighbours('web1');
+    expect(await dig('web1', 'foo.lab')).toEqual(['10.231.0.99']);
   });
 
   it('refuses a DNS loop (--dns 127.0.0.11) and a --dns that is not an address, naming the flag', async () => {
     for (const bad of ['127.0.0.11', 'dns.example']) {
       const r = await yard(h(), 'run', '-d', '--name', 'loop', '--network', 'app', '--dns', bad, '--', 'sleep', '1');
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`--dns ${bad}`);
+      expect(r.stderr).toMatch(new RegExp(`--dns "?${bad.replace(/\./g, '\\.')}"?`)); // the flag and its value, quoted or not
     }
     expect((await yard(h(), 'run', '-d', '--name', 'loop', '--network', 'app', '--dns', '127.0.0.11', '--', 'sleep', '1')).stderr).toMatch(/loop/);
     expect((await yard(h(), 'inspect', 'loop')).code).not.toBe(0);
+    // Positive control: the same command with a real upstream is accepted.
+    await ok(yard(h(), 'run', '-d', '--name', 'loop', '--network', 'app', '--dns', '10.231.0.1', '--', 'sleep', '1'));
+    await ok(yard(h(), 'rm', '-f', 'loop'));
   });
 
   it('writes /etc/hosts with the sandbox\'s own name, --add-host and host-gateway', async () => {
@@ -204,9 +232,12 @@ describe('embedded DNS', () => {
     const up = await ok(yard(h(), 'dns', 'explain', 'foo.lab', '--from', 'web1'));
     expect(up).toContain('10.231.0.99');
     expect(up).toContain('answered by 10.231.0.1');
+    await freshNeighbours('o1');
     const scoped = await yardJson(h(), 'dns', 'explain', 'web1', '--from', 'o1', '--json');
     expect(scoped).toMatchObject({ source: 'upstream', rcode: 'NXDOMAIN', networks: ['other'] });
     expect(scoped.reason).toContain('on network other');
+    // Positive control: the same name, asked by a sandbox on its network, is answered locally.
+    expect(await yardJson(h(), 'dns', 'explain', 'web1', '--from', 'web2', '--json')).toMatchObject({ source: 'local', rcode: 'NOERROR', network: 'app' });
     const ptr = await yardJson(h(), 'dns', 'explain', await ipOf(h(), 'web2', 'app'), '--from', 'web1', '--json');
     expect(ptr).toMatchObject({ source: 'local', question: { type: 'PTR' }, records: [expect.stringContaining('web2.app')] });
     const bridge = await ok(yard(h(), 'dns', 'explain', 'b2', '--from', 'b1'));
