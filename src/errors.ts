@@ -7,13 +7,14 @@
  * Every code is listed in `docs/errors.md`; `src/errors.test.ts` keeps the two in sync.
  */
 
-export type ErrorClass = 'invalid' | 'forbidden' | 'not-found' | 'conflict' | 'unavailable' | 'internal';
+export type ErrorClass = 'invalid' | 'forbidden' | 'not-found' | 'conflict' | 'too-large' | 'unavailable' | 'internal';
 
 const STATUS: Record<ErrorClass, number> = {
   invalid: 400,
   forbidden: 403,
   'not-found': 404,
   conflict: 409,
+  'too-large': 413,
   unavailable: 503,
   internal: 500,
 };
@@ -64,6 +65,7 @@ export const ERROR_CODES = {
   VNI_EXHAUSTED: ['unavailable', 'No free VXLAN network identifier is left (in the range or the vxlanid_list asked for).'],
   STATE_WRITE_FAILED: ['unavailable', 'The daemon could not write its state (disk full, read-only, I/O error); nothing was changed.'],
   PROCESS_NOT_IN_SANDBOX: ['forbidden', 'A PID reported as a sandbox\'s process is not a process started for that sandbox.'],
+  REQUEST_TOO_LARGE: ['too-large', 'An API request body is larger than the daemon\'s limit (1 MiB); it is refused before it is read.'],
   NOT_IMPLEMENTED: ['invalid', 'The feature exists in Docker but not (yet) in Switchyard.'],
   INTERNAL: ['internal', 'A bug: an unexpected failure without a more specific code.'],
 } as const satisfies Record<string, readonly [ErrorClass, string]>;

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { createApp } from './server.js';
+import { createApp, MAX_BODY_BYTES } from './server.js';
 import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
 
 let t: TestEngine;
@@ -196,5 +196,151 @@ describe('request validation', () => {
       code: 'INVALID_SUBNET',
       field: '--subnet',
     });
+  });
+});
+
+describe('request validation: malformed and type-confused input is a 400, never a 500', () => {
+  const networkNames = async () => listNames('/networks');
+  const sandboxIds = () => t.engine.sandboxes().map((s) => s.id);
+
+  it.each(['null', '[]', '1', 'true', '"x"', '{"name":"x"}', '{"name":{"x":1}}', '{"name":[1]}', '{"label":{"a":"yes"}}', 'not json'])(
+    'filters=%s is a 400 naming filters on GET /networks and on prune, which deletes nothing',
+    async (raw) => {
+      await create('unused');
+      const q = `filters=${encodeURIComponent(raw)}`;
+      const list = await app.request(`/networks?${q}`);
+      expect(list.status).toBe(400);
+      expect(await list.json()).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'filters', message: expect.stringMatching(/^filters /) });
+      const prune = await post(`/v1.41/networks/prune?${q}`);
+      expect(prune.status).toBe(400);
+      expect(await prune.json()).toMatchObject({ field: 'filters' });
+      expect(await networkNames()).toContain('unused');
+    },
+  );
+
+  it('positive control: both filter forms and an empty filters= work', async () => {
+    await create('keep', { Labels: { k: 'v' } });
+    await create('drop');
+    expect(await listNames(`/networks?filters=${encodeURIComponent('{"name":{"keep":true}}')}`)).toEqual(['keep']);
+    expect(await listNames(`/networks?filters=${encodeURIComponent('{"name":["keep"]}')}`)).toEqual(['keep']);
+    expect((await app.request('/networks?filters=')).status).toBe(200);
+    expect(await (await post(`/networks/prune?filters=${encodeURIComponent('{"label!":{"k=v":true}}')}`)).json()).toEqual({ NetworksDeleted: ['drop'] });
+  });
+
+  it.each([['dangling', 'maybe'], ['type', 'other']])('GET /networks refuses filter %s=%s as Docker does', async (k, v) => {
+    const r = await app.request(`/networks?filters=${encodeURIComponent(JSON.stringify({ [k]: [v] }))}`);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { message: string }).message).toContain(`invalid filter '${k}=${v}'`);
+  });
+
+  it('Docker routes ignore unknown keys and take null for an optional field as absent (docker-py)', async () => {
+    const r = await post('/networks/create', {
+      Name: 'py', CheckDuplicate: true, ConfigFrom: null, Scope: 'local', ConfigOnly: false, EnableIPv4: true, Driver: null, Internal: null, Options: null, Labels: null,
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.60.0.0/24', IPRange: null, Gateway: null, AuxiliaryAddresses: null }] },
+    });
+    expect(r.status, JSON.stringify(await r.clone().json())).toBe(201);
+    expect(await networkNames()).toContain('py');
+    // A null body on a Docker route is {} (Name is then missing), as Docker decodes it.
+    const nul = await post('/networks/create', 'null');
+    expect(nul.status).toBe(400);
+    expect(await nul.json()).toMatchObject({ field: 'Name' });
+  });
+
+  it.each([['[]', 'an array'], ['1', 'a JSON number'], ['"x"', 'a JSON string']])('a body that is %s is a 400 on Docker routes', async (body, kind) => {
+    const r = await post('/networks/create', body);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ field: 'body', message: expect.stringContaining(`request body is ${kind}, not a JSON object`) });
+  });
+
+  it.each([
+    ['null', 'null', 'body', /request body is null/],
+    ['empty', '', 'body', /request body is empty/],
+    ['an array', '[]', 'body', /request body is an array/],
+    ['only unknown keys', '{"bogus":1}', 'bogus', /request field bogus is not a known field/],
+    ['an unknown key beside known ones', '{"name":"a1","Name":"x"}', 'Name', /request field Name is not a known field/],
+    ['an unknown key in a network entry', '{"networks":[{"network":"bridge","alias":["x"]}]}', 'networks.0.alias', /not a known field/],
+  ])('POST /yard/v1/sandboxes with a body that is %s (%j) is a 400 naming the field, and creates nothing', async (_what, body, field, message) => {
+    const before = sandboxIds();
+    const r = await post('/yard/v1/sandboxes', body);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ code: 'INVALID_ARGUMENT', field, message: expect.stringMatching(message) });
+    expect(sandboxIds()).toEqual(before);
+  });
+
+  it('positive control: a sandbox body with known keys creates the sandbox', async () => {
+    const r = await post('/yard/v1/sandboxes', { name: 'ok1', hostname: 'web-1', dnsSearch: ['lab'], dnsOptions: ['ndots:2'], extraHosts: ['db:10.0.0.5'] });
+    expect(r.status).toBe(201);
+    expect(t.engine.sandboxes().map((s) => s.name)).toContain('ok1');
+  });
+
+  it.each([
+    [{ dnsSearch: ['lab\nnameserver 6.6.6.6'] }, '--dns-search'],
+    [{ dnsOptions: ['ndots:0\nnameserver 6.6.6.6'] }, '--dns-option'],
+    [{ hostname: 'h\n6.6.6.6 evil' }, '--hostname'],
+    [{ extraHosts: ['a:notanip'] }, '--add-host'],
+    [{ dns: ['0.0.0.0'] }, '--dns'],
+    [{ dns: ['224.0.0.1'] }, '--dns'],
+    [{ networks: [{ network: 'bridge', aliases: ['a/b'] }] }, '--network-alias'],
+    [{ env: { 'A-B': 'x' } }, '--env'],
+    [{ env: { A: 'x\u0000y' } }, '--env'],
+    [{ command: ['sleep', '1\u0000'], detached: true }, 'COMMAND'],
+    [{ publish: ['8090:80\n'] }, '-p'],
+    [{ publish: [' 8090:80'] }, '-p'],
+  ])('sandbox %j is a 400 naming %s, and creates nothing', async (body, field) => {
+    const r = await post('/yard/v1/sandboxes', body);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ code: 'INVALID_ARGUMENT', field });
+    expect(t.engine.sandboxes()).toEqual([]);
+    expect(t.kernel.calls.filter((c) => c.kind === 'apply')).toEqual([]);
+  });
+
+  it('connect refuses a bad alias, naming --alias; a good one connects', async () => {
+    await create('app');
+    await t.engine.createSandbox({ name: 'web' });
+    const bad = await post('/networks/app/connect', { Container: 'web', EndpointConfig: { Aliases: ['ok', 'a\nb'] } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: '--alias' });
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(1);
+    const good = await post('/networks/app/connect', { Container: 'web', EndpointConfig: { Aliases: ['db'], IPAMConfig: null } });
+    expect(good.status).toBe(200);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(2);
+  });
+});
+
+describe('request body limit', () => {
+  it(`refuses a Content-Length over ${MAX_BODY_BYTES} bytes with 413 before reading, and closes the connection`, async () => {
+    let pulled = 0;
+    const body = new ReadableStream({
+      pull(c) {
+        pulled++;
+        c.enqueue(new Uint8Array(1024));
+      },
+    });
+    const r = await app.request('/networks/create', { method: 'POST', body, headers: { 'Content-Length': String(600 * 1024 * 1024) }, duplex: 'half' } as RequestInit);
+    expect(r.status).toBe(413);
+    expect(r.headers.get('Connection')).toBe('close');
+    expect(await r.json()).toMatchObject({ code: 'REQUEST_TOO_LARGE', field: 'body', message: expect.stringMatching(/1 MiB/) });
+    expect(pulled).toBeLessThanOrEqual(1);
+  });
+
+  it('stops reading a body without a length once it passes the limit', async () => {
+    let sent = 0;
+    const body = new ReadableStream({
+      pull(c) {
+        if (sent > 100 * 1024 * 1024) return c.close();
+        sent += 64 * 1024;
+        c.enqueue(new Uint8Array(64 * 1024).fill(0x20));
+      },
+    });
+    const r = await app.request('/yard/v1/sandboxes', { method: 'POST', body, duplex: 'half' } as RequestInit);
+    expect(r.status).toBe(413);
+    expect(sent).toBeLessThan(MAX_BODY_BYTES + 4 * 64 * 1024);
+    expect(t.engine.sandboxes()).toEqual([]);
+  });
+
+  it('positive control: a body just under the limit is read (and judged on its content)', async () => {
+    const padded = JSON.stringify({ Name: 'big', Labels: { pad: 'x'.repeat(4000) } }).padEnd(MAX_BODY_BYTES - 10, ' ');
+    const r = await post('/networks/create', padded);
+    expect(r.status).toBe(201);
   });
 });

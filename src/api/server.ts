@@ -7,6 +7,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import os from 'node:os';
+import type http from 'node:http';
 import { YardError, asYardError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { NetworkRecord } from '../model/types.js';
@@ -24,17 +25,67 @@ function cmpVersion(a: string, b: string): number {
   return a1! - b1! || a2! - b2!;
 }
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+/**
+ * The largest request body the daemon reads: 1 MiB (docs/api.md). A bigger one is answered
+ * 413 before it is read (by its Content-Length), or as soon as a chunked one passes the
+ * limit; the connection is then closed, so the rest is never buffered.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+function tooLarge(what: string): YardError {
+  return new YardError('REQUEST_TOO_LARGE', `request body${what} is larger than the daemon's limit of ${MAX_BODY_BYTES} bytes (1 MiB)`, {
+    field: 'body',
+    hint: 'send a smaller request',
+  });
+}
+
+/**
+ * Docker's routes ('docker') take a missing or `null` body as `{}` and ignore unknown keys,
+ * as Docker does; Switchyard's own routes ('yard') need a JSON object and refuse unknown
+ * keys (their schemas are strict).
+ */
+type BodyMode = 'docker' | 'yard';
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, mode: BodyMode = 'docker'): T {
+  const kind = body === undefined ? 'empty' : body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body !== 'object' ? `a JSON ${typeof body}` : '';
+  if (kind && !(mode === 'docker' && (body === undefined || body === null))) {
+    throw new YardError('INVALID_ARGUMENT', `request body is ${kind}, not a JSON object`, { field: 'body', hint: 'send a JSON object (see docs/api.md)' });
+  }
   const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...issue.path, issue.keys[0]].join('.');
+    throw new YardError('INVALID_ARGUMENT', `request field ${field} is not a known field`, { field, hint: 'remove it (the fields are listed in docs/api.md)' });
+  }
   const field = issue.path.join('.') || 'body';
   throw new YardError('INVALID_ARGUMENT', `request field ${field}: ${issue.message}`, { field, hint: 'fix the request body (see docs/api.md)' });
 }
 
+/** The body, read with the size cap: undefined when there is none (or only blanks). */
 async function json(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (!text.trim()) return {};
+  const stream = c.req.raw.body;
+  if (!stream) return undefined;
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      reader.cancel().catch(() => {});
+      throw tooLarge('');
+    }
+    chunks.push(value);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: 'send a JSON object in UTF-8' });
+  }
+  if (!text.trim()) return undefined;
   try {
     return JSON.parse(text);
   } catch {
@@ -42,31 +93,70 @@ async function json(c: Context): Promise<unknown> {
   }
 }
 
-/** Docker filters come as {"k":{"v":true}} (docker CLI) or {"k":["v"]} (SDKs): accept both. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Docker filters: a JSON object whose values are lists of strings ({"k":["v"]}, SDKs) or
+ * maps of booleans ({"k":{"v":true}}, docker CLI). Anything else (null, a list, a number,
+ * a string value) is a 400, as in Docker; an empty `filters=` is no filter.
+ */
 export function parseFilters(raw: string | undefined): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  if (!raw) return out;
+  if (raw === undefined || raw === '') return out;
+  const refuse = (why: string) =>
+    new YardError('INVALID_ARGUMENT', `filters ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}...` : raw)} ${why}`, {
+      field: 'filters',
+      hint: 'send a JSON object of lists, e.g. {"name":["x"]} or {"label":{"a=b":true}}',
+    });
   let obj: unknown;
   try {
     obj = JSON.parse(raw);
   } catch {
-    throw new YardError('INVALID_ARGUMENT', `filters ${raw} is not JSON`, { field: 'filters', hint: 'send {"name":["x"]}' });
+    throw refuse('is not JSON');
   }
-  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
-    if (Array.isArray(v)) out.set(k, v.map(String));
-    else if (v && typeof v === 'object') out.set(k, Object.keys(v).filter((x) => (v as Record<string, unknown>)[x]));
-    else out.set(k, [String(v)]);
+  if (!isPlainObject(obj)) throw refuse('is not a JSON object');
+  for (const [k, v] of Object.entries(obj)) {
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out.set(k, v);
+    else if (isPlainObject(v) && Object.values(v).every((x) => typeof x === 'boolean')) out.set(k, Object.keys(v).filter((x) => v[x]));
+    else throw refuse(`has a value for ${JSON.stringify(k)} that is neither a list of strings nor a map of booleans`);
   }
   return out;
 }
 
+/**
+ * Answer requests Node's HTTP parser refuses (malformed lines, headers too large) with a
+ * JSON `{"message"}` body like every other error, instead of a bare status line.
+ */
+export function answerClientErrors(server: http.Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ message: status === 431 ? 'request headers are too large' : `malformed HTTP request (${err.code ?? 'parse error'})`, code: 'INVALID_ARGUMENT' });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
 const NETWORK_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
 
-function networkMatches(engine: Engine, n: NetworkRecord, f: Map<string, string[]>): boolean {
+/** Docker's checks of `GET /networks` filters, before any network is looked at. */
+function checkNetworkFilters(f: Map<string, string[]>): void {
   for (const [k, vals] of f) {
     if (!NETWORK_FILTERS.includes(k)) {
       throw new YardError('INVALID_ARGUMENT', `invalid filter '${k}'`, { field: 'filters', hint: `use one of ${NETWORK_FILTERS.join(', ')}` });
     }
+    const allowed = k === 'dangling' ? ['true', 'false', '1', '0'] : k === 'type' ? ['builtin', 'custom'] : null;
+    const bad = allowed && vals.find((v) => !allowed.includes(v));
+    if (bad !== null && bad !== undefined) {
+      throw new YardError('INVALID_ARGUMENT', `invalid filter '${k}=${bad}'`, { field: 'filters', hint: `use ${k}=${allowed!.join(' or ')}` });
+    }
+  }
+}
+
+function networkMatches(engine: Engine, n: NetworkRecord, f: Map<string, string[]>): boolean {
+  for (const [k, vals] of f) {
     const any = (pred: (v: string) => boolean) => vals.some(pred);
     const ok =
       k === 'driver' ? any((v) => n.driver === v)
@@ -87,61 +177,69 @@ function labelMatch(labels: Record<string, string>, f: string): boolean {
   return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
 }
 
+/**
+ * Docker's routes: unknown keys are ignored (newer clients send fields such as
+ * CheckDuplicate, ConfigFrom, Scope, EnableIPv4) and `null` for an optional field is the
+ * field left out (docker-py sends "IPRange": null), as in Docker.
+ */
+const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const strings = z.record(z.string(), z.string());
+
 const IpamConfigSchema = z.object({
-  Subnet: z.string().optional(),
-  IPRange: z.string().optional(),
-  Gateway: z.string().optional(),
-  AuxiliaryAddresses: z.record(z.string(), z.string()).nullish(),
+  Subnet: opt(z.string()),
+  IPRange: opt(z.string()),
+  Gateway: opt(z.string()),
+  AuxiliaryAddresses: opt(strings),
 });
 
 const NetworkCreateSchema = z.object({
   Name: z.string({ error: 'Name is required' }),
-  Driver: z.string().optional(),
-  Internal: z.boolean().optional(),
-  Attachable: z.boolean().optional(),
-  Ingress: z.boolean().optional(),
-  EnableIPv6: z.boolean().nullish(),
-  EnableIPv4: z.boolean().nullish(),
-  CheckDuplicate: z.boolean().optional(),
-  ConfigOnly: z.boolean().optional(),
-  IPAM: z
-    .object({ Driver: z.string().optional(), Config: z.array(IpamConfigSchema).nullish(), Options: z.record(z.string(), z.string()).nullish() })
-    .nullish(),
-  Options: z.record(z.string(), z.string()).nullish(),
-  Labels: z.record(z.string(), z.string()).nullish(),
-  DryRun: z.boolean().optional(),
+  Driver: opt(z.string()),
+  Internal: opt(z.boolean()),
+  Attachable: opt(z.boolean()),
+  Ingress: opt(z.boolean()),
+  EnableIPv6: opt(z.boolean()),
+  EnableIPv4: opt(z.boolean()),
+  CheckDuplicate: opt(z.boolean()),
+  ConfigOnly: opt(z.boolean()),
+  IPAM: opt(z.object({ Driver: opt(z.string()), Config: opt(z.array(IpamConfigSchema)), Options: opt(strings) })),
+  Options: opt(strings),
+  Labels: opt(strings),
+  DryRun: opt(z.boolean()),
 });
 
 const ConnectSchema = z.object({
   Container: z.string({ error: 'Container is required' }),
-  EndpointConfig: z
-    .object({
-      IPAMConfig: z.object({ IPv4Address: z.string().optional(), IPv6Address: z.string().optional() }).nullish(),
-      Aliases: z.array(z.string()).nullish(),
-    })
-    .passthrough()
-    .nullish(),
-  DryRun: z.boolean().optional(),
+  EndpointConfig: opt(
+    z.object({
+      IPAMConfig: opt(z.object({ IPv4Address: opt(z.string()), IPv6Address: opt(z.string()) })),
+      Aliases: opt(z.array(z.string())),
+    }),
+  ),
+  DryRun: opt(z.boolean()),
 });
 
-const DisconnectSchema = z.object({ Container: z.string({ error: 'Container is required' }), Force: z.boolean().optional() });
+const DisconnectSchema = z.object({ Container: z.string({ error: 'Container is required' }), Force: opt(z.boolean()) });
 
-const SandboxCreateSchema = z.object({
-  name: z.string().optional(),
-  hostname: z.string().optional(),
-  networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional() })).optional(),
-  command: z.array(z.string()).optional(),
-  detached: z.boolean().optional(),
-  start: z.boolean().optional(),
-  dns: z.array(z.string()).optional(),
-  dnsSearch: z.array(z.string()).optional(),
-  dnsOptions: z.array(z.string()).optional(),
-  extraHosts: z.array(z.string()).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  publish: z.array(z.string()).optional(),
-  dryRun: z.boolean().optional(),
-});
+/** Switchyard's own routes: strict, an unknown key is a 400 naming it. */
+const SandboxCreateSchema = z
+  .object({
+    name: z.string().optional(),
+    hostname: z.string().optional(),
+    networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional() }).strict()).optional(),
+    command: z.array(z.string()).optional(),
+    detached: z.boolean().optional(),
+    start: z.boolean().optional(),
+    dns: z.array(z.string()).optional(),
+    dnsSearch: z.array(z.string()).optional(),
+    dnsOptions: z.array(z.string()).optional(),
+    extraHosts: z.array(z.string()).optional(),
+    labels: strings.optional(),
+    env: strings.optional(),
+    publish: z.array(z.string()).optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
 
 export function createApp(engine: Engine, info: () => Record<string, unknown>): Hono {
   const app = new Hono({
@@ -150,6 +248,13 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
       const m = VERSION_RE.exec(p);
       return m ? m[3]! : p;
     },
+  });
+
+  // The body limit, before anything else: a Content-Length over it is refused unread.
+  app.use('*', async (c, next) => {
+    const len = c.req.header('content-length');
+    if (len !== undefined && Number(len) > MAX_BODY_BYTES) throw tooLarge(` of ${len} bytes`);
+    await next();
   });
 
   // API version gate, on the raw path.
@@ -171,6 +276,8 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
 
   app.onError((err, c) => {
     const e = asYardError(err);
+    // The rest of a body that was too large is never read: the connection ends here.
+    if (e.code === 'REQUEST_TOO_LARGE') c.header('Connection', 'close');
     return c.json(e.toJSON(), e.status as 400);
   });
   app.notFound((c) => c.json({ message: 'page not found' }, 404));
@@ -231,6 +338,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
   // ------------------------------------------------------------ Docker networks
   app.get('/networks', (c) => {
     const f = parseFilters(c.req.query('filters'));
+    checkNetworkFilters(f);
     return c.json(engine.networks().filter((n) => networkMatches(engine, n, f)).map((n) => networkJson(n)));
   });
 
@@ -258,7 +366,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
       ipv6: !!b.EnableIPv6,
       options: b.Options ?? {},
       labels: b.Labels ?? {},
-      ipam: (b.IPAM?.Config ?? []).map((p) => ({ subnet: p.Subnet, gateway: p.Gateway, ipRange: p.IPRange, auxAddresses: p.AuxiliaryAddresses ?? undefined })),
+      ipam: (b.IPAM?.Config ?? []).map((p) => ({ subnet: p.Subnet, gateway: p.Gateway, ipRange: p.IPRange, auxAddresses: p.AuxiliaryAddresses })),
       dryRun: b.DryRun,
     });
     return c.json({ Id: b.DryRun ? '' : net.id, Warning: warnings.join('\n'), ...(b.DryRun ? { Plan: plan } : {}) }, 201);
@@ -316,7 +424,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
   });
 
   app.post(`${y}/sandboxes`, async (c) => {
-    const b = parseBody(SandboxCreateSchema, await json(c));
+    const b = parseBody(SandboxCreateSchema, await json(c), 'yard');
     const { sb, plan } = await engine.createSandbox(b);
     return c.json({ Id: b.dryRun ? '' : sb.id, Plan: plan, Sandbox: sandboxJson(sb, engine.state.networks, engine.logFile(sb)) }, 201);
   });
@@ -341,13 +449,13 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
   });
 
   app.post(`${y}/sandboxes/:id/started`, async (c) => {
-    const b = parseBody(z.object({ pid: z.number().int().positive() }), await json(c));
+    const b = parseBody(z.object({ pid: z.number().int().positive() }).strict(), await json(c), 'yard');
     await engine.markStarted(c.req.param('id'), b.pid);
     return c.body(null, 204);
   });
 
   app.post(`${y}/sandboxes/:id/exited`, async (c) => {
-    const b = parseBody(z.object({ code: z.number().int() }), await json(c));
+    const b = parseBody(z.object({ code: z.number().int() }).strict(), await json(c), 'yard');
     await engine.markExited(c.req.param('id'), b.code);
     return c.body(null, 204);
   });

@@ -14,13 +14,14 @@ import { Engine } from '../engine/engine.js';
 import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileReport } from '../engine/reconcile.js';
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
-import { createApp } from '../api/server.js';
+import { answerClientErrors, createApp } from '../api/server.js';
 import { EmbeddedDns } from '../dns/resolver.js';
 import { FirewallParticipant } from '../firewall/participant.js';
 import { NftCli } from '../kernel/nft.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
+import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent } from '../cluster/agent.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 
@@ -116,6 +117,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const socket = opts.socket ?? socketPathFor(opts.instance);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const unlock = lockStateDir(stateDir);
+  // Descriptors: the soft limit up to the hard one; the resolver's TCP caps derive from it.
+  try {
+    const { before, after } = raiseNofileLimit();
+    log(`descriptor limit (RLIMIT_NOFILE): ${after.soft}${before.soft !== after.soft ? ` (raised from ${before.soft})` : ''}, hard ${after.hard}`);
+  } catch (e) {
+    log(`warning: cannot raise the descriptor limit: ${(e as Error).message}`);
+  }
   // Kernel commands go through a few long-lived shells instead of forking the daemon.
   enableShellPool();
   try {
@@ -134,7 +142,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     );
     // Participants (firewall, DNS) are registered here, before reconcile, so that they
     // rebuild their state from the same truth.
-    engine.addParticipant(new EmbeddedDns());
+    const dns = new EmbeddedDns();
+    log(`dns: at most ${dns.limits.tcpMax} TCP connections and ${dns.limits.upstreamTcpMax} upstream TCP sockets in all (descriptor limit ${dns.limits.nofile})`);
+    engine.addParticipant(dns);
     engine.addParticipant(new FirewallParticipant(new NftCli()));
     // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
     const agent = await startClusterAgent(engine, opts);
@@ -173,6 +183,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
     fs.rmSync(socket, { force: true });
     const server = http.createServer(getRequestListener(app.fetch));
+    answerClientErrors(server);
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

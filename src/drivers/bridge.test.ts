@@ -99,7 +99,7 @@ describe('bridge prepareNetwork', () => {
   });
 
   it('takes a bridge name, an mtu and booleans', () => {
-    const p = bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-app', [OPT.mtu]: '9000', [OPT.icc]: 'false', [OPT.masquerade]: 'no' }), env());
+    const p = bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-app', [OPT.mtu]: '9000', [OPT.icc]: 'false', [OPT.masquerade]: 'F' }), env());
     expect(p.driverState).toEqual({ bridge: 'br-app', mtu: 9000, icc: false, masquerade: false, defaultBridge: false });
   });
 
@@ -143,12 +143,8 @@ describe('bridge prepareNetwork', () => {
     expect(bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br0' }), env([], [['br0', 'switchyard:h1:old']])).driverState.bridge).toBe('br0');
   });
 
-  it.each(['abc', '67', '65536', '1500.5', '-1', ''])('refuses mtu %j naming -o key', (v) => {
-    // An empty value counts as not given (default 1500).
-    if (v === '') {
-      expect(bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: v }), env()).driverState.mtu).toBe(1500);
-      return;
-    }
+  it.each(['abc', '67', '65536', '1500.5', '-1', '', ' 1500', '1500\n'])('refuses mtu %j naming -o key', (v) => {
+    // An empty value is refused, as Docker does (strconv.Atoi("") fails): only an absent key means the default.
     expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.mtu]: v }), env()), 'INVALID_ARGUMENT', `-o ${OPT.mtu}`, new RegExp(`-o ${OPT.mtu}=${v.replace('.', '\\.')} is not a valid MTU`));
   });
 
@@ -161,9 +157,43 @@ describe('bridge prepareNetwork', () => {
     expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.icc]: 'maybe' }), env()), 'INVALID_ARGUMENT', `-o ${OPT.icc}`, new RegExp(`-o ${OPT.icc}=maybe is not a boolean`));
     expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.masquerade]: '2' }), env()), 'INVALID_ARGUMENT', `-o ${OPT.masquerade}`, /is not a boolean/);
   });
+
+  // Docker's booleans are Go's strconv.ParseBool: exactly 1 t T TRUE true True / 0 f F FALSE false False.
+  it.each(['', 'yes', 'no', 'on', 'off', 'tRUE', ' true', 'true\n', '2'])('refuses enable_icc=%j (not one of strconv.ParseBool\'s spellings)', (v) => {
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.icc]: v }), env()), 'INVALID_ARGUMENT', `-o ${OPT.icc}`, /is not a boolean/);
+  });
+
+  it.each([['1', true], ['t', true], ['T', true], ['TRUE', true], ['true', true], ['True', true], ['0', false], ['f', false], ['F', false], ['FALSE', false], ['false', false], ['False', false]] as const)(
+    'takes enable_icc=%s as %s',
+    (v, want) => {
+      expect(bridgeDriver.prepareNetwork(intent({ [OPT.icc]: v }), env()).driverState.icc).toBe(want);
+    },
+  );
+
+  it.each(['all', 'default', '.', '..', 'a/b', 'a b', 'a:b', 'br\n0'])('refuses the bridge name %j (reserved by the kernel or not an interface name)', (v) => {
+    const e = expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.name]: v }), env()), 'INVALID_ARGUMENT', `-o ${OPT.name}`, /reserves|not a valid interface name/);
+    expect(e.status).toBe(400);
+  });
+
+  it('takes br-all as a bridge name (only the exact names all and default are reserved)', () => {
+    expect(bridgeDriver.prepareNetwork(intent({ [OPT.name]: 'br-all' }), env()).driverState.bridge).toBe('br-all');
+  });
+
+  it.each(['x', '', '300.1.1.1', '10.0.0.1 ', '10.0.0.1/24'])('refuses host_binding_ipv4=%j (not an IP address)', (v) => {
+    expectError(() => bridgeDriver.prepareNetwork(intent({ [OPT.hostBinding]: v }), env()), 'INVALID_ARGUMENT', `-o ${OPT.hostBinding}`, /is not an IP address/);
+  });
+
+  it('takes host_binding_ipv4=127.0.0.1', () => {
+    expect(() => bridgeDriver.prepareNetwork(intent({ [OPT.hostBinding]: '127.0.0.1' }), env())).not.toThrow();
+  });
 });
 
 describe('checkOptionKeys', () => {
+  it.each([['a newline', 'a\nb'], ['a NUL byte', 'a\u0000b'], ['5000 characters', 'x'.repeat(5000)]])('refuses an option value with %s', (_what, v) => {
+    expectError(() => checkOptionKeys(bridgeDriver, { [OPT.mtu]: v }), 'INVALID_ARGUMENT', `-o ${OPT.mtu}`, /control characters|longer than/);
+    expect(() => checkOptionKeys(bridgeDriver, { [OPT.mtu]: '1500' })).not.toThrow();
+  });
+
   it('refuses an unknown option and lists the known ones', () => {
     const e = expectError(() => checkOptionKeys(bridgeDriver, { 'com.docker.network.bridge.nope': '1' }), 'UNKNOWN_OPTION', '-o com.docker.network.bridge.nope', /driver bridge has no option com\.docker\.network\.bridge\.nope/);
     for (const k of Object.values(OPT)) expect(e.hint).toContain(k);

@@ -5,6 +5,7 @@
  * internal) are stored here and rendered by the firewall room.
  */
 import { YardError } from '../errors.js';
+import { parseAddr } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import { checkIfname, gatewayRoutesViaPools, macFromId, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
@@ -35,7 +36,9 @@ export const bridgeDriver: NetworkDriver = {
 
   prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork {
     const o = intent.options;
-    const bridge = o[OPT.name] ?? (intent.isDefaultBridge ? DEFAULT_BRIDGE_IFNAME : '');
+    // An empty bridge name means the default one (as in Docker); every other option given
+    // with an empty value is refused by its parser rather than taken as its default.
+    const bridge = o[OPT.name] !== undefined && o[OPT.name] !== '' ? o[OPT.name]! : intent.isDefaultBridge ? DEFAULT_BRIDGE_IFNAME : '';
     if (bridge) {
       checkIfname(`-o ${OPT.name}`, bridge);
       const owner = env.networks.find((n) => n.driverState.bridge === bridge);
@@ -54,11 +57,24 @@ export const bridgeDriver: NetworkDriver = {
       }
     }
     const state: Record<string, string | number | boolean> = {
-      mtu: o[OPT.mtu] ? parseMtuOption(OPT.mtu, o[OPT.mtu]) : 1500,
-      icc: o[OPT.icc] ? parseBoolOption(OPT.icc, o[OPT.icc]) : true,
-      masquerade: o[OPT.masquerade] ? parseBoolOption(OPT.masquerade, o[OPT.masquerade]) : true,
+      mtu: o[OPT.mtu] !== undefined ? parseMtuOption(OPT.mtu, o[OPT.mtu]) : 1500,
+      icc: o[OPT.icc] !== undefined ? parseBoolOption(OPT.icc, o[OPT.icc]) : true,
+      masquerade: o[OPT.masquerade] !== undefined ? parseBoolOption(OPT.masquerade, o[OPT.masquerade]) : true,
       defaultBridge: !!intent.isDefaultBridge,
     };
+    if (o[OPT.defaultBridge] !== undefined) parseBoolOption(OPT.defaultBridge, o[OPT.defaultBridge]);
+    if (o[OPT.hostBinding] !== undefined && !parseAddr(o[OPT.hostBinding])) {
+      throw new YardError('INVALID_ARGUMENT', `-o ${OPT.hostBinding}=${JSON.stringify(o[OPT.hostBinding])} is not an IP address`, {
+        field: `-o ${OPT.hostBinding}`,
+        hint: 'give an address of this host, e.g. 127.0.0.1 (or 0.0.0.0 for all)',
+      });
+    }
+    if (o[OPT.ifacePrefix] !== undefined && !/^[a-zA-Z][a-zA-Z0-9]{0,9}$/.test(o[OPT.ifacePrefix])) {
+      throw new YardError('INVALID_ARGUMENT', `-o ${OPT.ifacePrefix}=${JSON.stringify(o[OPT.ifacePrefix])} is not an interface name prefix`, {
+        field: `-o ${OPT.ifacePrefix}`,
+        hint: 'use 1 to 10 letters and digits, starting with a letter, e.g. eth',
+      });
+    }
     // The ID is not known yet: the engine fills `bridge` in with br-<id12> when empty.
     if (bridge) state.bridge = bridge;
     return { driverState: state, needsGateway: true, hasIpam: true, warnings: [] };

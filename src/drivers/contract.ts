@@ -44,6 +44,8 @@ export interface DriverEnv {
 export interface HostLink {
   alias?: string;
   kind?: string;
+  /** Link-layer address as `ip` shows it (absent for links without one, e.g. tun). */
+  mac?: string;
   /** "addr/len", link-local excluded. */
   addrs: string[];
 }
@@ -104,16 +106,30 @@ export function ownerMark(instance: string, networkId: string): string {
   return `switchyard:${instance}:${networkId}`;
 }
 
+/** Docker's booleans (Go's strconv.ParseBool): exactly these spellings. */
+const TRUE = ['1', 't', 'T', 'TRUE', 'true', 'True'];
+const FALSE = ['0', 'f', 'F', 'FALSE', 'false', 'False'];
+
 export function parseBoolOption(key: string, value: string): boolean {
-  const v = value.toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new YardError('INVALID_ARGUMENT', `-o ${key}=${value} is not a boolean`, { field: `-o ${key}`, hint: 'use true or false' });
+  if (TRUE.includes(value)) return true;
+  if (FALSE.includes(value)) return false;
+  throw new YardError('INVALID_ARGUMENT', `-o ${key}=${value === '' ? '""' : value} is not a boolean`, { field: `-o ${key}`, hint: 'use true or false (or 1/0)' });
 }
+
+/** Longest option value accepted (the longest real one, a VNI list, stays far below). */
+export const MAX_OPTION_VALUE = 4096;
+// Control characters (C0, DEL): never part of an option value.
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Refuse option keys the driver does not know, naming the ones it does. */
 export function checkOptionKeys(driver: NetworkDriver, options: Record<string, string>): void {
-  for (const key of Object.keys(options)) {
+  for (const [key, value] of Object.entries(options)) {
+    if (typeof value !== 'string' || value.length > MAX_OPTION_VALUE || CONTROL.test(value)) {
+      throw new YardError('INVALID_ARGUMENT', `-o ${key}: the value ${JSON.stringify(String(value).slice(0, 40))} is longer than ${MAX_OPTION_VALUE} characters or has control characters`, {
+        field: `-o ${key}`,
+        hint: 'give a plain value on one line',
+      });
+    }
     if (!driver.optionKeys.includes(key)) {
       throw new YardError('UNKNOWN_OPTION', `driver ${driver.name} has no option ${key}`, {
         field: `-o ${key}`,
@@ -124,8 +140,16 @@ export function checkOptionKeys(driver: NetworkDriver, options: Record<string, s
 }
 
 const IFNAME_RE = /^[a-zA-Z0-9_.-]+$/;
-/** A kernel interface name: at most 15 characters (IFNAMSIZ - 1), no slash, blank or colon. */
+/** Names the kernel keeps for itself (/proc/sys/net/ipv4/conf/all and .../default): no link may take them. */
+const RESERVED_IFNAMES = ['all', 'default'];
+/** A kernel interface name: at most 15 characters (IFNAMSIZ - 1), no slash, blank or colon, not . .. all default. */
 export function checkIfname(field: string, name: string): void {
+  if (RESERVED_IFNAMES.includes(name)) {
+    throw new YardError('INVALID_ARGUMENT', `${field} ${name} is a name the kernel reserves (/proc/sys/net/ipv4/conf/${name})`, {
+      field,
+      hint: 'pick another interface name',
+    });
+  }
   if (name.length > 15) {
     throw new YardError('NAME_TOO_LONG', `${field} ${name} is ${name.length} characters long; the kernel allows 15 (IFNAMSIZ)`, {
       field,

@@ -56,7 +56,7 @@ export const ipvlanDriver: NetworkDriver = {
     return { driverState: { ...lanState(lan), mode, flag }, needsGateway: mode === 'l2', hasIpam: true, warnings, ignoreHostRoutes: true };
   },
 
-  finishNetwork: (net) => finishLan(net),
+  finishNetwork: (net, env) => finishLan(net, env),
   planCreate: (net, env) => planLanCreate('ipvlan', net, env.instance),
   planDelete: (net) => planLanDelete(net),
 

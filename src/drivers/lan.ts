@@ -10,7 +10,7 @@
  */
 import { YardError } from '../errors.js';
 import { allocateAddress } from '../ipam/allocator.js';
-import { parsePrefix, parseAddr, prefixContains } from '../ipam/prefix.js';
+import { formatAddr, parsePrefix, parseAddr, prefixContains } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { KernelOp, Plan } from '../plan/ops.js';
 import { checkIfname, gatewayRoutesViaPools, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkIntent } from './contract.js';
@@ -26,10 +26,10 @@ export const shimName = (networkId: string) => `ys${networkId.slice(0, 12)}`;
 export const internalParentName = (networkId: string) => `yi${networkId.slice(0, 12)}`;
 const SHIM_AUX = 'switchyard-host-access';
 
-/** Interfaces a user could mean as a parent: not loopback, not Switchyard's own links. */
+/** Interfaces a user could mean as a parent: Ethernet links that are not bridges nor Switchyard's own. */
 function candidateParents(env: DriverEnv): string[] {
   return [...env.hostLinks.entries()]
-    .filter(([name, l]) => name !== 'lo' && !l.alias?.startsWith('switchyard:') && !/^yv[0-9a-f]{12}$/.test(name))
+    .filter(([name, l]) => name !== 'lo' && !l.alias?.startsWith('switchyard:') && !/^y[vsi][0-9a-f]{12}$/.test(name) && l.kind !== 'bridge' && (!l.mac || (ETHERNET_MAC.test(l.mac) && l.mac !== '00:00:00:00:00:00')))
     .map(([name]) => name)
     .sort();
 }
@@ -52,9 +52,9 @@ export function prepareLan(kind: 'macvlan' | 'ipvlan', intent: NetworkIntent, en
       hint: kind === 'ipvlan' ? 'use -d macvlan (modes bridge, private, vepa, passthru), or a kernel built with CONFIG_IPVLAN' : 'use a kernel built with CONFIG_MACVLAN',
     });
   }
-  const hostAccess = o[LAN_OPT.hostAccess] ? parseBoolOption(LAN_OPT.hostAccess, o[LAN_OPT.hostAccess]) : false;
-  const mtu = o[LAN_OPT.mtu] ? parseMtuOption(LAN_OPT.mtu, o[LAN_OPT.mtu]) : undefined;
-  if (o[LAN_OPT.hostAccessAddress] && !hostAccess) {
+  const hostAccess = o[LAN_OPT.hostAccess] !== undefined ? parseBoolOption(LAN_OPT.hostAccess, o[LAN_OPT.hostAccess]) : false;
+  const mtu = o[LAN_OPT.mtu] !== undefined ? parseMtuOption(LAN_OPT.mtu, o[LAN_OPT.mtu]) : undefined;
+  if (o[LAN_OPT.hostAccessAddress] !== undefined && !hostAccess) {
     throw new YardError('INVALID_ARGUMENT', `-o ${LAN_OPT.hostAccessAddress} needs -o ${LAN_OPT.hostAccess}=true`, { field: `-o ${LAN_OPT.hostAccessAddress}`, hint: `add -o ${LAN_OPT.hostAccess}=true` });
   }
   let parent = o[LAN_OPT.parent] ?? '';
@@ -86,10 +86,13 @@ export function prepareLan(kind: 'macvlan' | 'ipvlan', intent: NetworkIntent, en
       });
     }
     if (!env.hostLinks.has(base!)) throw parentMissing(base!, env);
+    checkParentLink(base!, env);
     createParent = 'vlan';
     parent = `${base}.${id}`;
   } else if (!env.hostLinks.has(parent)) {
     throw parentMissing(parent, env);
+  } else {
+    checkParentLink(parent, env);
   }
   // One parent cannot carry both kinds: the kernel makes it either a macvlan or an ipvlan port.
   const other = env.networks.find((n) => n.driverState.parent === parent && n.driver !== kind && (n.driver === 'macvlan' || n.driver === 'ipvlan'));
@@ -102,6 +105,32 @@ export function prepareLan(kind: 'macvlan' | 'ipvlan', intent: NetworkIntent, en
   return { parent, createParent, vlanId, hostAccess, mtu };
 }
 
+const ETHERNET_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/**
+ * A parent must be an Ethernet link of the host that is not Switchyard's own: macvlan and
+ * ipvlan children need a MAC-addressed link to stack on (loopback, tun or ip tunnels have
+ * none, and the kernel accepts the network only to fail every join), and a link Switchyard
+ * manages (a network's bridge, shim or internal parent, an endpoint's veth) or any bridge
+ * would tie the LAN network to another network's fate.
+ */
+export function checkParentLink(name: string, env: DriverEnv): void {
+  const link = env.hostLinks.get(name);
+  if (!link) return;
+  const refuse = (why: string) =>
+    new YardError('INVALID_ARGUMENT', `-o parent=${name}: ${why}`, {
+      field: '-o parent',
+      hint: `use the host's LAN (Ethernet) interface${candidateParents(env).length ? ` (interfaces here: ${candidateParents(env).join(', ')})` : ''}`,
+    });
+  if (name === 'lo' || link.mac === '00:00:00:00:00:00') throw refuse(`${name} is the loopback interface`);
+  const owner = env.networks.find((n) => n.driverState.bridge === name || (n.driverState.parent === name && !!n.driverState.createParent));
+  if (link.alias?.startsWith('switchyard:') || /^y[vsi][0-9a-f]{12}$/.test(name) || owner) {
+    throw refuse(`${name} is a link Switchyard manages${owner ? ` (network ${owner.name})` : ''}`);
+  }
+  if (link.kind === 'bridge') throw refuse(`${name} is a bridge; sandboxes would sit behind it, not on the LAN`);
+  if (!link.mac || !ETHERNET_MAC.test(link.mac)) throw refuse(`${name} is not an Ethernet interface (it has no MAC address${link.kind ? `; kind ${link.kind}` : ''})`);
+}
+
 function parentMissing(parent: string, env: DriverEnv): YardError {
   const here = candidateParents(env);
   return new YardError('INVALID_ARGUMENT', `parent interface ${parent} does not exist on this host`, {
@@ -111,7 +140,7 @@ function parentMissing(parent: string, env: DriverEnv): YardError {
 }
 
 /** Pick and reserve the shim's address (after IPAM, so it knows the subnets). */
-export function finishLan(net: NetworkRecord): void {
+export function finishLan(net: NetworkRecord, env?: Pick<DriverEnv, 'hostLinks'>): void {
   if (net.driverState.createParent === 'bridge') net.driverState.parent = internalParentName(net.id);
   if (!net.driverState.hostAccess) return;
   const v4 = net.ipam.config.find((p) => !p.subnet.includes(':'));
@@ -119,8 +148,11 @@ export function finishLan(net: NetworkRecord): void {
     throw new YardError('INVALID_ARGUMENT', `-o ${LAN_OPT.hostAccess}=true needs an IPv4 subnet`, { field: `-o ${LAN_OPT.hostAccess}`, hint: 'add an IPv4 --subnet' });
   }
   const wanted = net.options[LAN_OPT.hostAccessAddress];
+  // The host's own addresses: the shim must not take one of them (the host would lose it).
+  const hostAddrs = new Map<string, string>();
+  for (const [name, l] of env?.hostLinks ?? []) for (const a of l.addrs) hostAddrs.set(a.split('/')[0]!, name);
   let address: string;
-  if (wanted) {
+  if (wanted !== undefined) {
     const a = parseAddr(wanted);
     const p = parsePrefix(v4.subnet)!;
     if (!a || a.family !== 4 || !prefixContains(p, a)) {
@@ -129,20 +161,27 @@ export function finishLan(net: NetworkRecord): void {
         hint: `pick a free address of ${v4.subnet} outside --ip-range, e.g. an --aux-address`,
       });
     }
+    const holder = hostAddrs.get(formatAddr(a));
+    if (holder) {
+      throw new YardError('INVALID_ARGUMENT', `-o ${LAN_OPT.hostAccessAddress}=${wanted} is this host's own address (on ${holder})`, {
+        field: `-o ${LAN_OPT.hostAccessAddress}`,
+        hint: `pick a free address of ${v4.subnet} that no host or sandbox uses`,
+      });
+    }
     const isAux = Object.values(v4.auxAddresses).includes(wanted);
     address = isAux ? wanted : allocateAddress({ networkName: net.name, pools: [v4], family: 4, inUse: new Map(), requested: wanted, field: `-o ${LAN_OPT.hostAccessAddress}` }).address;
   } else {
-    address = highestFree(v4);
+    address = highestFree(v4, hostAddrs);
   }
   if (!Object.values(v4.auxAddresses).includes(address)) v4.auxAddresses = { ...v4.auxAddresses, [SHIM_AUX]: address };
   net.driverState.shimAddress = address;
 }
 
 /** The highest usable address of the subnet outside the ip-range, so it never competes with sandboxes. */
-function highestFree(pool: NetworkRecord['ipam']['config'][number]): string {
+function highestFree(pool: NetworkRecord['ipam']['config'][number], hostAddrs: ReadonlyMap<string, string>): string {
   const p = parsePrefix(pool.subnet)!;
   const range = pool.ipRange ? parsePrefix(pool.ipRange) : null;
-  const taken = new Set([pool.gateway, ...Object.values(pool.auxAddresses)]);
+  const taken = new Set([pool.gateway, ...Object.values(pool.auxAddresses), ...hostAddrs.keys()]);
   const size = 1n << BigInt(32 - p.len);
   for (let off = size - 2n; off >= 1n; off--) {
     const v = p.base + off;

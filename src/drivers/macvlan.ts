@@ -44,7 +44,7 @@ export const macvlanDriver: NetworkDriver = {
     return { driverState: { ...lanState(lan), mode }, needsGateway: true, hasIpam: true, warnings, ignoreHostRoutes: true };
   },
 
-  finishNetwork: (net) => finishLan(net),
+  finishNetwork: (net, env) => finishLan(net, env),
   planCreate: (net, env) => planLanCreate('macvlan', net, env.instance),
   planDelete: (net) => planLanDelete(net),
 

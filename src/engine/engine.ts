@@ -21,6 +21,7 @@ import type { Store } from '../store/store.js';
 import { renderHosts, renderResolvConf } from '../dns/files.js';
 import { randomName } from '../model/names.js';
 import { parsePortSpecs } from '../model/ports.js';
+import { validateAliases, validateLabels, validateSandboxInput } from '../model/validate.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Change, Participant, Undo } from './participants.js';
 import { writeError } from '../store/store.js';
@@ -243,7 +244,7 @@ export class Engine {
       internal: !!req.internal,
       attachable: !!req.attachable,
       ipv6: !!req.ipv6,
-      labels: req.labels ?? {},
+      labels: validateLabels(req.labels),
       ipam: req.ipam ?? [],
       isDefaultBridge: opts.isDefaultBridge,
     };
@@ -289,7 +290,7 @@ export class Engine {
     return {
       instance: this.cfg.instance,
       networks: this.networks(),
-      hostLinks: new Map([...host.links.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, addrs: l.addrs }])),
+      hostLinks: new Map([...host.links.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, mac: l.mac, addrs: l.addrs }])),
       linkKinds: this.linkKinds,
     };
   }
@@ -465,8 +466,9 @@ export class Engine {
       if (ep.ipv4) inUse.set(ep.ipv4.split('/')[0]!, `sandbox ${other.name}`);
       if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
     }
+    const aliases = validateAliases(req.aliases, '--alias');
     const id = newId();
-    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases: [...(req.aliases ?? [])], order };
+    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases, order };
     if (driver.attach === 'interface') {
       const used = new Set(Object.values(sb.endpoints).map((e) => e.ifname));
       let i = 0;
@@ -574,6 +576,8 @@ export class Engine {
   }
 
   private validateSandbox(req: SandboxCreateRequest): SandboxRecord {
+    // What reaches resolv.conf, hosts, DNS and the process: checked before anything else.
+    const input = validateSandboxInput(req);
     const taken = new Set(this.sandboxes().map((s) => s.name));
     let name: string;
     if (req.name) {
@@ -605,15 +609,11 @@ export class Engine {
       nets.push(extra);
       attach.push({ network: extra.id });
     }
-    const command = req.command ?? [];
+    const command = input.command;
     if (req.start !== false && req.detached && !command.length) {
       throw new YardError('INVALID_ARGUMENT', 'no command given for a detached sandbox', { field: 'COMMAND', hint: 'add the command after --, e.g. `yard run -d -- sleep 1000`' });
     }
-    for (const h of req.extraHosts ?? []) {
-      if (!/^[^:\s]+:\S+$/.test(h)) {
-        throw new YardError('INVALID_ARGUMENT', `--add-host ${h} is not name:ip`, { field: '--add-host', hint: 'write it as name:1.2.3.4 (or name:host-gateway)' });
-      }
-    }
+    for (const a of attach) validateAliases(a.aliases, '--network-alias');
     const ports = parsePortSpecs(req.publish ?? []);
     const id = newId();
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
@@ -622,15 +622,15 @@ export class Engine {
       name,
       created: nowRfc3339Nano(),
       netns: hostMode ? null : `${sandboxNetnsPrefix(this.cfg.instance)}${id.slice(0, 12)}`,
-      hostname: req.hostname || id.slice(0, 12),
+      hostname: input.hostname || id.slice(0, 12),
       command,
       detached: !!req.detached,
       status: 'created',
-      dns: req.dns ?? [],
-      dnsSearch: req.dnsSearch ?? [],
-      dnsOptions: req.dnsOptions ?? [],
+      dns: input.dns,
+      dnsSearch: input.dnsSearch,
+      dnsOptions: input.dnsOptions,
       extraHosts: [],
-      labels: req.labels ?? {},
+      labels: input.labels,
       endpoints: {},
       ...(ports.length ? { ports } : {}),
     };
@@ -638,7 +638,7 @@ export class Engine {
       const ep = this.prepareEndpoint(net, sb, attach[i]!, i);
       sb.endpoints[net.id] = ep;
     });
-    sb.extraHosts = (req.extraHosts ?? []).map((h) => this.resolveHostGateway(h, sb));
+    sb.extraHosts = input.extraHosts.map((h) => this.resolveHostGateway(h, sb));
     return sb;
   }
 

@@ -276,3 +276,57 @@ describe('planIpam: aux addresses', () => {
     expectError(() => plan([{ auxAddresses: { printer: '10.20.0.9' } }]), 'INVALID_ARGUMENT', '--aux-address', '--aux-address printer=10.20.0.9 needs --subnet');
   });
 });
+
+describe('planIpam: ranges that can never be a network', () => {
+  it.each([
+    ['::ffff:10.0.0.0/120', /IPv4-mapped/],
+    ['::ffff:0:0/96', /IPv4-mapped/],
+    ['::a00:0/120', /IPv4-compatible/],
+    ['64:ff9b::/120', /NAT64/],
+    ['64:ff9b:1::/64', /local-use NAT64/],
+    ['2002:a00::/24', /6to4/],
+    ['2002::/16', /6to4/],
+  ])('refuses the IPv6 subnet %s', (subnet, what) => {
+    expectError(() => plan([{ subnet }], { ipv6: true }), 'INVALID_SUBNET', '--subnet', what);
+  });
+
+  it.each([
+    ['192.0.0.0/3', /larger than a \/8/],
+    ['0.0.0.0/1', /larger than a \/8|unspecified/],
+    ['128.0.0.0/1', /larger than a \/8/],
+    ['10.0.0.0/7', /larger than a \/8/],
+    ['2000::/3', /larger than a \/16/],
+    ['fd00::/8', /larger than a \/16/],
+  ])('refuses the huge subnet %s (IPv4 shorter than /8, IPv6 shorter than /16)', (subnet, what) => {
+    expectError(() => plan([{ subnet }], { ipv6: true }), 'INVALID_SUBNET', '--subnet', what);
+  });
+
+  it('positive control: /8 and /16 are the largest taken; ordinary IPv6 subnets too', () => {
+    expect(plan([{ subnet: '10.0.0.0/8' }])[0]!.subnet).toBe('10.0.0.0/8');
+    expect(plan([{ subnet: 'fd00::/16' }], { ipv6: true }).find((p) => p.subnet.includes(':'))!.subnet).toBe('fd00::/16');
+    expect(plan([{ subnet: '2001:db8::/64' }], { ipv6: true }).find((p) => p.subnet.includes(':'))!.subnet).toBe('2001:db8::/64');
+    expect(plan([{ subnet: '64:ff9a::/96' }], { ipv6: true }).find((p) => p.subnet.includes(':'))!.subnet).toBe('64:ff9a::/96');
+  });
+});
+
+describe('planIpam: a range must leave an address for a sandbox', () => {
+  it.each([
+    ['10.20.0.0/32', 'only the network address'],
+    ['10.20.0.255/32', 'only the broadcast address'],
+    ['10.20.0.1/32', 'only the gateway'],
+    ['10.20.0.0/31', 'the network address and the gateway'],
+  ])('refuses --ip-range %s (%s)', (ipRange) => {
+    expectError(() => plan([{ subnet: '10.20.0.0/24', ipRange }]), 'INVALID_IP_RANGE', '--ip-range', /has no address left for sandboxes/, /widen --ip-range/);
+  });
+
+  it('refuses a range filled by aux addresses, and a subnet filled by them', () => {
+    expectError(() => plan([{ subnet: '10.20.0.0/24', ipRange: '10.20.0.8/31', auxAddresses: { a: '10.20.0.8', b: '10.20.0.9' } }]), 'INVALID_IP_RANGE', '--ip-range', /no address left/);
+    expectError(() => plan([{ subnet: '10.20.0.0/30', auxAddresses: { a: '10.20.0.2' } }]), 'INVALID_AUX_ADDRESS', '--aux-address', /leaves no address/);
+  });
+
+  it('positive control: a /32 range on a host address, and a /31 beside the gateway, are taken', () => {
+    expect(plan([{ subnet: '10.20.0.0/24', ipRange: '10.20.0.5/32' }])[0]!.ipRange).toBe('10.20.0.5/32');
+    expect(plan([{ subnet: '10.20.0.0/24', ipRange: '10.20.0.2/31' }])[0]!.ipRange).toBe('10.20.0.2/31');
+    expect(plan([{ subnet: '10.20.0.0/30' }])[0]!.subnet).toBe('10.20.0.0/30');
+  });
+});

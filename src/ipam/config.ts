@@ -6,6 +6,7 @@
  */
 import { YardError } from '../errors.js';
 import { allocateSubnet } from './pools.js';
+import { poolStats } from './allocator.js';
 import {
   addrAdd,
   canonicalPrefix,
@@ -65,6 +66,11 @@ const NOT_UNICAST: ReadonlyArray<{ prefix: Prefix; what: string }> = (
     ['255.255.255.255/32', 'the broadcast address 255.255.255.255'],
     ['::/128', 'the unspecified address ::'],
     ['::1/128', 'the loopback address ::1'],
+    ['::/96', 'the IPv4-compatible range ::/96 (deprecated, RFC 4291)'],
+    ['::ffff:0:0/96', 'the IPv4-mapped range ::ffff:0:0/96 (IPv4 addresses seen through IPv6 sockets)'],
+    ['64:ff9b::/96', 'the NAT64 range 64:ff9b::/96 (RFC 6052)'],
+    ['64:ff9b:1::/48', 'the local-use NAT64 range 64:ff9b:1::/48 (RFC 8215)'],
+    ['2002::/16', 'the 6to4 range 2002::/16 (RFC 3056)'],
     ['fe80::/10', 'the link-local range fe80::/10'],
     ['ff00::/8', 'the multicast range ff00::/8'],
   ] as const
@@ -72,6 +78,14 @@ const NOT_UNICAST: ReadonlyArray<{ prefix: Prefix; what: string }> = (
 
 /** Longest usable prefix: room for a network address, a gateway and at least one endpoint. */
 const MAX_LEN: Record<Family, number> = { 4: 30, 6: 126 };
+
+/**
+ * Shortest accepted prefix. A network's subnet is claimed whole (routes on the host,
+ * firewall sets, overlap checks against every later network), so a /3 would take an
+ * eighth of the Internet away from the host: IPv4 subnets may be at most a /8 (as
+ * 10.0.0.0/8), IPv6 ones at most a /16.
+ */
+export const MIN_LEN: Record<Family, number> = { 4: 8, 6: 16 };
 
 /** An empty string (an unset form field or API property) counts as not given. */
 const given = (s: string | undefined): string | undefined => (s === '' ? undefined : s);
@@ -94,6 +108,15 @@ function parseSubnet(text: string, enableIPv6: boolean): Prefix {
     throw new YardError('INVALID_SUBNET', `--subnet ${text} has host bits set`, {
       field: '--subnet',
       hint: `use ${formatPrefix(canonicalPrefix(p))}`,
+    });
+  }
+  // A huge prefix that starts inside a special range is named by that range (0.0.0.0/0 is
+  // "the unspecified range"); one that merely spans special ranges, by its size.
+  const startsSpecial = NOT_UNICAST.find((s) => prefixContains(s.prefix, { family: p.family, value: p.base }));
+  if (p.len < MIN_LEN[p.family] && !startsSpecial) {
+    throw new YardError('INVALID_SUBNET', `--subnet ${text} is larger than a /${MIN_LEN[p.family]}`, {
+      field: '--subnet',
+      hint: `use a /${MIN_LEN[p.family]} or longer prefix (IPv4 at most /8, IPv6 at most /16), e.g. ${p.family === 4 ? '10.20.0.0/16' : 'fd00:1::/64'}`,
     });
   }
   const special = NOT_UNICAST.find((s) => prefixesOverlap(s.prefix, p));
@@ -241,6 +264,23 @@ function placeAux(drafts: Draft[], configs: SubnetRequest[]): void {
   }
 }
 
+/** A subnet (or its --ip-range) that leaves no address for a sandbox is refused: every run would fail. */
+function checkUsable(d: Draft): void {
+  if (poolStats(toPoolConfig(d), 0).dynamicAvailable > 0n) return;
+  const sub = formatPrefix(d.subnet);
+  if (d.ipRange) {
+    const range = formatPrefix(d.ipRange);
+    throw new YardError('INVALID_IP_RANGE', `--ip-range ${range} has no address left for sandboxes (the network${d.subnet.family === 4 ? '/broadcast' : ''} address, the gateway and aux addresses of ${sub} take all of it)`, {
+      field: '--ip-range',
+      hint: `widen --ip-range, or move it inside ${sub} away from the gateway`,
+    });
+  }
+  throw new YardError('INVALID_AUX_ADDRESS', `--aux-address leaves no address of --subnet ${sub} for sandboxes`, {
+    field: '--aux-address',
+    hint: 'reserve fewer aux addresses or use a larger --subnet',
+  });
+}
+
 function toPoolConfig(d: Draft): PoolConfig {
   return {
     subnet: formatPrefix(d.subnet),
@@ -286,6 +326,7 @@ export function planIpam(req: PlanRequest, ctx: { used: UsedSubnet[] }): PoolCon
     drafts.push(draft);
   }
   placeAux(drafts, req.configs);
+  for (const d of drafts) checkUsable(d);
 
   // The request's own subnets count as used, so a default never lands on top of them.
   const taken = [...used.map((u) => u.prefix), ...drafts.map((d) => d.subnet)];

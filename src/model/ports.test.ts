@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { YardError } from '../errors.js';
-import { dockerPortLines, mappingsClash, parsePortSpec, psPortsCell } from './ports.js';
+import { dockerPortLines, mappingsClash, parsePortSpec, parsePortSpecs, psPortsCell } from './ports.js';
+import { thrown } from '../../test/unit/thrown.js';
 
 function fails(spec: string): YardError {
   try {
@@ -37,6 +38,21 @@ describe('parsePortSpec', () => {
     expect(fails('1.2.3:80:80').message).toMatch(/not an IPv4 address/);
     expect(fails('::1:80:80').message).toMatch(/too many ":"|not an IPv4/);
     expect(fails('9000-8000:80').message).toMatch(/ends before it starts/);
+  });
+
+  it.each(['8090:80\n', ' 8090:80', '8090:80 ', '8090 :80', '8090:80\t', '8090:\u000080', '8090:80/tcp\r'])('refuses %j: nothing is trimmed or skipped', (spec) => {
+    const e = thrown(() => parsePortSpec(spec));
+    expect(e.field).toBe('-p');
+    expect(e.message).toContain(`-p ${JSON.stringify(spec)}`);
+    expect(e.message).toMatch(/blanks, line breaks or control characters/);
+    // Positive control: the same spec without the stray character.
+    expect(parsePortSpec(spec.replace(/[\s\u0000]/g, ''))).toMatchObject({ hostPort: 8090, containerPort: 80 });
+  });
+
+  it('refuses more than 1024 -p values for one sandbox, takes 1024', () => {
+    const specs = Array.from({ length: 1025 }, (_, i) => `${10000 + i}:80`);
+    expect(thrown(() => parsePortSpecs(specs)).message).toMatch(/-p is given 1025 times; at most 1024/);
+    expect(parsePortSpecs(specs.slice(0, 1024))).toHaveLength(1024);
   });
 });
 

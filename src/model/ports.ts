@@ -53,8 +53,11 @@ function parseRange(spec: string, text: string, what: string): [number, number] 
 
 /** Parse one `-p` value. */
 export function parsePortSpec(spec: string): PortMapping {
-  let rest = spec.trim();
+  if (typeof spec !== 'string') throw bad(JSON.stringify(spec), 'the value is not a string');
+  let rest = spec;
   if (!rest) throw bad(spec, 'the value is empty');
+  // Strict: nothing is trimmed or skipped, so what is stored is exactly what was parsed.
+  if (/[\s\u0000-\u001f\u007f]/.test(rest)) throw bad(JSON.stringify(spec), 'the value has blanks, line breaks or control characters');
   let proto: PortProto = 'tcp';
   const slash = rest.lastIndexOf('/');
   if (slash >= 0) {
@@ -100,8 +103,14 @@ export function parsePortSpec(spec: string): PortMapping {
   return { proto, containerPort: cp, containerPortEnd: cpe, hostIp, hostPort: hp, hostPortEnd: hpe, ...(hostRangeChoice ? { hostRangeChoice } : {}) };
 }
 
+/** At most this many -p values per sandbox (a range counts once: -p 20000-29999:20000-29999). */
+export const MAX_PORT_SPECS = 1024;
+
 export function parsePortSpecs(specs: readonly string[]): PortMapping[] {
-  return specs.map(parsePortSpec);
+  if (specs.length > MAX_PORT_SPECS) {
+    throw new YardError('INVALID_ARGUMENT', `-p is given ${specs.length} times; at most ${MAX_PORT_SPECS} are allowed`, { field: FIELD, hint: 'publish ranges, e.g. -p 20000-20999:20000-20999' });
+  }
+  return specs.map((s) => parsePortSpec(s));
 }
 
 export function canonicalIp(ip: string): string {

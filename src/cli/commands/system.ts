@@ -48,13 +48,15 @@ export function register(program: Command, ctx: CliContext): void {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
       // client, about 0.3 s of start-up that every other `yard` command would pay for nothing.
       const { startDaemon } = await import('../../daemon/daemon.js');
+      // The defaults every sandbox's resolv.conf gets: checked as strictly as a sandbox's own.
+      const { validateDnsOptions, validateDnsSearch, validateDnsServers } = await import('../../model/validate.js');
       const d = await startDaemon({
         instance: o.instance ?? defaultInstance(),
         stateDir: o.stateDir,
         socket: o.socket,
-        dns: o.dns,
-        dnsSearch: o.dnsSearch,
-        dnsOptions: o.dnsOpt,
+        dns: o.dns && validateDnsServers(o.dns, '--dns'),
+        dnsSearch: o.dnsSearch && validateDnsSearch(o.dnsSearch, '--dns-search'),
+        dnsOptions: o.dnsOpt && validateDnsOptions(o.dnsOpt, '--dns-opt'),
         durable: o.fsync !== false,
         clusterStore: o.clusterStore,
         clusterAdvertise: o.clusterAdvertise,
