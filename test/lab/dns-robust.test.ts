@@ -171,7 +171,10 @@ describe('embedded DNS, robustness', () => {
     expect(await dig('web1', '+short', 'web2')).toBe(web2);
     expect(await dig('web1', '+tcp', '+short', 'web2')).toBe(web2);
     const stats = await yardJson(h(), 'dns', 'stats', '--json');
-    expect(stats.malformed).toBeGreaterThan(1000);
+    // Every FORMERR the client got back was counted (under load the kernel drops part of
+    // the 3,300 packets before they reach the resolver, so the total itself varies).
+    expect(stats.malformed).toBeGreaterThanOrEqual(out.formerrAnswers);
+    expect(stats.malformed).toBeGreaterThan(100);
   });
 
   it('keeps local answers fast while a black-hole upstream holds a flood of forwarded queries', async () => {
