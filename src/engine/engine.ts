@@ -14,9 +14,8 @@ import { lookup, newId, nowRfc3339Nano, shortId, validateName } from '../model/i
 import { SANDBOX_ENV, type EndpointRecord, type NetworkRecord, type SandboxRecord, type State } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
-import { renderPlan, undoPlan, type Plan } from '../plan/ops.js';
+import { renderPlan, type Plan } from '../plan/ops.js';
 import type { Kernel, RouteState } from '../kernel/index.js';
-import { kernelError } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
 import { renderHosts, renderResolvConf } from '../dns/files.js';
 import { randomName } from '../model/names.js';
@@ -24,6 +23,7 @@ import { parsePortSpecs } from '../model/ports.js';
 import { validateAliases, validateLabels, validateSandboxInput } from '../model/validate.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Change, Participant, Undo } from './participants.js';
+import { runChange, type ChangeContext } from './pipeline.js';
 import { writeError } from '../store/store.js';
 
 export interface EngineConfig {
@@ -187,39 +187,36 @@ export class Engine {
 
   createNetwork(req: NetworkCreateRequest, opts: { predefined?: boolean; isDefaultBridge?: boolean } = {}) {
     return this.serial(async () => {
-      const { net, plan, warnings } = await this.validateNetwork(req, opts);
-      const change: Change = { kind: 'network.create', net };
-      const global = net.scope === 'global' && !req.dryRun;
-      const release = async () => {
-        if (global) await this.cluster?.releaseNetwork(net).catch((e) => this.log(`release ${net.name}: ${(e as Error).message}`));
-      };
-      try {
-        await this.validateChange(change);
-      } catch (e) {
-        await release();
-        throw e;
-      }
-      if (req.dryRun) return { net, plan: renderPlan(plan), warnings };
-      try {
-        await this.kernel.apply(plan);
-      } catch (e) {
-        await release();
-        throw kernelError(e, `creating network ${net.name}`);
-      }
-      let undos: Undo[] = [];
-      try {
-        undos = await this.applyChange(change);
-        this.store.putNetwork(net);
-      } catch (e) {
-        await runUndos(undos, this.log);
-        await this.kernel.applyBestEffort(undoPlan(plan));
-        await release();
-        throw e;
-      }
-      this.state.networks.set(net.id, net);
-      this.log(`network ${net.name} (${shortId(net.id)}) created`);
+      const { net, warnings } = await this.validateNetwork(req, opts);
+      const global = net.scope === 'global';
+      const plan = await runChange(this.pipeline, {
+        change: { kind: 'network.create', net },
+        what: `creating network ${net.name}`,
+        dryRun: req.dryRun,
+        // The cluster store checks the name and subnets cluster-wide and allocates the VNI.
+        reserve: async () => {
+          if (global) await this.requireCluster(net).reserveNetwork(net);
+        },
+        release: async () => {
+          if (global) await this.cluster?.releaseNetwork(net).catch((e) => this.log(`release ${net.name}: ${(e as Error).message}`));
+        },
+        plan: () => getDriver(net.driver).planCreate(net, { instance: this.cfg.instance }),
+        commit: () => this.commitNetwork(net),
+      });
+      if (!req.dryRun) this.log(`network ${net.name} (${shortId(net.id)}) created`);
       return { net, plan: renderPlan(plan), warnings };
     });
+  }
+
+  /** Write a network record, then (only then) make it the one in memory. */
+  private commitNetwork(net: NetworkRecord): void {
+    this.store.putNetwork(net);
+    this.state.networks.set(net.id, net);
+  }
+
+  /** The pipeline's view of the engine: kernel, log, participants. */
+  private get pipeline(): ChangeContext {
+    return { kernel: this.kernel, log: this.log, validate: (c) => this.validateChange(c), apply: (c) => this.applyChange(c) };
   }
 
   private async validateNetwork(req: NetworkCreateRequest, opts: { predefined?: boolean; isDefaultBridge?: boolean }) {
@@ -280,9 +277,8 @@ export class Engine {
     };
     if (driver.attach === 'interface' && driverName === 'bridge' && !net.driverState.bridge) net.driverState.bridge = `br-${id.slice(0, 12)}`;
     driver.finishNetwork?.(net, env);
-    if (net.scope === 'global' && !req.dryRun) await this.requireCluster(net).reserveNetwork(net);
-    const plan = driver.planCreate(net, { instance: this.cfg.instance });
-    return { net, plan, warnings: prepared.warnings };
+    if (net.scope === 'global') this.requireCluster(net);
+    return { net, warnings: prepared.warnings };
   }
 
   private async driverEnv(): Promise<DriverEnv> {
@@ -379,22 +375,13 @@ export class Engine {
   adoptNetwork(net: NetworkRecord) {
     return this.serial(async () => {
       if (this.state.networks.has(net.id)) return;
-      const plan = getDriver(net.driver).planCreate(net, { instance: this.cfg.instance });
-      try {
-        await this.kernel.apply(plan);
-      } catch (e) {
-        throw kernelError(e, `adopting network ${net.name}`);
-      }
-      let undos: Undo[] = [];
-      try {
-        undos = await this.applyChange({ kind: 'network.create', net });
-        this.store.putNetwork(net);
-      } catch (e) {
-        await runUndos(undos, this.log);
-        await this.kernel.applyBestEffort(undoPlan(plan));
-        throw e;
-      }
-      this.state.networks.set(net.id, net);
+      // Another host validated and reserved it: straight to the plan.
+      await runChange({ ...this.pipeline, validate: async () => {} }, {
+        change: { kind: 'network.create', net },
+        what: `adopting network ${net.name}`,
+        plan: () => getDriver(net.driver).planCreate(net, { instance: this.cfg.instance }),
+        commit: () => this.commitNetwork(net),
+      });
       this.log(`network ${net.name} (${shortId(net.id)}) adopted from the cluster store`);
     });
   }
@@ -530,47 +517,35 @@ export class Engine {
     return this.serial(async () => {
       const sb = this.validateSandbox(req);
       const eps = Object.values(sb.endpoints);
-      if (!req.dryRun) await this.claimClusterAddresses(sb, eps);
-      const plan = this.sandboxPlan(sb);
-      const change: Change = { kind: 'sandbox.create', sb };
-      try {
-        await this.validateChange(change);
-      } catch (e) {
-        if (!req.dryRun) await this.releaseClusterAddresses(eps);
-        throw e;
-      }
-      if (req.dryRun) return { sb, plan: renderPlan(plan) };
-      try {
-        await this.kernel.apply(plan);
-      } catch (e) {
-        await this.releaseClusterAddresses(eps);
-        throw kernelError(e, `creating sandbox ${sb.name}`);
-      }
-      let undos: Undo[] = [];
-      const undo = async () => {
-        await runUndos(undos, this.log);
-        await this.kernel.applyBestEffort(undoPlan(plan));
-        if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
-        fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
-        await this.releaseClusterAddresses(eps);
-      };
-      try {
-        undos = await this.applyChange(change);
-        if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(sb));
-        try {
-          fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
-        } catch (e) {
-          throw writeError(this.sandboxDir(sb), e);
-        }
-        if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
-        this.store.putSandbox(sb);
-      } catch (e) {
-        if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
-        await undo();
-        throw e;
-      }
-      this.state.sandboxes.set(sb.id, sb);
-      this.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
+      const plan = await runChange(this.pipeline, {
+        change: { kind: 'sandbox.create', sb },
+        what: `creating sandbox ${sb.name}`,
+        dryRun: req.dryRun,
+        reserve: () => this.claimClusterAddresses(sb, eps),
+        release: () => this.releaseClusterAddresses(eps),
+        plan: () => this.sandboxPlan(sb),
+        effects: () => {
+          const undo = async () => {
+            if (sb.pid) await this.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
+            if (sb.netns) this.kernel.removeSandboxFiles(sb.netns);
+            fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
+          };
+          try {
+            if (sb.netns) this.kernel.writeSandboxFiles(sb.netns, this.sandboxFiles(sb));
+            try {
+              fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
+            } catch (e) {
+              throw writeError(this.sandboxDir(sb), e);
+            }
+            if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
+          } catch (e) {
+            return undo().then(() => Promise.reject(e));
+          }
+          return undo;
+        },
+        commit: () => this.commitSandbox(sb),
+      });
+      if (!req.dryRun) this.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
       return { sb, plan: renderPlan(plan) };
     });
   }
@@ -799,37 +774,22 @@ export class Engine {
     }
     const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
     const ep = this.prepareEndpoint(net, sb, { network: net.id, ...req }, order);
-    if (!dryRun) await this.claimClusterAddresses(sb, [ep]);
     const driver = getDriver(net.driver);
-    const plan: Plan = [...driver.planJoin(net, sb, ep)];
     const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
-    if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) plan.push(...driver.planGatewayRoutes(net, next, ep));
-    const change: Change = { kind: 'connect', sb: next, net, ep };
-    try {
-      await this.validateChange(change);
-    } catch (e) {
-      if (!dryRun) await this.releaseClusterAddresses([ep]);
-      throw e;
-    }
-    if (dryRun) return { plan: renderPlan(plan), next };
-    try {
-      await this.kernel.apply(plan);
-    } catch (e) {
-      await this.releaseClusterAddresses([ep]);
-      throw kernelError(e, `connecting ${sb.name} to ${net.name}`);
-    }
-    let undos: Undo[] = [];
-    try {
-      undos = await this.applyChange(change);
-      this.store.putSandbox(next);
-    } catch (e) {
-      await runUndos(undos, this.log);
-      await this.kernel.applyBestEffort(undoPlan(plan));
-      await this.releaseClusterAddresses([ep]);
-      throw e;
-    }
-    this.state.sandboxes.set(sb.id, next);
-    this.writeFilesAfterCommit(sb.netns, next);
+    const plan = await runChange(this.pipeline, {
+      change: { kind: 'connect', sb: next, net, ep },
+      what: `connecting ${sb.name} to ${net.name}`,
+      dryRun,
+      reserve: () => this.claimClusterAddresses(sb, [ep]),
+      release: () => this.releaseClusterAddresses([ep]),
+      plan: () => {
+        const p: Plan = [...driver.planJoin(net, sb, ep)];
+        if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) p.push(...driver.planGatewayRoutes(net, next, ep));
+        return p;
+      },
+      commit: () => this.commitSandbox(next),
+    });
+    if (!dryRun) this.writeFilesAfterCommit(sb.netns, next);
     return { plan: renderPlan(plan), next };
   }
 

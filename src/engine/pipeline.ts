@@ -1,0 +1,83 @@
+/**
+ * The change pipeline: every creating mutation (network create and adopt, sandbox create,
+ * connect) goes through `runChange` once, in this order:
+ *
+ *   1. validate   the participants' checks; pure, nothing has happened yet
+ *   2. reserve    claims outside this host (the cluster store: VNIs, addresses)
+ *   3. plan       the kernel plan, built after the reservation (it may fill addresses)
+ *   4. apply      the plan, all or nothing (kernel/apply undoes its own prefix)
+ *   5. participants apply (firewall, DNS, cluster), each returning an undo
+ *   6. effects    local side effects before the commit (sandbox files, the process)
+ *   7. commit     the one record written to the store, then (only then) to memory
+ *
+ * A failure at any step compensates what the earlier steps did, in reverse, and rethrows:
+ * a refused or failed change leaves the host as it was. A dry run stops after step 3
+ * without reserving, and returns the plan.
+ *
+ * Removals do not come here: they are tombstone, best-effort teardown, forget
+ * (Engine.tearDown*), because a teardown is finished, never reverted.
+ */
+import { kernelError, type Kernel } from '../kernel/index.js';
+import { undoPlan, type Plan } from '../plan/ops.js';
+import type { Change, Undo } from './participants.js';
+
+export interface ChangeContext {
+  kernel: Kernel;
+  log: (msg: string) => void;
+  /** Participants' validate and apply, bound to the engine. */
+  validate(change: Change): Promise<void>;
+  apply(change: Change): Promise<Undo[]>;
+}
+
+export interface ChangeSpec {
+  change: Change;
+  /** What the change does, for a kernel error: "creating network app". */
+  what: string;
+  dryRun?: boolean;
+  reserve?(): Promise<void>;
+  /** Undo of reserve; errors are logged by the caller's function, never thrown. */
+  release?(): Promise<void>;
+  plan(): Plan;
+  /** Local side effects after the participants; return their undo. */
+  effects?(): Promise<Undo | void> | Undo | void;
+  /** Write the record, then put it in memory. */
+  commit(): void;
+}
+
+/** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
+export async function runChange(ctx: ChangeContext, spec: ChangeSpec): Promise<Plan> {
+  await ctx.validate(spec.change);
+  if (spec.dryRun) return spec.plan();
+  await spec.reserve?.();
+  const compensate: Undo[] = [async () => spec.release?.()];
+  const unwind = async () => {
+    for (const u of compensate.reverse()) {
+      try {
+        await u();
+      } catch (e) {
+        ctx.log(`undo failed: ${(e as Error).message}`);
+      }
+    }
+  };
+  let plan: Plan;
+  try {
+    plan = spec.plan();
+    await ctx.kernel.apply(plan);
+  } catch (e) {
+    await unwind();
+    throw kernelError(e, spec.what);
+  }
+  compensate.push(async () => {
+    await ctx.kernel.applyBestEffort(undoPlan(plan));
+  });
+  try {
+    compensate.push(...(await ctx.apply(spec.change)));
+    const undoEffects = await spec.effects?.();
+    if (undoEffects) compensate.push(undoEffects);
+    spec.commit();
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+  return plan;
+}
