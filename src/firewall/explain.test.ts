@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { explainPorts } from './explain.js';
-import { fixtureNetwork, fixtureSandbox, port } from './fixtures.js';
+import { fixtureNetwork, fixtureSandbox, port } from '../../test/fixtures/firewall/fixtures.js';
 import { modelOf } from './model.js';
 import { RULES, inetChains, parseChains, renderInetTable, type ChainSpec } from './render.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { YardError } from '../errors.js';
 import { parsePortSpec } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
-import { fixtureNetwork, fixtureSandbox } from './fixtures.js';
+import { fixtureNetwork, fixtureSandbox } from '../../test/fixtures/firewall/fixtures.js';
 import { resolvePublishedPorts } from './publish.js';
 
 const app = fixtureNetwork({ name: 'app', index: 1 });

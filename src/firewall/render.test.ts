@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixtureNetwork, fixtureSandbox, goldenMatrix, port } from './fixtures.js';
+import { fixtureNetwork, fixtureSandbox, goldenMatrix, port } from '../../test/fixtures/firewall/fixtures.js';
 import { diffModels, diffModelsAsync, elementCount, modelOf, modelOfAsync } from './model.js';
 import { renderDelta, renderDiff, renderDiffAsync, renderRuleset, splitTables } from './render.js';
 
@@ -9,7 +9,7 @@ describe('golden rulesets', () => {
   for (const c of goldenMatrix()) {
     it(c.name, async () => {
       const text = renderRuleset(modelOf(c.networks, c.sandboxes), { withUserTable: true });
-      await expect(text).toMatchFileSnapshot(`__golden__/${c.name}.nft`);
+      await expect(text).toMatchFileSnapshot(`../../test/fixtures/firewall/golden/${c.name}.nft`);
     });
   }
 });

@@ -1,5 +1,5 @@
 /**
- * The golden rulesets (src/firewall/__golden__, written by the unit tests) are valid for
+ * The golden rulesets (test/fixtures/firewall/golden, written by the unit tests) are valid for
  * this kernel: each passes `nft --check` and loads in a throwaway lab host, and the kernel
  * then holds Switchyard's tables with the expected chains.
  */
@@ -10,7 +10,7 @@ import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/lab.js';
 import { inetChains, parseChains } from '../../src/firewall/render.js';
 
 const NAME = `fwg${process.pid}`.slice(0, 16);
-const DIR = path.resolve('src/firewall/__golden__');
+const DIR = path.resolve('test/fixtures/firewall/golden');
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.nft')).sort();
 let info: LabInfo;
 
