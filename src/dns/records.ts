@@ -12,7 +12,7 @@
 import ipaddr from 'ipaddr.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
-import type { ResolvInput } from './files.js';
+import type { ResolvInput } from './sandbox-files.js';
 
 /** Docker's TTL for container records. */
 export const LOCAL_TTL = 600;

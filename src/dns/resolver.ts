@@ -23,7 +23,7 @@ import { YardError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Engine } from '../engine/engine.js';
 import type { Change, Participant, Undo } from '../engine/participants.js';
-import type { ResolvInput } from './files.js';
+import type { ResolvInput } from './sandbox-files.js';
 import { SandboxListener } from './listener.js';
 import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
 import {

@@ -9,7 +9,7 @@ import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import type { DriverEnv, NetworkDriver, NetworkIntent, PreparedNetwork } from './contract.js';
-import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './lan.js';
+import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './parent-link.js';
 
 const MODES = ['l2', 'l3', 'l3s'] as const;
 const FLAGS = ['bridge', 'private', 'vepa'] as const;

@@ -8,7 +8,7 @@ import { YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import type { DriverEnv, NetworkDriver, NetworkIntent, PreparedNetwork } from './contract.js';
-import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './lan.js';
+import { finishLan, LAN_OPT, lanGatewayRoutes, lanHostLinks, lanState, planLanCreate, planLanDelete, planLanJoin, planLanLeave, prepareLan } from './parent-link.js';
 
 const MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
 type Mode = (typeof MODES)[number];

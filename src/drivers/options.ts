@@ -25,7 +25,7 @@ export interface DriverDoc {
 const BOOL = 'true, false (or 1, 0)';
 const MTU = (dflt: string, what: string): DriverOptionDoc => ({ key: 'com.docker.network.driver.mtu', values: '68-65535', default: dflt, description: what });
 
-/** macvlan and ipvlan: sandboxes stacked on a parent link of the host (src/drivers/lan.ts). */
+/** macvlan and ipvlan: sandboxes stacked on a parent link of the host (src/drivers/parent-link.ts). */
 const PARENT: DriverOptionDoc = {
   key: 'parent',
   values: 'a host Ethernet interface, or IF.VLAN (VLAN 1-4094)',

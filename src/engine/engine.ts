@@ -17,7 +17,7 @@ import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/
 import { renderPlan, type Plan } from '../plan/ops.js';
 import type { Kernel, RouteState } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
-import { renderHosts, renderResolvConf } from '../dns/files.js';
+import { renderHosts, renderResolvConf } from '../dns/sandbox-files.js';
 import { randomName } from '../model/names.js';
 import { parsePortSpecs } from '../model/ports.js';
 import { validateAliases, validateLabels, validateSandboxInput } from '../model/validate.js';

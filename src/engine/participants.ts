@@ -12,7 +12,7 @@
  * teardown is finished, never reverted.
  */
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
-import type { ResolvInput } from '../dns/files.js';
+import type { ResolvInput } from '../dns/sandbox-files.js';
 import type { Engine } from './engine.js';
 
 export type Change =

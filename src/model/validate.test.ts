@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderHosts, renderResolvConf } from '../dns/files.js';
+import { renderHosts, renderResolvConf } from '../dns/sandbox-files.js';
 import { thrown } from '../../test/unit/thrown.js';
 import {
   LIMITS,

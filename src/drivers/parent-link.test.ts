@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { NetworkRecord } from '../model/types.js';
 import type { DriverEnv, HostLink, NetworkIntent } from './contract.js';
 import { macvlanDriver } from './macvlan.js';
-import { finishLan } from './lan.js';
+import { finishLan } from './parent-link.js';
 import { thrown } from '../../test/unit/thrown.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
