@@ -23,7 +23,7 @@ import { parsePrefix, prefixesOverlap } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { ClusterSeam, Engine } from '../engine/engine.js';
 import type { Change, Participant, Undo } from '../engine/participants.js';
-import { overlayVxlanName, setOverlayUnderlay } from '../drivers/overlay.js';
+import { overlayVxlanName } from '../drivers/overlay.js';
 import { readVxlanEntries, type VxlanEntries } from '../kernel/vxlan.js';
 import { nowRfc3339Nano } from '../model/ids.js';
 import { decodeView, K, PREFIX, type AddrClaim, type ClusterView, type NodeInfo, type RemoteEndpoint } from './keys.js';
@@ -111,7 +111,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
         hint: 'give the interface an address, or name another interface',
       });
     }
-    setOverlayUnderlay({ local: vtep, dev: link.name, mtu: link.mtu });
+    engine.setUnderlay({ local: vtep, dev: link.name, mtu: link.mtu });
     const agent = new OverlayAgent(engine, opts.store, { name: engine.cfg.instance, vtep, dev: link.name });
     engine.cluster = agent;
     return agent;

@@ -32,6 +32,8 @@ export interface DaemonOptions {
   dns?: string[];
   dnsSearch?: string[];
   dnsOptions?: string[];
+  /** The default bridge's subnet on first start (default 172.17.0.0/16). */
+  defaultBridgeSubnet?: string;
   /** fsync every state write (default true). */
   durable?: boolean;
   /** etcd://host:port[,...]: enables global (overlay) networks. */
@@ -135,6 +137,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         dns: opts.dns?.length ? opts.dns : defaultUpstreams(),
         dnsSearch: opts.dnsSearch ?? [],
         dnsOptions: opts.dnsOptions ?? [],
+        ...(opts.defaultBridgeSubnet ? { defaultBridgeSubnet: opts.defaultBridgeSubnet } : {}),
         log,
       },
       new LinuxKernel(),

@@ -39,6 +39,16 @@ export interface DriverEnv {
   hostLinks: ReadonlyMap<string, HostLink>;
   /** Link kinds the kernel can create (probed at daemon start: macvlan, ipvlan, vlan, ...). */
   linkKinds: ReadonlySet<string>;
+  /** This host's VXLAN underlay (the daemon's --cluster-advertise, resolved); absent without a cluster store. */
+  underlay?: Underlay | null;
+}
+
+/** The address and interface this host's VXLAN tunnels leave from, and its MTU. */
+export interface Underlay {
+  /** The VTEP address: this host's address on the advertise interface. */
+  local: string;
+  dev: string;
+  mtu: number;
 }
 
 export interface HostLink {
@@ -89,7 +99,7 @@ export interface NetworkDriver {
    * macvlan's host shim, which must then be reserved as an aux address in net.ipam).
    */
   finishNetwork?(net: NetworkRecord, env: DriverEnv): void;
-  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance'>): Plan;
+  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance' | 'underlay'>): Plan;
   planDelete(net: NetworkRecord): Plan;
   /** Refuse a join before anything is allocated (e.g. a full bridge). */
   checkJoin?(net: NetworkRecord, endpointsOnNetwork: number): void;

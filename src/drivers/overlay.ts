@@ -18,7 +18,7 @@
  *
  * The VNI and MTU are decided once for the whole cluster at create (the record is shared);
  * the VTEP address and underlay interface are this host's and come from the daemon's
- * --cluster-advertise (setOverlayUnderlay).
+ * --cluster-advertise (DriverEnv.underlay).
  */
 import { YardError } from '../errors.js';
 import type { NetworkRecord } from '../model/types.js';
@@ -37,22 +37,6 @@ export const VXLAN_PORT = 4789;
 export const VXLAN_OVERHEAD_V4 = 50;
 export const VXLAN_OVERHEAD_V6 = 70;
 
-export interface Underlay {
-  /** The VTEP address: this host's address on the advertise interface. */
-  local: string;
-  dev: string;
-  mtu: number;
-}
-
-let underlay: Underlay | null = null;
-
-/** The daemon's --cluster-advertise, resolved; null when it runs without a cluster store. */
-export function setOverlayUnderlay(u: Underlay | null): void {
-  underlay = u;
-}
-export function overlayUnderlay(): Underlay | null {
-  return underlay;
-}
 
 export const overlayBridgeName = (net: NetworkRecord) => `ov-${net.id.slice(0, 12)}`;
 export const overlayVxlanName = (net: NetworkRecord) => `vx-${net.id.slice(0, 12)}`;
@@ -72,6 +56,7 @@ export const overlayDriver: NetworkDriver = {
         hint: wg ? 'encrypted overlays are not implemented yet; create the network without --opt encrypted' : 'create the network without --opt encrypted, or run on a kernel with xfrm or wireguard',
       });
     }
+    const underlay = env.underlay;
     if (!underlay) {
       throw new YardError('CLUSTER_NOT_CONFIGURED', `network ${intent.name}: the overlay driver needs a cluster store, and this daemon runs without --cluster-store`, {
         field: '--driver',
@@ -100,7 +85,8 @@ export const overlayDriver: NetworkDriver = {
     net.driverState.vxlan = overlayVxlanName(net);
   },
 
-  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance'>): Plan {
+  planCreate(net: NetworkRecord, env: Pick<DriverEnv, 'instance' | 'underlay'>): Plan {
+    const underlay = env.underlay;
     const br = overlayBridgeName(net);
     const vx = overlayVxlanName(net);
     const mtu = Number(net.driverState.mtu) || 1450;

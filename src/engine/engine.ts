@@ -13,7 +13,7 @@ import { planIpam, type SubnetRequest, type UsedSubnet } from '../ipam/config.js
 import { lookup, newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
 import { SANDBOX_ENV, type EndpointRecord, type NetworkRecord, type SandboxRecord, type State } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
-import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
+import { checkOptionKeys, type DriverEnv, type NetworkIntent, type Underlay } from '../drivers/contract.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
 import type { Kernel, RouteState } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
@@ -33,6 +33,8 @@ export interface EngineConfig {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /** The default bridge's subnet when it is first created (default 172.17.0.0/16). */
+  defaultBridgeSubnet?: string;
   log?: (msg: string) => void;
 }
 
@@ -102,6 +104,7 @@ export class Engine {
   cluster?: ClusterSeam;
   readonly state: State;
   private queue: Promise<unknown> = Promise.resolve();
+  private underlay: Underlay | null = null;
   readonly log: (msg: string) => void;
   readonly participants: Participant[] = [];
   /** Link kinds the kernel supports; the daemon probes them at start. */
@@ -200,7 +203,7 @@ export class Engine {
         release: async () => {
           if (global) await this.cluster?.releaseNetwork(net).catch((e) => this.log(`release ${net.name}: ${(e as Error).message}`));
         },
-        plan: () => getDriver(net.driver).planCreate(net, { instance: this.cfg.instance }),
+        plan: () => getDriver(net.driver).planCreate(net, this.planEnv()),
         commit: () => this.commitNetwork(net),
       });
       if (!req.dryRun) this.log(`network ${net.name} (${shortId(net.id)}) created`);
@@ -281,6 +284,16 @@ export class Engine {
     return { net, warnings: prepared.warnings };
   }
 
+  /** Host facts a driver's planCreate needs (reconcile plans again with the same). */
+  planEnv(): Pick<DriverEnv, 'instance' | 'underlay'> {
+    return { instance: this.cfg.instance, underlay: this.underlay };
+  }
+
+  /** This host's VXLAN underlay, once the cluster agent has resolved --cluster-advertise. */
+  setUnderlay(u: Underlay | null): void {
+    this.underlay = u;
+  }
+
   private async driverEnv(): Promise<DriverEnv> {
     const host = await this.kernel.readNamespace();
     return {
@@ -288,6 +301,7 @@ export class Engine {
       networks: this.networks(),
       hostLinks: new Map([...host.links.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, mac: l.mac, addrs: l.addrs }])),
       linkKinds: this.linkKinds,
+      underlay: this.underlay,
     };
   }
 
@@ -379,7 +393,7 @@ export class Engine {
       await runChange({ ...this.pipeline, validate: async () => {} }, {
         change: { kind: 'network.create', net },
         what: `adopting network ${net.name}`,
-        plan: () => getDriver(net.driver).planCreate(net, { instance: this.cfg.instance }),
+        plan: () => getDriver(net.driver).planCreate(net, this.planEnv()),
         commit: () => this.commitNetwork(net),
       });
       this.log(`network ${net.name} (${shortId(net.id)}) adopted from the cluster store`);

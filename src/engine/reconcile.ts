@@ -73,7 +73,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   // Namespaces where something was re-created: their routes are re-applied (see missingOps).
   const touched = new Set<string>();
   for (const net of engine.networks()) {
-    const plan = missingOps(getDriver(net.driver).planCreate(net, { instance: cfg.instance }), seen, touched);
+    const plan = missingOps(getDriver(net.driver).planCreate(net, engine.planEnv()), seen, touched);
     if (!plan.length) continue;
     await applyReport(engine, plan, `network ${net.name}`, report);
   }
@@ -193,7 +193,7 @@ export async function ensurePredefined(engine: Engine, report: ReconcileReport):
       {
         name: 'bridge',
         driver: 'bridge',
-        ipam: [{ subnet: process.env.YARD_DEFAULT_BRIDGE_SUBNET || DEFAULT_BRIDGE_SUBNET }],
+        ipam: [{ subnet: engine.cfg.defaultBridgeSubnet || DEFAULT_BRIDGE_SUBNET }],
         options: {
           'com.docker.network.bridge.default_bridge': 'true',
           'com.docker.network.bridge.enable_icc': 'true',

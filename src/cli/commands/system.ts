@@ -57,6 +57,8 @@ export function register(program: Command, ctx: CliContext): void {
         dns: o.dns && validateDnsServers(o.dns, '--dns'),
         dnsSearch: o.dnsSearch && validateDnsSearch(o.dnsSearch, '--dns-search'),
         dnsOptions: o.dnsOpt && validateDnsOptions(o.dnsOpt, '--dns-opt'),
+        // Read here, once: nothing below the CLI reads the environment.
+        defaultBridgeSubnet: process.env.YARD_DEFAULT_BRIDGE_SUBNET || undefined,
         durable: o.fsync !== false,
         clusterStore: o.clusterStore,
         clusterAdvertise: o.clusterAdvertise,
