@@ -74,7 +74,8 @@ async function json(c: Context): Promise<unknown> {
     if (done) break;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
-      reader.cancel().catch(() => {});
+      // Not cancelled: the rest is read and dropped after the answer (withLingeringClose).
+      reader.releaseLock();
       throw tooLarge('');
     }
     chunks.push(value);
@@ -121,6 +122,32 @@ export function parseFilters(raw: string | undefined): Map<string, string[]> {
     else throw refuse(`has a value for ${JSON.stringify(k)} that is neither a list of strings nor a map of booleans`);
   }
   return out;
+}
+
+/** How long, and how much of, the rest of a refused body is read and dropped before the connection ends. */
+export const LINGER_MS = 1_000;
+export const LINGER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * After a 413 the rest of the body is read and dropped (never kept), for at most LINGER_MS
+ * and LINGER_BYTES, then the connection ends. Closing at once, with the client's unread bytes still queued, would
+ * reset the connection, and the client would lose the answer it was about to read.
+ */
+export function withLingeringClose(listener: http.RequestListener): http.RequestListener {
+  return (req, res) => {
+    res.once('finish', () => {
+      if (res.statusCode !== 413) return;
+      let dropped = 0;
+      req.on('data', (chunk: Buffer) => {
+        dropped += chunk.length;
+        if (dropped > LINGER_BYTES) req.socket.destroy();
+      });
+      req.resume();
+      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+      req.socket.once('close', () => clearTimeout(timer));
+    });
+    listener(req, res);
+  };
 }
 
 /**
@@ -276,8 +303,6 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
 
   app.onError((err, c) => {
     const e = asYardError(err);
-    // The rest of a body that was too large is never read: the connection ends here.
-    if (e.code === 'REQUEST_TOO_LARGE') c.header('Connection', 'close');
     return c.json(e.toJSON(), e.status as 400);
   });
   app.notFound((c) => c.json({ message: 'page not found' }, 404));

@@ -14,7 +14,7 @@ import { Engine } from '../engine/engine.js';
 import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileReport } from '../engine/reconcile.js';
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
-import { answerClientErrors, createApp } from '../api/server.js';
+import { answerClientErrors, createApp, withLingeringClose } from '../api/server.js';
 import { EmbeddedDns } from '../dns/resolver.js';
 import { FirewallParticipant } from '../firewall/participant.js';
 import { NftCli } from '../kernel/nft.js';
@@ -185,7 +185,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     }));
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
     fs.rmSync(socket, { force: true });
-    const server = http.createServer(getRequestListener(app.fetch));
+    const server = http.createServer(withLingeringClose(getRequestListener(app.fetch)));
     answerClientErrors(server);
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {

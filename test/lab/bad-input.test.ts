@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { api, exec, inspectSandbox, ipJson, netnsList, ok, pidAlive, withLab, yard, type RunResult } from './helpers.js';
+import { api, exec, rawApi, inspectSandbox, ipJson, netnsList, ok, pidAlive, withLab, yard, type RunResult } from './helpers.js';
 import type { LabHost } from '../../src/lab/lab.js';
 
 const lab = withLab('bad');
@@ -267,23 +267,6 @@ describe('bad input', () => {
     await ok(yard(h(), 'network', 'rm', 'small-body'));
   });
 });
-
-/** A request with a raw body (or none), through curl inside the host; the body is parsed as JSON when it is. */
-async function rawApi(host: LabHost, method: string, p: string, body?: string): Promise<{ status: number; body: any }> {
-  const args = ['curl', '-sS', '--max-time', '20', '--unix-socket', host.socket, '-X', method, '-w', '\n%{http_code}'];
-  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', body);
-  const r = await exec(host, [...args, `http://x${p}`]);
-  if (r.code !== 0) throw new Error(`curl ${method} ${p} exited ${r.code}: ${r.stderr}`);
-  const nl = r.stdout.lastIndexOf('\n');
-  const text = r.stdout.slice(0, nl);
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  return { status: Number(r.stdout.slice(nl + 1)), body: parsed };
-}
 
 function rssKb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

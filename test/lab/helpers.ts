@@ -149,8 +149,13 @@ export async function ipOf(host: LabHost, sandbox: string, network: string): Pro
 
 /** A request to the host daemon's API with curl on its unix socket, from inside the host. */
 export async function api(host: LabHost, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return rawApi(host, method, path, body === undefined ? undefined : JSON.stringify(body));
+}
+
+/** As api, with the body sent as given (malformed JSON, raw bytes); parsed as JSON when it is. */
+export async function rawApi(host: LabHost, method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
   const args = ['curl', '-sS', '--max-time', '20', '--unix-socket', host.socket, '-X', method, '-w', '\n%{http_code}'];
-  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
+  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', body);
   const r = await exec(host, [...args, `http://x${path}`]);
   if (r.code !== 0) throw new Error(`curl ${method} ${path} exited ${r.code}: ${r.stderr}`);
   const nl = r.stdout.lastIndexOf('\n');
