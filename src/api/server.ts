@@ -14,8 +14,14 @@ import type { NetworkRecord } from '../model/types.js';
 import { API_VERSION, MIN_API_VERSION, networkJson, sandboxJson } from './docker-shapes.js';
 import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
-import { EmbeddedDns } from '../dns/resolver.js';
+import type { EmbeddedDns } from '../dns/resolver.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
+
+/** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
+export interface ApiRooms {
+  firewall?: Pick<FirewallParticipant, 'explain'>;
+  dns?: Pick<EmbeddedDns, 'explain' | 'listenerCount' | 'stats'>;
+}
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -268,7 +274,7 @@ const SandboxCreateSchema = z
   })
   .strict();
 
-export function createApp(engine: Engine, info: () => Record<string, unknown>): Hono {
+export function createApp(engine: Engine, info: () => Record<string, unknown>, rooms: ApiRooms = {}): Hono {
   const app = new Hono({
     getPath: (req) => {
       const p = new URL(req.url).pathname;
@@ -462,9 +468,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
   // Who can reach each published port, and which rules decide it (yard port explain).
   app.get(`${y}/sandboxes/:id/ports/explain`, async (c) => {
     const sb = engine.findSandbox(c.req.param('id'));
-    const fw = engine.participants.find((p) => p.name === 'firewall') as FirewallParticipant | undefined;
+    const fw = rooms.firewall;
     if (!fw) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without its firewall', { hint: 'start the daemon normally (yard daemon)' });
-    return c.json(await fw.explain(sb, engine));
+    return c.json(await fw.explain(sb, engine.view()));
   });
 
   app.delete(`${y}/sandboxes/:id`, async (c) => {
@@ -487,7 +493,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>): 
 
   // ------------------------------------------------------------ embedded DNS
   const dns = () => {
-    const d = engine.participants.find((p): p is EmbeddedDns => p instanceof EmbeddedDns);
+    const d = rooms.dns;
     if (!d) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without the embedded DNS resolver', { hint: 'start the daemon with it (the default)' });
     return d;
   };

@@ -21,8 +21,9 @@ import { YardError } from '../errors.js';
 import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
 import { parsePrefix, prefixesOverlap } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
-import type { ClusterSeam, Engine } from '../engine/engine.js';
-import type { Change, Participant, Undo } from '../engine/participants.js';
+import type { ClusterSeam, NetworkCreateRequest } from '../engine/engine.js';
+import type { Change, EngineLink, Participant, ParticipantContext, Undo } from '../engine/participants.js';
+import type { Underlay } from '../drivers/contract.js';
 import { overlayVxlanName } from '../drivers/overlay.js';
 import { readVxlanEntries, type VxlanEntries } from '../kernel/vxlan.js';
 import { nowRfc3339Nano } from '../model/ids.js';
@@ -44,6 +45,22 @@ export interface AgentOptions {
   store: string;
   /** --cluster-advertise: an interface name (or one of this host's addresses). */
   advertise: string;
+  /** Where the names of other hosts' sandboxes go (the embedded DNS). */
+  dnsSink?: RemoteSandboxSink;
+}
+
+/**
+ * What the agent uses of the engine: the participants' link (state view, queue, log,
+ * kernel ops), and the network use cases it follows the cluster store with.
+ */
+export interface ClusterHost {
+  readonly link: EngineLink;
+  adoptNetwork(net: NetworkRecord): Promise<void>;
+  createNetwork(req: NetworkCreateRequest): Promise<unknown>;
+  /** Inside the queue: remove a network the cluster no longer has. */
+  tearDownNetwork(net: NetworkRecord): Promise<void>;
+  setCluster(seam: ClusterSeam): void;
+  setUnderlay(u: Underlay | null): void;
 }
 
 /** Sandboxes of other hosts, shaped for the DNS records builder. */
@@ -77,13 +94,17 @@ export class OverlayAgent implements ClusterSeam, Participant {
   private timers: NodeJS.Timeout[] = [];
   readonly node: NodeInfo;
 
+  private readonly link: EngineLink;
+
   private constructor(
-    private readonly engine: Engine,
+    private readonly engine: ClusterHost,
     storeUrl: string,
     node: NodeInfo,
+    private readonly dnsSink?: RemoteSandboxSink,
   ) {
     this.store = new ClusterStore(storeUrl);
     this.node = node;
+    this.link = engine.link;
   }
 
   /**
@@ -91,8 +112,8 @@ export class OverlayAgent implements ClusterSeam, Participant {
    * configure the overlay driver's underlay, and start connecting in the background: the
    * daemon comes up whether or not the store answers.
    */
-  static async create(engine: Engine, opts: AgentOptions): Promise<OverlayAgent> {
-    const host = await engine.kernel.readNamespace();
+  static async create(engine: ClusterHost, opts: AgentOptions): Promise<OverlayAgent> {
+    const host = await engine.link.kernel.readNamespace();
     const links = [...host.links.values()];
     const byName = host.links.get(opts.advertise);
     const byAddr = links.find((l) => l.addrs.some((a) => a.split('/')[0] === opts.advertise));
@@ -112,9 +133,18 @@ export class OverlayAgent implements ClusterSeam, Participant {
       });
     }
     engine.setUnderlay({ local: vtep, dev: link.name, mtu: link.mtu });
-    const agent = new OverlayAgent(engine, opts.store, { name: engine.cfg.instance, vtep, dev: link.name });
-    engine.cluster = agent;
+    const agent = new OverlayAgent(engine, opts.store, { name: engine.link.config.instance, vtep, dev: link.name }, opts.dnsSink);
+    engine.setCluster(agent);
     return agent;
+  }
+
+  private localNetworks(): NetworkRecord[] {
+    return [...this.link.view().networks.values()];
+  }
+
+  private hasLocalEndpoints(netId: string): boolean {
+    for (const sb of this.link.view().sandboxes.values()) if (sb.endpoints[netId]) return true;
+    return false;
   }
 
   /** Begin membership: connect now (not awaited by the daemon's start), re-list periodically. */
@@ -151,10 +181,10 @@ export class OverlayAgent implements ClusterSeam, Participant {
       await this.relist();
       this.ensureWatcher();
       this.connected = true;
-      this.engine.log(`cluster: joined ${this.store.url} as ${this.node.name} (VTEP ${this.node.vtep} on ${this.node.dev}), ${this.view.nodes.size} node(s), ${this.view.networks.size} global network(s)`);
+      this.link.log(`cluster: joined ${this.store.url} as ${this.node.name} (VTEP ${this.node.vtep} on ${this.node.dev}), ${this.view.nodes.size} node(s), ${this.view.networks.size} global network(s)`);
     } catch (e) {
       this.connected = false;
-      if (!this.closed) this.engine.log(`cluster: ${(e as Error).message}; retrying every ${RECONNECT_MS / 1000} s`);
+      if (!this.closed) this.link.log(`cluster: ${(e as Error).message}; retrying every ${RECONNECT_MS / 1000} s`);
       this.timers.push(setTimeout(() => void this.connect(), RECONNECT_MS));
     } finally {
       this.connecting = false;
@@ -164,15 +194,16 @@ export class OverlayAgent implements ClusterSeam, Participant {
   private lost(why: string): void {
     if (!this.connected || this.closed) return;
     this.connected = false;
-    this.engine.log(`cluster: ${why}; overlay operations fail until the store answers again`);
+    this.link.log(`cluster: ${why}; overlay operations fail until the store answers again`);
     this.timers.push(setTimeout(() => void this.connect(), RECONNECT_MS));
   }
 
   /** After (re)joining: this host's endpoints on global networks, under the new lease. */
   private async republishLocal(): Promise<void> {
-    for (const sb of this.engine.sandboxes()) {
+    const now = this.link.view();
+    for (const sb of now.sandboxes.values()) {
       for (const ep of Object.values(sb.endpoints)) {
-        const net = this.engine.state.networks.get(ep.networkId);
+        const net = now.networks.get(ep.networkId);
         if (net?.scope !== 'global') continue;
         await this.putEndpoint(net, sb, ep);
         // The address claim is persistent; write it back if the store lost it (new etcd).
@@ -185,7 +216,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
       }
     }
     // In the engine's queue, so a claim of an operation in flight is never taken for an orphan.
-    await this.engine.serial(() => this.releaseOrphanClaims());
+    await this.link.serial(() => this.releaseOrphanClaims());
   }
 
   /**
@@ -194,7 +225,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
    * the store was down. Released, or the address would be lost to the network for good.
    */
   private async releaseOrphanClaims(): Promise<void> {
-    const local = new Set([...this.engine.state.sandboxes.values()].flatMap((sb) => Object.values(sb.endpoints).map((ep) => ep.id)));
+    const local = new Set([...this.link.view().sandboxes.values()].flatMap((sb) => Object.values(sb.endpoints).map((ep) => ep.id)));
     const { kvs } = await this.store.list('listing address claims', `${PREFIX}ipam/`);
     for (const [key, value] of kvs) {
       let claim: AddrClaim;
@@ -205,7 +236,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
       }
       if (claim.node !== this.node.name || local.has(claim.endpoint)) continue;
       await this.store.call('releasing an orphaned address claim', (c) => c.if(key, 'Value', '==', value).then(c.delete().key(key)).commit());
-      this.engine.log(`cluster: released ${key.slice(`${PREFIX}ipam/`.length)}, claimed for sandbox ${claim.sandbox} but in no endpoint of the state`);
+      this.link.log(`cluster: released ${key.slice(`${PREFIX}ipam/`.length)}, claimed for sandbox ${claim.sandbox} but in no endpoint of the state`);
     }
   }
 
@@ -246,9 +277,9 @@ export class OverlayAgent implements ClusterSeam, Participant {
         watcher.on('data', () => this.scheduleSync());
         // etcd3 resumes the watch after a reconnect; re-list too, in case it missed something.
         watcher.on('connected', () => void this.relist().catch(() => {}));
-        watcher.on('error', (e) => this.engine.log(`cluster: watch: ${e.message}`));
+        watcher.on('error', (e) => this.link.log(`cluster: watch: ${e.message}`));
       })
-      .catch((e) => this.engine.log(`cluster: cannot watch: ${(e as Error).message}`));
+      .catch((e) => this.link.log(`cluster: cannot watch: ${(e as Error).message}`));
   }
 
   private noteRev(rev: string): void {
@@ -266,7 +297,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
       try {
         await this.sync();
       } catch (e) {
-        this.engine.log(`cluster: sync: ${(e as Error).message}`);
+        this.link.log(`cluster: sync: ${(e as Error).message}`);
       }
     });
   }
@@ -281,24 +312,24 @@ export class OverlayAgent implements ClusterSeam, Participant {
     this.view = decodeView(this.kvs);
     const view = this.view;
     for (const net of view.networks.values()) {
-      if (!this.engine.state.networks.has(net.id)) {
-        const clash = this.engine.networks().find((n) => n.name === net.name);
+      if (!this.link.view().networks.has(net.id)) {
+        const clash = this.localNetworks().find((n) => n.name === net.name);
         if (clash) {
-          this.engine.log(`cluster: global network ${net.name} (${net.id.slice(0, 12)}) not adopted: a local network has that name`);
+          this.link.log(`cluster: global network ${net.name} (${net.id.slice(0, 12)}) not adopted: a local network has that name`);
           continue;
         }
-        await this.engine.adoptNetwork(net).catch((e) => this.engine.log(`cluster: adopting ${net.name}: ${(e as Error).message}`));
+        await this.engine.adoptNetwork(net).catch((e) => this.link.log(`cluster: adopting ${net.name}: ${(e as Error).message}`));
       }
     }
     if (this.listedOnce) {
-      for (const net of this.engine.networks()) {
-        if (net.scope !== 'global' || view.networks.has(net.id) || this.engine.endpointsOf(net.id).length) continue;
-        this.engine.log(`cluster: network ${net.name} was removed from the cluster; removing it here`);
-        await this.engine.serial(() => this.engine.tearDownNetwork(net)).catch((e) => this.engine.log(`cluster: removing ${net.name}: ${(e as Error).message}`));
+      for (const net of this.localNetworks()) {
+        if (net.scope !== 'global' || view.networks.has(net.id) || this.hasLocalEndpoints(net.id)) continue;
+        this.link.log(`cluster: network ${net.name} was removed from the cluster; removing it here`);
+        await this.link.serial(() => this.engine.tearDownNetwork(net)).catch((e) => this.link.log(`cluster: removing ${net.name}: ${(e as Error).message}`));
         this.programmed.delete(net.id);
       }
     }
-    for (const net of this.engine.networks()) {
+    for (const net of this.localNetworks()) {
       if (net.scope !== 'global') continue;
       const dev = overlayVxlanName(net);
       const current = this.programmed.get(net.id) ?? (await readVxlanEntries(dev));
@@ -308,9 +339,9 @@ export class OverlayAgent implements ClusterSeam, Participant {
         this.programmed.set(net.id, current);
         continue;
       }
-      const errors = await this.engine.kernel.applyBestEffort(plan);
+      const errors = await this.link.kernel.applyBestEffort(plan);
       if (errors.length) {
-        this.engine.log(`cluster: ${net.name}: ${errors.join('; ')}`);
+        this.link.log(`cluster: ${net.name}: ${errors.join('; ')}`);
         this.programmed.delete(net.id);
       } else {
         const fdb = new Map([...desired.values()].map((p) => [p.mac, p.vtep]));
@@ -329,8 +360,9 @@ export class OverlayAgent implements ClusterSeam, Participant {
   /** Remote endpoints as sandboxes (one per remote sandbox), for the embedded DNS. */
   remoteSandboxes(view: ClusterView = this.view): SandboxRecord[] {
     const bySb = new Map<string, SandboxRecord>();
+    const local = this.link.view().networks;
     for (const [netId, eps] of view.endpoints) {
-      if (!this.engine.state.networks.has(netId)) continue;
+      if (!local.has(netId)) continue;
       for (const ep of eps.values()) {
         if (ep.node === this.node.name || !view.nodes.has(ep.node)) continue;
         const sb = bySb.get(ep.sandboxId) ?? {
@@ -366,8 +398,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
   }
 
   private feedDns(view: ClusterView): void {
-    const sink = this.engine.participants.find((p) => typeof (p as unknown as RemoteSandboxSink).setRemoteSandboxes === 'function') as unknown as RemoteSandboxSink | undefined;
-    sink?.setRemoteSandboxes(this.remoteSandboxes(view));
+    this.dnsSink?.setRemoteSandboxes(this.remoteSandboxes(view));
   }
 
   /** Docker's `Peers` (every live node of the cluster) and the endpoints on other hosts, for inspect. */
@@ -389,7 +420,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
    * so sandboxes do not meet each other through it). Created at start, before the API serves.
    */
   async ensureGatewayBridge(): Promise<void> {
-    if (this.engine.networks().some((n) => n.name === GW_BRIDGE)) return;
+    if (this.localNetworks().some((n) => n.name === GW_BRIDGE)) return;
     const create = (ipam: { subnet: string }[]) =>
       this.engine.createNetwork({
         name: GW_BRIDGE,
@@ -422,7 +453,7 @@ export class OverlayAgent implements ClusterSeam, Participant {
   }
 
   gatewayNetwork(): NetworkRecord | undefined {
-    return this.engine.networks().find((n) => n.name === GW_BRIDGE);
+    return this.localNetworks().find((n) => n.name === GW_BRIDGE);
   }
 
   // ------------------------------------------------------------ ClusterSeam
@@ -547,14 +578,14 @@ export class OverlayAgent implements ClusterSeam, Participant {
     if (change.kind === 'sandbox.create' || change.kind === 'connect') this.requireConnected(`attaching to network ${nets[0]!.name}`);
   }
 
-  async apply(change: Change): Promise<Undo | void> {
+  async apply(change: Change, ctx: ParticipantContext): Promise<Undo | void> {
     switch (change.kind) {
       case 'sandbox.create':
       case 'connect': {
         const eps = change.kind === 'connect' ? [change.ep] : Object.values(change.sb.endpoints);
         const put: [NetworkRecord, EndpointRecord][] = [];
         for (const ep of eps) {
-          const net = this.engine.state.networks.get(ep.networkId) ?? (change.kind === 'connect' ? change.net : undefined);
+          const net = ctx.after.networks.get(ep.networkId);
           if (net?.scope !== 'global') continue;
           await this.putEndpoint(net, change.sb, ep);
           put.push([net, ep]);
@@ -567,14 +598,14 @@ export class OverlayAgent implements ClusterSeam, Participant {
       case 'disconnect': {
         const eps = change.kind === 'disconnect' ? [change.ep] : Object.values(change.sb.endpoints);
         for (const ep of eps) {
-          const net = this.engine.state.networks.get(ep.networkId);
+          const net = ctx.before.networks.get(ep.networkId);
           if (net?.scope !== 'global') continue;
           try {
             await this.deleteEndpoint(net, ep);
             await this.releaseAddresses(net, ep);
           } catch (e) {
             // The lease takes the endpoint away anyway; the address claim stays (logged).
-            this.engine.log(`cluster: withdrawing ${ep.ipv4 ?? ep.id} of ${change.sb.name}: ${(e as Error).message}`);
+            this.link.log(`cluster: withdrawing ${ep.ipv4 ?? ep.id} of ${change.sb.name}: ${(e as Error).message}`);
           }
         }
         return;

@@ -22,7 +22,7 @@ import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
-import { OverlayAgent } from '../cluster/agent.js';
+import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 
 export interface DaemonOptions {
@@ -95,7 +95,7 @@ function lockStateDir(dir: string): () => void {
   };
 }
 
-async function startClusterAgent(engine: Engine, opts: DaemonOptions): Promise<OverlayAgent | undefined> {
+async function startClusterAgent(engine: Engine, opts: DaemonOptions, dnsSink: RemoteSandboxSink): Promise<OverlayAgent | undefined> {
   if (!opts.clusterStore && !opts.clusterAdvertise) return undefined;
   if (!opts.clusterStore || !opts.clusterAdvertise) {
     const missing = opts.clusterStore ? '--cluster-advertise' : '--cluster-store';
@@ -105,7 +105,7 @@ async function startClusterAgent(engine: Engine, opts: DaemonOptions): Promise<O
     });
   }
   parseStoreUrl(opts.clusterStore);
-  const agent = await OverlayAgent.create(engine, { store: opts.clusterStore, advertise: opts.clusterAdvertise });
+  const agent = await OverlayAgent.create(engine, { store: opts.clusterStore, advertise: opts.clusterAdvertise, dnsSink });
   engine.addParticipant(agent);
   return agent;
 }
@@ -148,9 +148,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const dns = new EmbeddedDns();
     log(`dns: at most ${dns.limits.tcpMax} TCP connections and ${dns.limits.upstreamTcpMax} upstream TCP sockets in all (descriptor limit ${dns.limits.nofile})`);
     engine.addParticipant(dns);
-    engine.addParticipant(new FirewallParticipant(new NftCli()));
+    const firewall = new FirewallParticipant(new NftCli());
+    engine.addParticipant(firewall);
     // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
-    const agent = await startClusterAgent(engine, opts);
+    const agent = await startClusterAgent(engine, opts, dns);
     const t0 = Date.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
     log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
@@ -182,7 +183,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       networks: engine.networks().length,
       sandboxes: engine.sandboxes().length,
       reconcile: report,
-    }));
+    }), { firewall, dns });
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
     fs.rmSync(socket, { force: true });
     const server = http.createServer(withLingeringClose(getRequestListener(app.fetch)));

@@ -185,12 +185,12 @@ export function addressOfReverseName(name: string): string | null {
  * Upstream servers for a sandbox: its --dns, else the daemon's; at most 3, as a libc
  * resolver would use from resolv.conf.
  */
-export function upstreamsOf(sb: SandboxRecord, daemonDns: string[]): string[] {
+export function upstreamsOf(sb: SandboxRecord, daemonDns: readonly string[]): string[] {
   return (sb.dns.length ? sb.dns : daemonDns).slice(0, 3);
 }
 
 /** Docker forwards only for sandboxes that can reach outside: at least one non-internal network. */
-export function mayForward(sb: SandboxRecord, networks: Map<string, NetworkRecord>): boolean {
+export function mayForward(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>): boolean {
   return Object.values(sb.endpoints).some((ep) => {
     const n = networks.get(ep.networkId);
     return n && !n.internal;

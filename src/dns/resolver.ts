@@ -21,8 +21,7 @@ import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { YardError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
-import type { Engine } from '../engine/engine.js';
-import type { Change, Participant, Undo } from '../engine/participants.js';
+import type { Change, EngineLink, Participant, ParticipantConfig, ParticipantContext, StateView, Undo } from '../engine/participants.js';
 import type { ResolvInput } from './sandbox-files.js';
 import { SandboxListener } from './listener.js';
 import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
@@ -85,14 +84,15 @@ const EXPLAIN_TYPES = ['A', 'AAAA', 'PTR', 'MX', 'TXT', 'SRV', 'CNAME', 'NS', 'S
 
 export class EmbeddedDns implements Participant {
   readonly name = 'dns';
-  private nets = new Map<string, NetworkRecord>();
-  private sbs = new Map<string, SandboxRecord>();
+  /** The engine's state as of the last change this resolver followed (the change's after-view). */
+  private nets: ReadonlyMap<string, NetworkRecord> = new Map();
+  private sbs: ReadonlyMap<string, SandboxRecord> = new Map();
   /** Sandboxes on other hosts (overlay networks), handed over by the cluster agent. */
   private remote: SandboxRecord[] = [];
   private records: Records = { networks: new Map() };
   private listeners = new Map<string, SandboxListener>();
   private rotations = new WeakMap<Holder[], number>();
-  private daemonDns: string[] = [];
+  private daemonDns: readonly string[] = [];
   private log: (m: string) => void = () => {};
   private counters = {
     queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
@@ -146,7 +146,7 @@ export class EmbeddedDns implements Participant {
 
   // ------------------------------------------------------------ participant
 
-  validate(change: Change, engine: Engine): void {
+  validate(change: Change, ctx: ParticipantContext): void {
     if (change.kind !== 'sandbox.create' && change.kind !== 'connect') return;
     const sb = change.sb;
     for (const s of sb.dns) {
@@ -160,7 +160,7 @@ export class EmbeddedDns implements Participant {
         });
       }
     }
-    if (!sb.dns.length && engine.cfg.dns.some(isLoop)) {
+    if (!sb.dns.length && ctx.config.dns.some(isLoop)) {
       throw new YardError('INVALID_ARGUMENT', `the daemon's upstream DNS includes ${EMBEDDED_DNS}, the embedded resolver itself: forwarding to it would loop`, {
         field: '--dns',
         hint: 'give this sandbox --dns <upstream>, or restart the daemon with --dns <a real upstream>',
@@ -168,64 +168,48 @@ export class EmbeddedDns implements Participant {
     }
   }
 
-  async apply(change: Change, engine: Engine): Promise<Undo | void> {
-    this.bindEngine(engine);
+  async apply(change: Change, ctx: ParticipantContext): Promise<Undo | void> {
+    this.bind(ctx);
+    const prev = { nets: this.nets, sbs: this.sbs };
+    const restore = () => {
+      this.nets = prev.nets;
+      this.sbs = prev.sbs;
+      this.rebuild();
+    };
+    // Before the namespace goes: an open socket would keep the namespace alive.
+    if (change.kind === 'sandbox.remove') this.closeListener(change.sb.id);
+    this.follow(ctx.after);
     switch (change.kind) {
       case 'network.create':
-        this.nets.set(change.net.id, change.net);
-        this.rebuild();
-        return () => {
-          this.nets.delete(change.net.id);
-          this.rebuild();
-        };
-      case 'network.remove':
-        this.nets.delete(change.net.id);
-        this.rebuild();
-        return;
+        return restore;
       case 'sandbox.create':
       case 'connect': {
-        const prev = this.sbs.get(change.sb.id);
-        this.sbs.set(change.sb.id, change.sb);
-        if (change.kind === 'connect') this.nets.set(change.net.id, change.net);
-        this.rebuild();
         const opened = await this.syncListener(change.sb).catch((e: unknown) => {
-          if (prev) this.sbs.set(prev.id, prev);
-          else this.sbs.delete(change.sb.id);
-          this.rebuild();
+          restore();
           throw e;
         });
         return () => {
           if (opened) this.closeListener(change.sb.id);
-          if (prev) this.sbs.set(prev.id, prev);
-          else this.sbs.delete(change.sb.id);
-          this.rebuild();
+          restore();
         };
       }
       case 'disconnect': {
-        const { [change.net.id]: _gone, ...rest } = change.sb.endpoints;
-        const next: SandboxRecord = { ...change.sb, endpoints: rest };
-        this.sbs.set(next.id, next);
-        this.rebuild();
-        if (!usesEmbeddedDns(this.records, next)) this.closeListener(next.id);
+        const next = this.sbs.get(change.sb.id);
+        if (!next || !usesEmbeddedDns(this.records, next)) this.closeListener(change.sb.id);
         return;
       }
+      case 'network.remove':
       case 'sandbox.remove':
-        // Before the namespace goes: an open socket would keep the namespace alive.
-        this.closeListener(change.sb.id);
-        this.sbs.delete(change.sb.id);
-        this.rebuild();
         return;
     }
   }
 
-  async reconcile(engine: Engine): Promise<void> {
-    this.bindEngine(engine);
+  async reconcile(link: EngineLink): Promise<void> {
+    this.bind(link);
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
-    this.nets = new Map(engine.networks().map((n) => [n.id, n]));
-    this.sbs = new Map(engine.sandboxes().map((s) => [s.id, s]));
-    this.rebuild();
-    if (engine.cfg.dns.some(isLoop)) engine.log(`dns: the daemon's upstream list includes ${EMBEDDED_DNS} (the resolver itself); it is skipped`);
+    this.follow(link.view());
+    if (link.config.dns.some(isLoop)) link.log(`dns: the daemon's upstream list includes ${EMBEDDED_DNS} (the resolver itself); it is skipped`);
     const failed: string[] = [];
     for (const sb of this.sbs.values()) {
       try {
@@ -237,12 +221,12 @@ export class EmbeddedDns implements Participant {
     if (failed.length) throw new Error(`resolver sockets not opened for ${failed.length} sandbox(es): ${failed.join('; ')}`);
   }
 
-  resolvConf(sb: SandboxRecord, engine: Engine): ResolvInput | undefined {
+  resolvConf(sb: SandboxRecord, view: StateView, config: ParticipantConfig): ResolvInput | undefined {
     // The engine asks before the change is committed: judge from the record itself.
-    const networks = Object.keys(sb.endpoints).map((id) => engine.state.networks.get(id) ?? this.nets.get(id)).filter((n): n is NetworkRecord => !!n);
+    const networks = Object.keys(sb.endpoints).map((id) => view.networks.get(id) ?? this.nets.get(id)).filter((n): n is NetworkRecord => !!n);
     const probe = buildRecords(networks, []);
     if (!sb.netns || !Object.keys(sb.endpoints).some((id) => probe.networks.has(id))) return undefined;
-    return embeddedResolvConf(sb, { dnsSearch: engine.cfg.dnsSearch, dnsOptions: engine.cfg.dnsOptions });
+    return embeddedResolvConf(sb, { dnsSearch: [...config.dnsSearch], dnsOptions: [...config.dnsOptions] });
   }
 
   close(): void {
@@ -253,9 +237,16 @@ export class EmbeddedDns implements Participant {
 
   // ------------------------------------------------------------ state
 
-  private bindEngine(engine: Engine): void {
-    this.daemonDns = engine.cfg.dns;
-    this.log = engine.log;
+  private bind(link: EngineLink): void {
+    this.daemonDns = link.config.dns;
+    this.log = (m) => link.log(m);
+  }
+
+  /** Take the engine's state as it is after a change (or at start-up), and answer from it. */
+  private follow(view: StateView): void {
+    this.nets = view.networks;
+    this.sbs = view.sandboxes;
+    this.rebuild();
   }
 
   /** The cluster agent's hook: names of sandboxes on other hosts of an overlay network answer too. */

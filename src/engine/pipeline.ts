@@ -15,13 +15,13 @@
  * without reserving, and returns the plan.
  *
  * Removals do not come here: they are tombstone, best-effort teardown, forget
- * (Engine.tearDown*), because a teardown is finished, never reverted.
+ * (Networks.tearDown, Sandboxes.tearDown), because a teardown is finished, never reverted.
  */
 import { kernelError, type Kernel } from '../kernel/index.js';
 import { undoPlan, type Plan } from '../plan/ops.js';
 import type { Change, Undo } from './participants.js';
 
-export interface ChangeContext {
+export interface PipelineContext {
   kernel: Kernel;
   log: (msg: string) => void;
   /** Participants' validate and apply, bound to the engine. */
@@ -45,7 +45,7 @@ export interface ChangeSpec {
 }
 
 /** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
-export async function runChange(ctx: ChangeContext, spec: ChangeSpec): Promise<Plan> {
+export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise<Plan> {
   await ctx.validate(spec.change);
   if (spec.dryRun) return spec.plan();
   await spec.reserve?.();

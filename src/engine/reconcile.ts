@@ -169,7 +169,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
 export async function reconcileParticipants(engine: Engine, report: ReconcileReport): Promise<void> {
   for (const p of engine.participants) {
     try {
-      await engine.serial(async () => p.reconcile?.(engine));
+      await engine.serial(async () => p.reconcile?.(engine.link));
     } catch (e) {
       report.errors.push(`${p.name}: ${(e as Error).message}`);
     }

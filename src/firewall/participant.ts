@@ -11,11 +11,11 @@
  * listing every second); the next full load repairs it.
  *
  * The nft runner is passed in (kernel/nft.ts in the daemon), so this room imports no
- * kernel code.
+ * kernel code. The state before and after a change comes with the change (the engine's
+ * participant context); self-heal reads the committed state through the engine link.
  */
 import { YardError } from '../errors.js';
-import type { Engine } from '../engine/engine.js';
-import type { Change, Participant, Undo } from '../engine/participants.js';
+import type { Change, EngineLink, Participant, ParticipantContext, StateView, Undo } from '../engine/participants.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { KernelOp } from '../plan/ops.js';
 import { explainPorts, type PortExplanation } from './explain.js';
@@ -45,7 +45,7 @@ export class FirewallParticipant implements Participant {
   private baseline = '';
   private timer?: NodeJS.Timeout;
   private healing = false;
-  private engine?: Engine;
+  private link?: EngineLink;
   /** Counters for `yard info`-style diagnostics and tests. */
   readonly stats = { fullLoads: 0, deltas: 0, heals: 0, lastHealReason: '' };
 
@@ -54,39 +54,40 @@ export class FirewallParticipant implements Participant {
     private readonly opts: FirewallOptions = {},
   ) {}
 
-  async validate(change: Change, engine: Engine): Promise<void> {
+  async validate(change: Change, ctx: ParticipantContext): Promise<void> {
     if (change.kind !== 'sandbox.create' || !change.sb.ports?.length) return;
-    const host = await engine.kernel.readNamespace();
+    const host = await ctx.kernel.readNamespace();
     const hostAddresses = new Set([...host.links.values()].flatMap((l) => l.addrs.map((a) => a.split('/')[0]!)));
     resolvePublishedPorts(change.sb, {
-      others: engine.sandboxes().filter((s) => s.id !== change.sb.id),
-      networks: engine.state.networks,
+      others: [...ctx.before.sandboxes.values()].filter((s) => s.id !== change.sb.id),
+      networks: ctx.before.networks,
       hostAddresses,
     });
   }
 
-  async apply(change: Change, engine: Engine): Promise<Undo | void> {
+  async apply(change: Change, ctx: ParticipantContext): Promise<Undo | void> {
     // Before the start-up load (the daemon creating its predefined networks) there is
     // nothing incremental to do: reconcile renders everything from state.
     if (!this.loaded) return;
     const before = this.loaded;
-    const after = await modelOfAsync(...stateAfter(change, engine));
-    if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(engine, [change.net]);
-    await this.load(before, after, engine);
+    const after = await modelOfView(ctx.after);
+    if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(ctx, [change.net]);
+    await this.load(before, after);
     return async () => {
-      if (this.loaded === after) await this.load(after, before, engine);
+      if (this.loaded === after) await this.load(after, before);
     };
   }
 
-  async reconcile(engine: Engine): Promise<void> {
-    this.engine = engine;
+  async reconcile(link: EngineLink): Promise<void> {
+    this.link = link;
     // The daemon routes for its sandboxes: forwarding on, in its own namespace only.
-    await applySysctls(engine, [
+    await applySysctls(link, [
       { op: 'sysctl.set', key: 'net.ipv4.ip_forward', value: '1' },
       { op: 'sysctl.set', key: 'net.ipv6.conf.all.forwarding', value: '1' },
     ]);
-    await this.routeLocalnet(engine, engine.networks().filter(isBridgeNetwork));
-    await this.fullLoad(await modelOfAsync(engine.networks(), engine.sandboxes()));
+    const now = link.view();
+    await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
+    await this.fullLoad(await modelOfView(now));
     this.startWatcher();
   }
 
@@ -96,7 +97,7 @@ export class FirewallParticipant implements Participant {
   }
 
   /** Explanation of a sandbox's published ports, with the user chain as the kernel has it. */
-  async explain(sb: SandboxRecord, engine: Engine): Promise<PortExplanation[]> {
+  async explain(sb: SandboxRecord, view: StateView): Promise<PortExplanation[]> {
     let userRules: string[] | null = null;
     try {
       const text = await this.nft.list(['list', 'chain', 'inet', USER_TABLE, USER_CHAIN]);
@@ -112,7 +113,7 @@ export class FirewallParticipant implements Participant {
     } catch {
       /* keep the rendered chains */
     }
-    return explainPorts(sb, engine.state.networks, engine.sandboxes(), userRules, chains);
+    return explainPorts(sb, view.networks, [...view.sandboxes.values()], userRules, chains);
   }
 
   /** Elements currently loaded (tests and benchmarks). */
@@ -123,7 +124,7 @@ export class FirewallParticipant implements Participant {
   // ------------------------------------------------------------------ loading
 
   /** Incremental when possible; the whole table when the kernel disagrees with our model. */
-  private async load(from: FirewallModel, to: FirewallModel, _engine: Engine): Promise<void> {
+  private async load(from: FirewallModel, to: FirewallModel): Promise<void> {
     const delta = await renderDiffAsync(await diffModelsAsync(from, to));
     if (!delta) {
       this.loaded = to;
@@ -170,25 +171,26 @@ export class FirewallParticipant implements Participant {
 
   /** Compare the kernel with the last full load; restore from state on any difference. */
   async checkAndHeal(): Promise<string | null> {
-    if (this.healing || !this.engine || !this.loaded) return null;
+    if (this.healing || !this.link || !this.loaded) return null;
     this.healing = true;
     try {
       const reason = await this.drift();
       if (!reason) return null;
-      const engine = this.engine;
-      await engine.serial(async () => {
+      const link = this.link;
+      await link.serial(async () => {
         // Re-check inside the queue: an operation may have been running.
         const again = await this.drift();
         if (!again) return;
-        await this.routeLocalnet(engine, engine.networks().filter(isBridgeNetwork));
-        await this.fullLoad(await modelOfAsync(engine.networks(), engine.sandboxes()));
+        const now = link.view();
+        await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
+        await this.fullLoad(await modelOfView(now));
         this.stats.heals++;
         this.stats.lastHealReason = again;
-        engine.log(`firewall: ${again}; restored Switchyard's nftables tables from state`);
+        link.log(`firewall: ${again}; restored Switchyard's nftables tables from state`);
       });
       return reason;
     } catch (e) {
-      this.engine.log(`firewall self-heal failed: ${(e as Error).message}`);
+      this.link.log(`firewall self-heal failed: ${(e as Error).message}`);
       return null;
     } finally {
       this.healing = false;
@@ -204,45 +206,21 @@ export class FirewallParticipant implements Participant {
   }
 
   /** DNAT from 127.0.0.1 may only leave through a bridge with route_localnet on. */
-  private async routeLocalnet(engine: Engine, nets: NetworkRecord[]): Promise<void> {
+  private async routeLocalnet(link: EngineLink, nets: NetworkRecord[]): Promise<void> {
     await applySysctls(
-      engine,
+      link,
       nets.filter((n) => !n.internal && !bridgeOf(n).includes('.')).map((n) => ({ op: 'sysctl.set' as const, key: `net.ipv4.conf.${bridgeOf(n)}.route_localnet`, value: '1' })),
     );
   }
 }
 
-async function applySysctls(engine: Engine, ops: KernelOp[]): Promise<void> {
+async function applySysctls(link: EngineLink, ops: KernelOp[]): Promise<void> {
   if (!ops.length) return;
-  const errors = await engine.kernel.applyBestEffort(ops);
-  for (const e of errors) engine.log(`firewall: ${e}`);
+  const errors = await link.kernel.applyBestEffort(ops);
+  for (const e of errors) link.log(`firewall: ${e}`);
 }
 
-/** Networks and sandboxes as they will be once `change` is committed. */
-function stateAfter(change: Change, engine: Engine): [NetworkRecord[], SandboxRecord[]] {
-  let nets = engine.networks();
-  let sbs = engine.sandboxes();
-  switch (change.kind) {
-    case 'network.create':
-      nets = [...nets.filter((n) => n.id !== change.net.id), change.net];
-      break;
-    case 'network.remove':
-      nets = nets.filter((n) => n.id !== change.net.id);
-      break;
-    case 'sandbox.create':
-      sbs = [...sbs.filter((s) => s.id !== change.sb.id), change.sb];
-      break;
-    case 'sandbox.remove':
-      sbs = sbs.filter((s) => s.id !== change.sb.id);
-      break;
-    case 'connect':
-      sbs = sbs.map((s) => (s.id === change.sb.id ? change.sb : s));
-      break;
-    case 'disconnect': {
-      const { [change.net.id]: _gone, ...rest } = change.sb.endpoints;
-      sbs = sbs.map((s) => (s.id === change.sb.id ? { ...change.sb, endpoints: rest } : s));
-      break;
-    }
-  }
-  return [nets, sbs];
+/** The firewall model of a state (the engine's after-view of a change, or the committed state). */
+function modelOfView(view: StateView): Promise<FirewallModel> {
+  return modelOfAsync([...view.networks.values()], [...view.sandboxes.values()]);
 }

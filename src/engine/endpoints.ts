@@ -1,0 +1,234 @@
+/**
+ * Endpoints: a sandbox's place on a network. Prepare one (checks, interface name,
+ * addresses from the network's pools or from the cluster store for global networks),
+ * the plan that brings a sandbox's namespace and endpoints up, connect and disconnect.
+ */
+import { YardError } from '../errors.js';
+import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
+import { newId } from '../model/ids.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import { getDriver } from '../drivers/index.js';
+import { renderPlan, type Plan } from '../plan/ops.js';
+import { validateAliases } from '../model/validate.js';
+import { runChange } from './pipeline.js';
+import type { EngineCore } from './core.js';
+
+export interface AttachRequest {
+  network: string;
+  ip?: string;
+  ip6?: string;
+  aliases?: string[];
+}
+
+export class Endpoints {
+  constructor(private readonly core: EngineCore) {}
+
+  /** Give endpoints on global networks their addresses from the cluster store. */
+  async claimAddresses(sb: SandboxRecord, eps: EndpointRecord[]): Promise<void> {
+    const claimed: [NetworkRecord, EndpointRecord][] = [];
+    try {
+      for (const ep of eps) {
+        const net = this.core.state.networks.get(ep.networkId);
+        if (net?.scope !== 'global') continue;
+        await this.core.requireCluster(net).claimAddresses(net, sb, ep);
+        claimed.push([net, ep]);
+      }
+    } catch (e) {
+      await this.releaseAddresses(claimed.map(([, ep]) => ep));
+      throw e;
+    }
+  }
+
+  async releaseAddresses(eps: EndpointRecord[]): Promise<void> {
+    for (const ep of eps) {
+      const net = this.core.state.networks.get(ep.networkId);
+      if (net?.scope === 'global') await this.core.cluster?.releaseAddresses(net, ep).catch((e) => this.core.log(`release ${ep.ipv4 ?? ep.id}: ${(e as Error).message}`));
+    }
+  }
+
+  /** Validate and allocate an endpoint (no kernel work). */
+  prepare(net: NetworkRecord, sb: SandboxRecord, req: AttachRequest, order: number): EndpointRecord {
+    const driver = getDriver(net.driver);
+    if (sb.endpoints[net.id]) {
+      throw new YardError('ALREADY_CONNECTED', `endpoint with name ${sb.name} already exists in network ${net.name}`, {
+        hint: `the sandbox is already attached; disconnect it first to change its settings`,
+      });
+    }
+    const others = Object.keys(sb.endpoints).map((id) => this.core.state.networks.get(id)).filter((n): n is NetworkRecord => !!n);
+    const exclusive = (n: NetworkRecord) => getDriver(n.driver).attach !== 'interface';
+    if ((exclusive(net) && others.length) || others.some(exclusive)) {
+      const which = exclusive(net) ? net : others.find(exclusive)!;
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be on network ${which.name} together with other networks`, {
+        field: '--network',
+        hint: 'host and none networks cannot be combined with any other network',
+      });
+    }
+    if ((req.ip || req.ip6) && net.driverState.defaultBridge) {
+      // Docker's words, after the flag and value so the one line names what to change.
+      throw new YardError('INVALID_IP', `${req.ip ? `--ip ${req.ip}` : `--ip6 ${req.ip6}`}: user specified IP address is supported on user defined networks only`, {
+        field: req.ip ? '--ip' : '--ip6',
+        hint: 'create a network with `yard network create` and attach the sandbox there',
+      });
+    }
+    if ((req.ip || req.ip6) && driver.attach !== 'interface') {
+      throw new YardError('INVALID_IP', `network ${net.name} has no addresses to assign`, { field: req.ip ? '--ip' : '--ip6', hint: 'omit --ip/--ip6' });
+    }
+    const peers = this.core.endpointsOf(net.id);
+    driver.checkJoin?.(net, peers.length);
+    const inUse = new Map<string, string>();
+    for (const { sb: other, ep } of peers) {
+      if (ep.ipv4) inUse.set(ep.ipv4.split('/')[0]!, `sandbox ${other.name}`);
+      if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
+    }
+    const aliases = validateAliases(req.aliases, '--alias');
+    const id = newId();
+    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases, order };
+    if (driver.attach === 'interface') {
+      const used = new Set(Object.values(sb.endpoints).map((e) => e.ifname));
+      let i = 0;
+      while (used.has(`eth${i}`)) i++;
+      ep.ifname = `eth${i}`;
+      ep.hostIfname = `yv${id.slice(0, 12)}`;
+      const pools = net.ipam.config;
+      if (pools.some((p) => !p.subnet.includes(':')) || req.ip) {
+        const a = allocateAddress({ networkName: net.name, pools, family: 4, inUse, requested: req.ip, field: '--ip' });
+        ep.ipv4 = `${a.address}/${a.prefixLen}`;
+        if (req.ip) ep.requestedIpv4 = req.ip;
+        ep.mac = macFromIPv4(a.address);
+      }
+      if (pools.some((p) => p.subnet.includes(':')) || req.ip6) {
+        const a = allocateAddress({ networkName: net.name, pools, family: 6, inUse, requested: req.ip6, field: '--ip6' });
+        ep.ipv6 = `${a.address}/${a.prefixLen}`;
+        if (req.ip6) ep.requestedIpv6 = req.ip6;
+      }
+    }
+    return ep;
+  }
+
+  /** The endpoint that gives a sandbox its default route: the earliest joined that can. */
+  gatewayEndpoint(sb: SandboxRecord, exclude?: string): EndpointRecord | undefined {
+    return Object.values(sb.endpoints)
+      .filter((ep) => ep.networkId !== exclude)
+      .sort((a, b) => a.order - b.order)
+      .find((ep) => {
+        const net = this.core.state.networks.get(ep.networkId);
+        return net && getDriver(net.driver).planGatewayRoutes(net, sb, ep).length > 0;
+      });
+  }
+  /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
+  sandboxPlan(sb: SandboxRecord): Plan {
+    if (!sb.netns) return [];
+    const plan: Plan = [
+      { op: 'netns.add', name: sb.netns },
+      { op: 'link.set', ns: sb.netns, name: 'lo', up: true },
+    ];
+    for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {
+      const net = this.core.state.networks.get(ep.networkId);
+      if (net) plan.push(...getDriver(net.driver).planJoin(net, sb, ep));
+    }
+    const gw = this.gatewayEndpoint(sb);
+    if (gw) {
+      const net = this.core.state.networks.get(gw.networkId)!;
+      plan.push(...getDriver(net.driver).planGatewayRoutes(net, sb, gw));
+    }
+    // Host-namespace ops first, then everything inside the sandbox: the same order within
+    // each namespace, but one `ip -batch` per namespace instead of one per endpoint.
+    const [create, ...rest] = plan;
+    return [create!, ...rest.filter((op) => !('ns' in op) || !op.ns), ...rest.filter((op) => 'ns' in op && !!op.ns)];
+  }
+
+  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false): Promise<{ plan: string[] }> {
+    return this.core.serial(async () => {
+      const net = this.core.findNetwork(netRef);
+      const done = await this.connectOne(net, this.core.findSandbox(sbRef), req, dryRun);
+      const plan = [...done.plan];
+      // As at run: a sandbox whose only networks are overlays also joins the gateway bridge.
+      for (const extra of this.core.cluster?.extraNetworks?.(this.core.networksOf(done.next)) ?? []) {
+        if (done.next.endpoints[extra.id]) continue;
+        try {
+          plan.push(...(await this.connectOne(extra, done.next, {}, dryRun)).plan);
+        } catch (e) {
+          if (!dryRun) await this.disconnectOne(net, done.next, true).catch((u) => this.core.log(`undoing connect of ${done.next.name} to ${net.name}: ${(u as Error).message}`));
+          throw e;
+        }
+      }
+      return { plan };
+    });
+  }
+
+  async connectOne(net: NetworkRecord, sb: SandboxRecord, req: Omit<AttachRequest, 'network'>, dryRun: boolean): Promise<{ plan: string[]; next: SandboxRecord }> {
+    if (!sb.netns) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
+        hint: 'host and none networks cannot be combined with any other network',
+      });
+    }
+    const order = Math.max(-1, ...Object.values(sb.endpoints).map((e) => e.order)) + 1;
+    const ep = this.prepare(net, sb, { network: net.id, ...req }, order);
+    const driver = getDriver(net.driver);
+    const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
+    const plan = await runChange(this.core.pipeline, {
+      change: { kind: 'connect', sb: next, net, ep },
+      what: `connecting ${sb.name} to ${net.name}`,
+      dryRun,
+      reserve: () => this.claimAddresses(sb, [ep]),
+      release: () => this.releaseAddresses([ep]),
+      plan: () => {
+        const p: Plan = [...driver.planJoin(net, sb, ep)];
+        if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) p.push(...driver.planGatewayRoutes(net, next, ep));
+        return p;
+      },
+      commit: () => this.core.commitSandbox(next),
+    });
+    if (!dryRun) this.core.writeFilesAfterCommit(sb.netns, next);
+    return { plan: renderPlan(plan), next };
+  }
+
+  disconnect(netRef: string, sbRef: string, force = false): Promise<void> {
+    return this.core.serial(async () => {
+      const net = this.core.findNetwork(netRef);
+      let next = await this.disconnectOne(net, this.core.findSandbox(sbRef), force);
+      // The gateway bridge stays while an overlay needs it, and is added when the network
+      // that gave an overlay sandbox its way out goes (unless it is what was disconnected).
+      const gw = this.core.cluster?.gatewayNetwork?.();
+      if (!next.netns || !this.core.cluster || net.id === gw?.id) return;
+      const nets = this.core.networksOf(next);
+      if (gw && next.endpoints[gw.id] && !nets.some((n) => n.scope === 'global')) next = await this.disconnectOne(gw, next, true);
+      for (const extra of this.core.cluster.extraNetworks?.(nets) ?? []) {
+        if (!next.endpoints[extra.id]) next = (await this.connectOne(extra, next, {}, false)).next;
+      }
+    });
+  }
+
+  async disconnectOne(net: NetworkRecord, sb: SandboxRecord, force: boolean): Promise<SandboxRecord> {
+    const ep = sb.endpoints[net.id];
+    if (!ep) {
+      throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });
+    }
+    const driver = getDriver(net.driver);
+    if (driver.attach !== 'interface' && !force) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} cannot be disconnected from network ${net.name}`, {
+        hint: `a sandbox on ${net.name} has no other network; remove it with yard rm -f`,
+      });
+    }
+    const wasGateway = this.gatewayEndpoint(sb)?.id === ep.id;
+    const { [net.id]: _gone, ...rest } = sb.endpoints;
+    const next: SandboxRecord = { ...sb, endpoints: rest };
+    const plan: Plan = [...driver.planLeave(net, sb, ep)];
+    if (wasGateway && sb.netns) {
+      const gw = this.gatewayEndpoint(next);
+      if (gw) {
+        const gnet = this.core.state.networks.get(gw.networkId)!;
+        plan.push(...getDriver(gnet.driver).planGatewayRoutes(gnet, next, gw));
+      }
+    }
+    // The record is written first: a failed write changes nothing, and a crash after it
+    // leaves kernel objects the state no longer has, which reconcile removes.
+    this.core.store.putSandbox(next);
+    await this.core.applyRemoval({ kind: 'disconnect', sb, net, ep });
+    const errors = await this.core.kernel.applyBestEffort(plan);
+    for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
+    this.core.state.sandboxes.set(sb.id, next);
+    if (sb.netns) this.core.writeFilesAfterCommit(sb.netns, next);
+    return next;
+  }
+}

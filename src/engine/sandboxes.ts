@@ -1,0 +1,298 @@
+/**
+ * Sandboxes: create (validate, claim cluster addresses, the namespace and endpoints plan,
+ * participants, resolv.conf and hosts, the process, commit), the process's life (started,
+ * exited, the PID check), and removal (tombstone, stop, teardown, forget).
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { YardError } from '../errors.js';
+import { newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
+import { SANDBOX_ENV, type SandboxRecord } from '../model/types.js';
+import { getDriver } from '../drivers/index.js';
+import { renderPlan, type Plan } from '../plan/ops.js';
+import { randomName } from '../model/names.js';
+import { parsePortSpecs } from '../model/ports.js';
+import { validateAliases, validateSandboxInput } from '../model/validate.js';
+import { sandboxNetnsPrefix } from '../paths.js';
+import { writeError } from '../store/store.js';
+import { runChange } from './pipeline.js';
+import { lookupTombstone, type EngineCore } from './core.js';
+import type { AttachRequest, Endpoints } from './endpoints.js';
+
+export interface SandboxCreateRequest {
+  name?: string;
+  hostname?: string;
+  networks?: AttachRequest[];
+  command?: string[];
+  detached?: boolean;
+  /** false: create the sandbox but let the caller run the process (foreground `yard run`). */
+  start?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: string[];
+  labels?: Record<string, string>;
+  env?: Record<string, string>;
+  /** Published ports, Docker's -p syntax; conflicts are checked by the firewall participant. */
+  publish?: string[];
+  dryRun?: boolean;
+}
+
+export class Sandboxes {
+  constructor(
+    private readonly core: EngineCore,
+    private readonly endpoints: Endpoints,
+  ) {}
+
+  create(req: SandboxCreateRequest): Promise<{ sb: SandboxRecord; plan: string[] }> {
+    return this.core.serial(async () => {
+      const sb = this.validate(req);
+      const eps = Object.values(sb.endpoints);
+      const plan = await runChange(this.core.pipeline, {
+        change: { kind: 'sandbox.create', sb },
+        what: `creating sandbox ${sb.name}`,
+        dryRun: req.dryRun,
+        reserve: () => this.endpoints.claimAddresses(sb, eps),
+        release: () => this.endpoints.releaseAddresses(eps),
+        plan: () => this.endpoints.sandboxPlan(sb),
+        effects: () => {
+          const undo = async () => {
+            if (sb.pid) await this.core.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
+            if (sb.netns) this.core.kernel.removeSandboxFiles(sb.netns);
+            fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
+          };
+          try {
+            if (sb.netns) this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb));
+            try {
+              fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
+            } catch (e) {
+              throw writeError(this.sandboxDir(sb), e);
+            }
+            if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
+          } catch (e) {
+            return undo().then(() => Promise.reject(e));
+          }
+          return undo;
+        },
+        commit: () => this.core.commitSandbox(sb),
+      });
+      if (!req.dryRun) this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
+      return { sb, plan: renderPlan(plan) };
+    });
+  }
+
+  private validate(req: SandboxCreateRequest): SandboxRecord {
+    // What reaches resolv.conf, hosts, DNS and the process: checked before anything else.
+    const input = validateSandboxInput(req);
+    const taken = new Set(this.core.sandboxes().map((s) => s.name));
+    let name: string;
+    if (req.name) {
+      name = validateName('sandbox', req.name, '--name');
+      const other = this.core.sandboxes().find((s) => s.name === name);
+      if (other) {
+        throw new YardError('SANDBOX_EXISTS', `the sandbox name "${name}" is already in use by sandbox ${shortId(other.id)}`, {
+          field: '--name',
+          hint: 'remove (yard rm -f) or rename that sandbox, or pick another name',
+        });
+      }
+    } else {
+      do name = randomName();
+      while (taken.has(name));
+    }
+    const attach: AttachRequest[] = req.networks?.length ? [...req.networks] : [{ network: 'bridge' }];
+    const seen = new Set<string>();
+    const nets = attach.map((a) => {
+      const net = this.core.findNetwork(a.network);
+      if (seen.has(net.id)) {
+        throw new YardError('INVALID_ARGUMENT', `network ${net.name} is given twice`, { field: '--network', hint: 'name each network once' });
+      }
+      seen.add(net.id);
+      return net;
+    });
+    // Overlay-only sandboxes also join the host's gateway bridge (Docker's docker_gwbridge).
+    for (const extra of this.core.cluster?.extraNetworks?.(nets) ?? []) {
+      if (seen.has(extra.id)) continue;
+      nets.push(extra);
+      attach.push({ network: extra.id });
+    }
+    const command = input.command;
+    if (req.start !== false && req.detached && !command.length) {
+      throw new YardError('INVALID_ARGUMENT', 'no command given for a detached sandbox', { field: 'COMMAND', hint: 'add the command after --, e.g. `yard run -d -- sleep 1000`' });
+    }
+    for (const a of attach) validateAliases(a.aliases, '--network-alias');
+    const ports = parsePortSpecs(req.publish ?? []);
+    const id = newId();
+    const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
+    const sb: SandboxRecord = {
+      id,
+      name,
+      created: nowRfc3339Nano(),
+      netns: hostMode ? null : `${sandboxNetnsPrefix(this.core.cfg.instance)}${id.slice(0, 12)}`,
+      hostname: input.hostname || id.slice(0, 12),
+      command,
+      detached: !!req.detached,
+      status: 'created',
+      dns: input.dns,
+      dnsSearch: input.dnsSearch,
+      dnsOptions: input.dnsOptions,
+      extraHosts: [],
+      labels: input.labels,
+      endpoints: {},
+      ...(ports.length ? { ports } : {}),
+    };
+    nets.forEach((net, i) => {
+      const ep = this.endpoints.prepare(net, sb, attach[i]!, i);
+      sb.endpoints[net.id] = ep;
+    });
+    sb.extraHosts = input.extraHosts.map((h) => this.resolveHostGateway(h, sb));
+    return sb;
+  }
+
+  /** `host-gateway` in --add-host means the gateway of the sandbox's default route. */
+  private resolveHostGateway(h: string, sb: SandboxRecord): string {
+    const [name, ip] = [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 1)];
+    if (ip !== 'host-gateway') return h;
+    const gw = this.endpoints.gatewayEndpoint(sb);
+    const pool = gw && this.core.state.networks.get(gw.networkId)?.ipam.config.find((p) => p.gateway && !p.subnet.includes(':'));
+    if (!pool?.gateway) {
+      throw new YardError('INVALID_ARGUMENT', `--add-host ${h}: the sandbox has no gateway to point host-gateway at`, { field: '--add-host', hint: 'give an explicit address' });
+    }
+    return `${name}:${pool.gateway}`;
+  }
+
+  sandboxDir(sb: SandboxRecord): string {
+    return path.join(this.core.cfg.stateDir, 'sandboxes', sb.id + '.d');
+  }
+  logFile(sb: SandboxRecord): string {
+    return path.join(this.sandboxDir(sb), 'output.log');
+  }
+
+  private startProcess(sb: SandboxRecord, env?: Record<string, string>): void {
+    const started = this.core.kernel.startProcess(sb.netns, sb.command, this.logFile(sb), { ...process.env, ...env, [SANDBOX_ENV]: sb.id });
+    sb.pid = started.pid;
+    sb.pidStart = started.pidStart;
+    sb.status = 'running';
+    sb.startedAt = nowRfc3339Nano();
+    started.child.on('exit', (code, signal) => {
+      const exitCode = code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 0);
+      const finishedAt = nowRfc3339Nano();
+      this.core.serial(async () => {
+        const cur = this.core.state.sandboxes.get(sb.id);
+        if (!cur || cur.pid !== started.pid || cur.deleting) return;
+        this.core.commitSandbox({ ...cur, status: 'exited', exitCode, finishedAt });
+      }).catch((e) => this.core.log(`sandbox ${sb.name}: recording its exit: ${(e as Error).message}`));
+    });
+  }
+  /**
+   * Record a process the CLI started itself (foreground run). Only a process started for
+   * this sandbox is accepted: it carries `YARD_SANDBOX=<id>` in its environment and runs
+   * in the sandbox's namespace (the daemon's own for a host-network sandbox). Its start
+   * time is recorded, so removal never signals another process that reuses the PID.
+   */
+  async markStarted(ref: string, pid: number): Promise<SandboxRecord> {
+    const sb = this.core.findSandbox(ref);
+    const pidStart = await this.verifySandboxProcess(sb, pid);
+    return this.core.serial(async () => {
+      const cur = this.core.findSandbox(sb.id);
+      const next: SandboxRecord = { ...cur, pid, pidStart, status: 'running', startedAt: nowRfc3339Nano() };
+      this.core.commitSandbox(next);
+      return next;
+    });
+  }
+
+  private async verifySandboxProcess(sb: SandboxRecord, pid: number): Promise<string> {
+    const refuse = (why: string) =>
+      new YardError('PROCESS_NOT_IN_SANDBOX', `pid ${pid} ${why}`, {
+        field: 'pid',
+        hint: `report only the PID of the process started for sandbox ${sb.name} (yard run does this itself)`,
+      });
+    const want = this.core.kernel.netnsIdentity(sb.netns);
+    if (!want) throw refuse(`cannot be checked: sandbox ${sb.name} has no namespace`);
+    // `ip netns exec` enters the namespace a moment after the CLI learns the PID: wait for it, briefly.
+    const deadline = Date.now() + 2_000;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const p = this.core.kernel.inspectProcess(pid);
+      if (!p) throw refuse('is not a running process');
+      if (p.environ.get(SANDBOX_ENV) !== sb.id) throw refuse(`was not started for sandbox ${sb.name} (no ${SANDBOX_ENV}=<its id> in its environment)`);
+      if (p.netns === want) return p.start;
+      if (Date.now() > deadline) throw refuse(`does not run in sandbox ${sb.name}'s network namespace`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  markExited(ref: string, code: number): Promise<SandboxRecord> {
+    return this.core.serial(async () => {
+      const next: SandboxRecord = { ...this.core.findSandbox(ref), status: 'exited', exitCode: code, finishedAt: nowRfc3339Nano() };
+      this.core.commitSandbox(next);
+      return next;
+    });
+  }
+
+  /**
+   * A sandbox as it is now: its status from /proc (its process may have ended while the
+   * daemon was down). A view: the stored record is unchanged (see persistStatus).
+   */
+  refresh(sb: SandboxRecord): SandboxRecord {
+    if (sb.status === 'running' && sb.pid && !this.core.kernel.isAlive(sb.pid, sb.pidStart || undefined)) {
+      return { ...sb, status: 'exited', finishedAt: sb.finishedAt ?? nowRfc3339Nano() };
+    }
+    return sb;
+  }
+
+  remove(ref: string, force = false): Promise<void> {
+    return this.core.serial(async () => {
+      let sb: SandboxRecord;
+      try {
+        sb = this.refresh(this.core.findSandbox(ref));
+      } catch (e) {
+        const unfinished = lookupTombstone([...this.core.state.sandboxes.values()], ref);
+        if (unfinished) return this.tearDown(unfinished);
+        throw e;
+      }
+      if (sb.status === 'running' && !force) {
+        throw new YardError('SANDBOX_RUNNING', `you cannot remove a running sandbox ${sb.name} (${shortId(sb.id)})`, {
+          hint: 'stop it first, or force the removal with yard rm -f',
+        });
+      }
+      await this.tearDown(sb);
+    });
+  }
+  /** Tombstone, stop, teardown, forget. Also finishes interrupted removals at start. As tearDownNetwork. */
+  async tearDown(live: SandboxRecord): Promise<void> {
+    if (!live.deleting) this.core.store.tombstoneSandbox(live);
+    const sb: SandboxRecord = { ...live, deleting: true };
+    this.core.state.sandboxes.set(sb.id, sb);
+    // Only a process whose start time was recorded is signalled: a bare PID may by now be
+    // anyone's. Processes inside the sandbox's namespace are stopped below in any case.
+    if (sb.pid && sb.pidStart) await this.core.kernel.stopProcess(sb.pid, sb.pidStart);
+    await this.core.applyRemoval({ kind: 'sandbox.remove', sb });
+    const plan: Plan = [];
+    for (const ep of Object.values(sb.endpoints)) {
+      const net = this.core.state.networks.get(ep.networkId);
+      if (net) plan.push(...getDriver(net.driver).planLeave(net, sb, ep));
+    }
+    if (sb.netns) {
+      // Processes the sandbox's command forked are in the namespace too.
+      await this.core.kernel.killNetnsProcesses(sb.netns);
+      plan.push({ op: 'netns.del', name: sb.netns });
+    }
+    // Deleting the namespace destroys the host end of each veth too (in the kernel's
+    // cleanup work, off our clock): an explicit `link del` would cost 12-20 ms for nothing.
+    // Links inside the sandbox are still deleted first: a macvlan child left to the
+    // cleanup work keeps its MAC on the parent for a while, and the next sandbox given
+    // the same address (so the same MAC) would be refused with "Address already in use".
+    const teardown = sb.netns ? plan.filter((op) => op.op !== 'link.del' || !!op.ns) : plan;
+    const errors = await this.core.kernel.applyBestEffort(teardown);
+    for (const e of errors) if (!/Cannot find device|No such file/.test(e)) this.core.log(`sandbox ${sb.name} teardown: ${e}`);
+    if (sb.netns) this.core.kernel.removeSandboxFiles(sb.netns);
+    fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
+    this.core.store.deleteSandbox(sb.id);
+    this.core.state.sandboxes.delete(sb.id);
+    this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) removed`);
+  }
+}
+
+function osSignal(sig: NodeJS.Signals): number | undefined {
+  const map: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return map[sig];
+}
