@@ -143,14 +143,19 @@ export function withLingeringClose(listener: http.RequestListener): http.Request
   return (req, res) => {
     res.once('finish', () => {
       if (res.statusCode !== 413) return;
-      let dropped = 0;
-      req.on('data', (chunk: Buffer) => {
-        dropped += chunk.length;
-        if (dropped > LINGER_BYTES) req.socket.destroy();
-      });
+      // Node drops the rest of an unread body itself once the answer is sent (without
+      // 'data' events), so the bytes dropped are counted on the socket.
+      const socket = req.socket;
+      const start = socket.bytesRead;
       req.resume();
-      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
-      req.socket.once('close', () => clearTimeout(timer));
+      const watch = setInterval(() => {
+        if (socket.bytesRead - start > LINGER_BYTES) socket.destroy();
+      }, 2);
+      const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+      socket.once('close', () => {
+        clearInterval(watch);
+        clearTimeout(timer);
+      });
     });
     listener(req, res);
   };
