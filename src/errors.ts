@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   ALREADY_CONNECTED: ['forbidden', 'The sandbox is already attached to this network.'],
   NOT_CONNECTED: ['forbidden', 'The sandbox is not attached to this network.'],
   NETWORK_MODE_EXCLUSIVE: ['forbidden', 'A sandbox on host or none cannot join other networks, and vice versa.'],
+  RUNTIME_OWNED: ['forbidden', 'The sandbox belongs to a container runtime (Docker): only that runtime connects, disconnects or removes it.'],
   PORT_IN_USE: ['conflict', 'A host port (address, protocol, port) is already published by another sandbox, or no free port is left in the range asked for.'],
   PUBLISH_NOT_ALLOWED: ['forbidden', 'Ports cannot be published from a sandbox on host or none, on only --internal networks, or on ::1.'],
   KERNEL_FAILED: ['internal', 'A kernel operation failed; everything applied before it was rolled back.'],

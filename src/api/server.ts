@@ -15,12 +15,15 @@ import { API_VERSION, MIN_API_VERSION, networkJson, sandboxJson } from './docker
 import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
 import type { EmbeddedDns } from '../dns/resolver.js';
+import { mountUnsupported } from './unsupported.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 
 /** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
 export interface ApiRooms {
   firewall?: Pick<FirewallParticipant, 'explain'>;
   dns?: Pick<EmbeddedDns, 'explain' | 'listenerCount' | 'stats'>;
+  /** The name dockerd knows the daemon's network plugin by, for the answers to Docker's container routes. */
+  dockerPlugin?: string;
 }
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
@@ -510,6 +513,8 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
   app.get(`${y}/dns/stats`, (c) => c.json({ listeners: dns().listenerCount(), ...dns().stats }));
 
+  // Docker's container, image, volume and swarm endpoints: what to use instead.
+  mountUnsupported(app, { pluginName: rooms.dockerPlugin });
   return app;
 }
 

@@ -23,6 +23,7 @@ import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
+import { serveDockerPlugin } from './docker-plugin.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 
 export interface DaemonOptions {
@@ -40,6 +41,13 @@ export interface DaemonOptions {
   clusterStore?: string;
   /** Interface (or address) whose address is this host's VTEP; required with clusterStore. */
   clusterAdvertise?: string;
+  /**
+   * Where to serve the Docker network and IPAM plugin's sockets (dockerd looks in
+   * /run/docker/plugins, the default); null: no plugin.
+   */
+  dockerPluginDir?: string | null;
+  /** The plugin's base name (default switchyard; the global one adds -global). */
+  dockerPluginName?: string;
   log?: (msg: string) => void;
 }
 
@@ -183,7 +191,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       networks: engine.networks().length,
       sandboxes: engine.sandboxes().length,
       reconcile: report,
-    }), { firewall, dns });
+    }), { firewall, dns, dockerPlugin: opts.dockerPluginName });
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
     fs.rmSync(socket, { force: true });
     const server = http.createServer(withLingeringClose(getRequestListener(app.fetch)));
@@ -195,6 +203,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     });
     fs.chmodSync(socket, 0o660);
     log(`switchyard ${VERSION} instance ${opts.instance} listening on ${socket}`);
+    const plugin = opts.dockerPluginDir === null ? undefined : await serveDockerPlugin(engine, { dir: opts.dockerPluginDir, base: opts.dockerPluginName, log }).catch(async (e) => {
+      await new Promise<void>((r) => server.close(() => r()));
+      fs.rmSync(socket, { force: true });
+      throw e;
+    });
     let closed = false;
     return {
       socket,
@@ -208,6 +221,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
           server.close(() => r());
           server.closeAllConnections();
         });
+        await plugin?.close();
         // Let queued mutations finish before the lock goes.
         await engine.serial(async () => {});
         for (const p of engine.participants) await p.close?.();

@@ -5,7 +5,7 @@
  */
 import { YardError } from '../errors.js';
 import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
-import { newId } from '../model/ids.js';
+import { newId, validateId } from '../model/ids.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
@@ -15,9 +15,36 @@ import type { EngineCore } from './core.js';
 
 export interface AttachRequest {
   network: string;
+  /** The endpoint's ID (a runtime's own, e.g. Docker's); a new one by default. */
+  endpointId?: string;
+  /** The interface's MAC address as the runtime chose it (lowercase, colon-separated); from the IPv4 address by default. */
+  mac?: string;
   ip?: string;
   ip6?: string;
   aliases?: string[];
+}
+
+/** The interface a runtime takes over, while it is in the daemon's namespace: `yc` + 12 hex of the endpoint ID. */
+export const handoverIfname = (endpointId: string) => `yc${endpointId.slice(0, 12)}`;
+
+/**
+ * The plan that readies an endpoint for a runtime to take over: the driver's join, made in
+ * the daemon's namespace, without what the runtime does itself once it has moved the
+ * interface (its addresses, bringing it up; the routes come from the gateway plan, not here).
+ */
+export function planHandover(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
+  const own = (op: Plan[number]) => ('dev' in op && op.dev === ep.ifname) || ('name' in op && op.name === ep.ifname && !op.op.startsWith('link.add'));
+  return getDriver(net.driver)
+    .planJoin(net, { ...sb, netns: null }, ep)
+    .filter((op) => !own(op));
+}
+
+/** A runtime's sandbox changes only through that runtime (the Docker plugin removes it whole). */
+export function refuseRuntimeOwned(sb: SandboxRecord, what: string): void {
+  if (!sb.runtime) return;
+  throw new YardError('RUNTIME_OWNED', `sandbox ${sb.name} belongs to ${sb.runtime.kind} and cannot be ${what} by Switchyard`, {
+    hint: `use ${sb.runtime.kind}'s own command on the container (docker network connect/disconnect, docker rm -f)`,
+  });
 }
 
 export class Endpoints {
@@ -81,20 +108,22 @@ export class Endpoints {
       if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
     }
     const aliases = validateAliases(req.aliases, '--alias');
-    const id = newId();
+    const id = req.endpointId === undefined ? newId() : validateId('endpoint', req.endpointId);
     const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases, order };
     if (driver.attach === 'interface') {
       const used = new Set(Object.values(sb.endpoints).map((e) => e.ifname));
       let i = 0;
       while (used.has(`eth${i}`)) i++;
-      ep.ifname = `eth${i}`;
+      // A runtime's interface is made in the daemon's namespace under a name of its own,
+      // for the runtime to move and rename (handover).
+      ep.ifname = sb.runtime ? handoverIfname(id) : `eth${i}`;
       ep.hostIfname = `yv${id.slice(0, 12)}`;
       const pools = net.ipam.config;
       if (pools.some((p) => !p.subnet.includes(':')) || req.ip) {
         const a = allocateAddress({ networkName: net.name, pools, family: 4, inUse, requested: req.ip, field: '--ip' });
         ep.ipv4 = `${a.address}/${a.prefixLen}`;
         if (req.ip) ep.requestedIpv4 = req.ip;
-        ep.mac = macFromIPv4(a.address);
+        ep.mac = req.mac ?? macFromIPv4(a.address);
       }
       if (pools.some((p) => p.subnet.includes(':')) || req.ip6) {
         const a = allocateAddress({ networkName: net.name, pools, family: 6, inUse, requested: req.ip6, field: '--ip6' });
@@ -117,6 +146,12 @@ export class Endpoints {
   }
   /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
   sandboxPlan(sb: SandboxRecord): Plan {
+    if (sb.runtime) {
+      return Object.values(sb.endpoints).flatMap((ep) => {
+        const net = this.core.state.networks.get(ep.networkId);
+        return net ? planHandover(net, sb, ep) : [];
+      });
+    }
     if (!sb.netns) return [];
     const plan: Plan = [
       { op: 'netns.add', name: sb.netns },
@@ -157,6 +192,7 @@ export class Endpoints {
   }
 
   async connectOne(net: NetworkRecord, sb: SandboxRecord, req: Omit<AttachRequest, 'network'>, dryRun: boolean): Promise<{ plan: string[]; next: SandboxRecord }> {
+    refuseRuntimeOwned(sb, 'connected to another network');
     if (!sb.netns) {
       throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
         hint: 'host and none networks cannot be combined with any other network',
@@ -200,6 +236,7 @@ export class Endpoints {
   }
 
   async disconnectOne(net: NetworkRecord, sb: SandboxRecord, force: boolean): Promise<SandboxRecord> {
+    refuseRuntimeOwned(sb, 'disconnected');
     const ep = sb.endpoints[net.id];
     if (!ep) {
       throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });

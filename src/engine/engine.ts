@@ -30,9 +30,9 @@ export type { SandboxCreateRequest } from './sandboxes.js';
 
 export class Engine {
   private readonly core: EngineCore;
-  readonly networkRoom: Networks;
-  readonly endpointRoom: Endpoints;
-  readonly sandboxRoom: Sandboxes;
+  private readonly networkRoom: Networks;
+  private readonly endpointRoom: Endpoints;
+  private readonly sandboxRoom: Sandboxes;
 
   constructor(cfg: EngineConfig, kernel: Kernel, store: Store, state?: State) {
     this.core = new EngineCore(cfg, kernel, store, state);
@@ -155,8 +155,12 @@ export class Engine {
   createSandbox(req: SandboxCreateRequest): Promise<{ sb: SandboxRecord; plan: string[] }> {
     return this.sandboxRoom.create(req);
   }
-  removeSandbox(ref: string, force = false): Promise<void> {
-    return this.sandboxRoom.remove(ref, force);
+  removeSandbox(ref: string, force = false, byRuntime = false): Promise<void> {
+    return this.sandboxRoom.remove(ref, force, byRuntime);
+  }
+  /** A runtime's sandbox joined its namespace at `path` (Docker's Join), or left it (undefined). */
+  setRuntimePath(id: string, path: string | undefined): Promise<SandboxRecord> {
+    return this.sandboxRoom.setRuntimePath(id, path);
   }
   /** Inside the queue: finish a removal (reconcile). */
   tearDownSandbox(sb: SandboxRecord): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { YardError } from '../errors.js';
 import { planIpam, type SubnetRequest, type UsedSubnet } from '../ipam/config.js';
-import { newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
+import { newId, nowRfc3339Nano, shortId, validateId, validateName } from '../model/ids.js';
 import type { NetworkRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { checkOptionKeys, type DriverEnv, type NetworkIntent } from '../drivers/contract.js';
@@ -29,6 +29,8 @@ export interface NetworkCreateRequest {
   ipam?: SubnetRequest[];
   /** Print the plan instead of applying it. */
   dryRun?: boolean;
+  /** The network's ID (a runtime's own, e.g. Docker's network ID); a new one by default. */
+  id?: string;
 }
 
 export interface NetworkCreated {
@@ -110,7 +112,10 @@ export class Networks {
           { used: this.usedSubnets(prepared.ignoreHostRoutes ? [] : routes) },
         )
       : [];
-    const id = newId();
+    const id = req.id === undefined ? newId() : validateId('network', req.id);
+    if (this.core.state.networks.has(id)) {
+      throw new YardError('NETWORK_EXISTS', `a network with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });
+    }
     const net: NetworkRecord = {
       id,
       name,

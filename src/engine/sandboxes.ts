@@ -6,18 +6,18 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { YardError } from '../errors.js';
-import { newId, nowRfc3339Nano, shortId, validateName } from '../model/ids.js';
-import { SANDBOX_ENV, type SandboxRecord } from '../model/types.js';
+import { newId, nowRfc3339Nano, shortId, validateId, validateName } from '../model/ids.js';
+import { SANDBOX_ENV, type RuntimeOwner, type SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
 import { randomName } from '../model/names.js';
-import { parsePortSpecs } from '../model/ports.js';
+import { parsePortSpecs, type PortMapping } from '../model/ports.js';
 import { validateAliases, validateSandboxInput } from '../model/validate.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import { writeError } from '../store/store.js';
 import { runChange } from './pipeline.js';
 import { lookupTombstone, type EngineCore } from './core.js';
-import type { AttachRequest, Endpoints } from './endpoints.js';
+import { refuseRuntimeOwned, type AttachRequest, type Endpoints } from './endpoints.js';
 
 export interface SandboxCreateRequest {
   name?: string;
@@ -35,7 +35,13 @@ export interface SandboxCreateRequest {
   env?: Record<string, string>;
   /** Published ports, Docker's -p syntax; conflicts are checked by the firewall participant. */
   publish?: string[];
+  /** Published ports already parsed (the Docker plugin's port bindings); added to `publish`. */
+  ports?: PortMapping[];
   dryRun?: boolean;
+  /** The sandbox's ID (a runtime's own, e.g. Docker's endpoint ID); a new one by default. */
+  id?: string;
+  /** A namespace a container runtime owns (see RuntimeOwner): no namespace, files or process of ours. */
+  runtime?: RuntimeOwner;
 }
 
 export class Sandboxes {
@@ -120,14 +126,20 @@ export class Sandboxes {
       throw new YardError('INVALID_ARGUMENT', 'no command given for a detached sandbox', { field: 'COMMAND', hint: 'add the command after --, e.g. `yard run -d -- sleep 1000`' });
     }
     for (const a of attach) validateAliases(a.aliases, '--network-alias');
-    const ports = parsePortSpecs(req.publish ?? []);
-    const id = newId();
+    const ports = [...parsePortSpecs(req.publish ?? []), ...(req.ports ?? [])];
+    const id = req.id === undefined ? newId() : validateId('sandbox', req.id);
+    if (this.core.state.sandboxes.has(id)) {
+      throw new YardError('SANDBOX_EXISTS', `a sandbox with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });
+    }
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
+    if (req.runtime && (hostMode || nets.some((n) => getDriver(n.driver).attach !== 'interface'))) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `a runtime's sandbox joins only networks that give it an interface (not host or none)`, { field: '--network', hint: "use the runtime's own host and none networks" });
+    }
     const sb: SandboxRecord = {
       id,
       name,
       created: nowRfc3339Nano(),
-      netns: hostMode ? null : `${sandboxNetnsPrefix(this.core.cfg.instance)}${id.slice(0, 12)}`,
+      netns: hostMode || req.runtime ? null : `${sandboxNetnsPrefix(this.core.cfg.instance)}${id.slice(0, 12)}`,
       hostname: input.hostname || id.slice(0, 12),
       command,
       detached: !!req.detached,
@@ -139,6 +151,7 @@ export class Sandboxes {
       labels: input.labels,
       endpoints: {},
       ...(ports.length ? { ports } : {}),
+      ...(req.runtime ? { runtime: { ...req.runtime } } : {}),
     };
     nets.forEach((net, i) => {
       const ep = this.endpoints.prepare(net, sb, attach[i]!, i);
@@ -220,6 +233,18 @@ export class Sandboxes {
     }
   }
 
+  /** A runtime took the sandbox's interfaces into its namespace (`path`), or gave them back (undefined). */
+  setRuntimePath(id: string, path: string | undefined): Promise<SandboxRecord> {
+    return this.core.serial(async () => {
+      const cur = this.core.findSandbox(id);
+      if (!cur.runtime) throw new YardError('INVALID_ARGUMENT', `sandbox ${cur.name} is not a runtime's`, { field: 'id', hint: 'name a sandbox a runtime created' });
+      const { path: _old, ...rest } = cur.runtime;
+      const next: SandboxRecord = { ...cur, runtime: path ? { ...rest, path } : rest };
+      this.core.commitSandbox(next);
+      return next;
+    });
+  }
+
   markExited(ref: string, code: number): Promise<SandboxRecord> {
     return this.core.serial(async () => {
       const next: SandboxRecord = { ...this.core.findSandbox(ref), status: 'exited', exitCode: code, finishedAt: nowRfc3339Nano() };
@@ -239,7 +264,8 @@ export class Sandboxes {
     return sb;
   }
 
-  remove(ref: string, force = false): Promise<void> {
+  /** `byRuntime`: the runtime that owns the sandbox removes it (the Docker plugin); users cannot. */
+  remove(ref: string, force = false, byRuntime = false): Promise<void> {
     return this.core.serial(async () => {
       let sb: SandboxRecord;
       try {
@@ -249,6 +275,7 @@ export class Sandboxes {
         if (unfinished) return this.tearDown(unfinished);
         throw e;
       }
+      if (!byRuntime) refuseRuntimeOwned(sb, 'removed');
       if (sb.status === 'running' && !force) {
         throw new YardError('SANDBOX_RUNNING', `you cannot remove a running sandbox ${sb.name} (${shortId(sb.id)})`, {
           hint: 'stop it first, or force the removal with yard rm -f',

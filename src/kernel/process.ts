@@ -178,3 +178,57 @@ export async function killNetnsProcesses(ns: string): Promise<void> {
   }
   await Promise.all(pids.map((p) => stopProcess(p, procStart(p), 1000)));
 }
+
+/** `mnt:[inode]` of a process's mount namespace, undefined when it is gone. */
+export function mountNsOf(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live processes (not zombies) whose argv or mount namespace matches. */
+export function findProcesses(match: { argv?: (argv: string[]) => boolean; mountNs?: string }): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid || processGone(pid)) continue;
+    if (match.mountNs !== undefined && mountNsOf(pid) === match.mountNs) out.push(pid);
+    else if (match.argv && match.argv(cmdlineOf(pid))) out.push(pid);
+  }
+  return out;
+}
+
+/**
+ * Mounts, in any process's mount namespace, of or onto a path at or under one of
+ * `prefixes`: one line `pid <pid> (mnt:[...]): <source path> on <mount point>` per
+ * namespace and mount.
+ */
+export function mountsUnder(prefixes: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const under = (p: string) => prefixes.some((x) => p === x || p.startsWith(`${x.replace(/\/+$/, '')}/`));
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ns = mountNsOf(Number(entry));
+    if (!ns || seen.has(ns)) continue;
+    seen.add(ns);
+    let text = '';
+    try {
+      text = fs.readFileSync(`/proc/${entry}/mountinfo`, 'utf8');
+    } catch {
+      continue;
+    }
+    const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    for (const line of text.split('\n')) {
+      const fields = line.split(' ');
+      // Field 4 is the mounted directory's path inside its file system (what a bind mount
+      // shows), field 5 the mount point.
+      const [root, point] = [unescape(fields[3] ?? ''), unescape(fields[4] ?? '')];
+      if (point && (under(point) || under(root))) out.push(`pid ${entry} (${ns}): ${root} on ${point}`);
+    }
+  }
+  return out;
+}

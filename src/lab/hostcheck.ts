@@ -2,9 +2,12 @@
  * Safety check of the machine's real network namespace and of what a test run leaves on
  * the machine: `snapshot` prints its links, addresses, routes, rules, nftables ruleset,
  * the sysctls Switchyard and the lab could touch, the named namespaces (/run/netns),
- * /etc/netns, the entries of /run/switchyard and /var/lib/switchyard, and the processes a
- * test run starts (yard daemons, etcd, the fake resolver, dnsperf, busybox httpd, and
- * anything carrying the run's YARD_TEST_RUN tag in its environment); `compare FILE` exits 1
+ * /etc/netns, the entries of /run/switchyard and /var/lib/switchyard, the cgroups of the
+ * lab's Docker engines, the places a wrongly started Docker engine would write to
+ * (/run/docker, /var/lib/containerd, /etc/docker/key.json, ...), and the processes a
+ * test run starts (yard daemons, etcd, the fake resolver, dnsperf, busybox httpd, lab
+ * dockerd/containerd, and anything carrying the run's YARD_TEST_RUN tag in its
+ * environment); `compare FILE` exits 1
  * (printing the difference) when something the run could have caused changed.
  * scripts/test.sh runs it around the whole suite. Run it in the real namespace only (it
  * reads, never writes).
@@ -47,7 +50,24 @@ const SYSCTLS = [
 ];
 
 /** Processes a test run starts, by command line. */
-const SUITE_PROCESS = [/\bdist\/cli\/main\.js daemon\b/, /(^|\/)yard daemon\b/, /(^|\/)etcd( |$)/, /(^|\/)dnsperf\b/, /\bbusybox httpd\b/, /\bfake-dns\.js\b/];
+const SUITE_PROCESS = [
+  /\bdist\/cli\/main\.js daemon\b/,
+  /(^|\/)yard daemon\b/,
+  /(^|\/)etcd( |$)/,
+  /(^|\/)dnsperf\b/,
+  /\bbusybox httpd\b/,
+  /\bfake-dns\.js\b/,
+  // The lab's Docker engines (src/lab/docker.ts).
+  /(^|\/)dockerd .*--cgroup-parent \/yard-docker-/,
+  /(^|\/)containerd --config \S*\/docker\/[^/ ]+\/etc\/containerd\.toml/,
+];
+
+/**
+ * Where a Docker engine started the wrong way would leave traces on the machine (the lab's
+ * engines keep everything in their own directories): recorded when present.
+ */
+const DOCKER_PATHS = ['/run/docker', '/run/docker.sock', '/run/docker.pid', '/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/opt/containerd', '/etc/docker/key.json', '/etc/docker/daemon.json', '/etc/docker/plugins'];
+const CGROUP_ROOT = '/sys/fs/cgroup';
 
 function read(cmd: string, args: string[]): string {
   try {
@@ -116,6 +136,18 @@ export interface HostSnapshot {
   runDir: string[];
   libDir: string[];
   processes: string[];
+  /** Cgroups of lab Docker engines (`yard-docker-<host>`), as `<hierarchy>/<name>`. */
+  cgroups?: string[];
+  /** Which of DOCKER_PATHS exist. */
+  dockerPaths?: string[];
+}
+
+function labDockerCgroups(): string[] {
+  const out: string[] = [];
+  for (const h of readdir(CGROUP_ROOT)) {
+    for (const c of readdir(path.join(CGROUP_ROOT, h))) if (c.startsWith('yard-docker-')) out.push(`${h}/${c}`);
+  }
+  return out.sort();
 }
 
 export function snapshotHost(): HostSnapshot {
@@ -146,6 +178,8 @@ export function snapshotHost(): HostSnapshot {
     runDir: entries(RUN_DIR),
     libDir: entries(LIB_DIR),
     processes: suiteProcesses().map(procKey),
+    cgroups: labDockerCgroups(),
+    dockerPaths: DOCKER_PATHS.filter((p) => fs.existsSync(p)),
   };
 }
 
@@ -173,7 +207,7 @@ function foreignLabs(runTag: string | undefined): string[] {
 
 /** Whether a namespace, /etc/netns or state entry name belongs to one of these labs. */
 function ofLab(entry: string, labs: string[]): boolean {
-  const name = entry.replace(/^labs\//, '').replace(/\.json$/, '');
+  const name = entry.replace(/^labs\//, '').replace(/\.json$/, '').replace(/^[^/]+\/yard-docker-/, '');
   return labs.some((l) => {
     const hostRe = l === 'lab' ? '(host\\d+|yardlan)' : `${l}-(host\\d+|lan)`;
     return new RegExp(`^(yard-)?${hostRe}(-|$)`).test(name) || name === l;
@@ -204,16 +238,19 @@ export function compareSnapshots(before: HostSnapshot, after: HostSnapshot, runT
     ['etcNetns', '/etc/netns'],
     ['runDir', RUN_DIR],
     ['libDir', LIB_DIR],
+    ['cgroups', CGROUP_ROOT],
+    ['dockerPaths', ''],
   ];
   for (const [k, where] of lists) {
     const was = new Set((before[k] as string[] | undefined) ?? []);
-    const now = new Set(after[k] as string[]);
+    const now = new Set((after[k] as string[] | undefined) ?? []);
+    const at = (e: string) => (where ? `${where}/${e}` : e);
     for (const e of now) {
       if (was.has(e)) continue;
-      if (ofLab(e, foreign)) notes.push(`${where}/${e} is new but belongs to lab ${foreign.find((l) => ofLab(e, [l]))}, which another run has up`);
-      else changed.push(`${where}/${e} was left behind`);
+      if (ofLab(e, foreign)) notes.push(`${at(e)} is new but belongs to lab ${foreign.find((l) => ofLab(e, [l]))}, which another run has up`);
+      else changed.push(`${at(e)} was left behind`);
     }
-    for (const e of was) if (!now.has(e)) notes.push(`${where}/${e} was there before and is gone now`);
+    for (const e of was) if (!now.has(e)) notes.push(`${at(e)} was there before and is gone now`);
   }
   const wasProcs = new Set(before.processes ?? []);
   for (const p of after.processes) {

@@ -16,6 +16,11 @@
  * State: `${RUN_DIR}/labs/<name>.json`; logs: `${LIB_DIR}/labs/<name>/`. Each host's daemon
  * uses its instance's default state dir and socket (paths.ts), its instance name being the
  * host's namespace name.
+ *
+ * With `docker`, each host also runs a real Docker engine (src/lab/docker.ts): data under
+ * `${LIB_DIR}/labs/<name>/docker/<host>/`, its /run at `${RUN_DIR}/<host>/docker-run/`
+ * (socket `docker.sock`, plugin sockets `docker/plugins/<plugin>.sock`), containers in
+ * cgroup `/yard-docker-<host>`. `labDown` stops it before anything else in the host.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -28,6 +33,8 @@ import { cmdlineOf, netnsPids, processGone, stopProcesses as stopPids } from '..
 export { processGone };
 import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
+import { cgroupDirs } from '../kernel/cgroups.js';
+import { cleanupLabDocker, dockerCli, dockerPaths, runDocker, startLabDocker, stopLabDocker, type DockerPaths, type LabDocker } from './docker.js';
 import {
   BIN_DIR,
   CLI_ENTRY,
@@ -49,6 +56,8 @@ export interface LabHost {
   stateDir: string;
   daemonPid?: number;
   logFile: string;
+  /** The host's real Docker engine, when the lab was brought up with `docker` (src/lab/docker.ts). */
+  docker?: LabDocker;
 }
 
 export interface LabInfo {
@@ -93,7 +102,22 @@ export interface LabUpOptions {
    * `yard lab up` turns it on. `{ members: 3 }` starts a 3-member etcd cluster.
    */
   cluster?: boolean | { members: 1 | 3 };
+  /**
+   * Also run a real Docker engine (Debian's dockerd 20.10 and its own containerd) in the
+   * hosts, with `--dns` at the lab's resolver and the image `bb` (busybox) imported.
+   * `true`: every host; `{ hosts: N }`: the first N. Default off.
+   */
+  docker?: boolean | LabDockerOptions;
   onProgress?: (msg: string) => void;
+}
+
+export interface LabDockerOptions {
+  /** Start engines in the first N hosts (default: all). */
+  hosts?: number;
+  /** Extra dockerd arguments, e.g. `--bip 172.30.0.1/16`. */
+  dockerdArgs?: string[];
+  /** Import the `bb` image (default true). */
+  image?: boolean;
 }
 
 export interface LabDownOptions {
@@ -299,6 +323,14 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
       writeState(info);
       await Promise.all(withDaemon.map((h) => waitDaemon(h, progress)));
     }
+    if (opts.docker) {
+      const d = opts.docker === true ? {} : opts.docker;
+      const n = checkInt(d.hosts ?? count, 'docker.hosts', 1, count);
+      // One at a time: each start is CPU-bound for a few seconds.
+      for (const h of hosts.slice(0, n)) {
+        await startDocker(info, h, { dockerdArgs: d.dockerdArgs, image: d.image, onProgress: progress });
+      }
+    }
     writeState(info);
     return info;
   } catch (e) {
@@ -314,7 +346,9 @@ function spawnHostDaemon(info: LabInfo, h: LabHost): Promise<number> {
     // daemon a private mount namespace, and the sandbox namespaces it then mounts
     // under /run/netns would be invisible to every other process.
     ['nsenter', `--net=/run/netns/${h.name}`, process.execPath, CLI_ENTRY,
-      'daemon', '--instance', h.name, '--dns', LAN.dnsAddress, ...(info.daemonArgs ?? [])],
+      'daemon', '--instance', h.name, '--dns', LAN.dnsAddress,
+      // The plugin sockets where this host's dockerd (if any) sees /run/docker/plugins.
+      '--docker-plugin-dir', dockerPathsOf(info.name, h.name).pluginDir, ...(info.daemonArgs ?? [])],
     h.logFile,
     labEnv(info, h),
   );
@@ -451,6 +485,20 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
   const found = [...listNetns(), ...readdirSafe(RUN_DIR), ...readdirSafe(LIB_DIR)].filter((n) => re.test(n));
   const hostNames = [...new Set([...(saved?.hosts ?? []).map((h) => h.name), ...found])];
 
+  // 0. The hosts' Docker engines (recorded PIDs, or found by their directories), before
+  //    anything in the hosts is stopped in no particular order.
+  await Promise.all(
+    hostNames.map(async (host) => {
+      const rec = saved?.hosts.find((h) => h.name === host)?.docker;
+      const p = dockerPathsOf(name, host);
+      // (Not runRoot alone: every host's daemon serves its Docker plugin sockets there.)
+      if (!rec && !fs.existsSync(p.dataDir) && !cgroupDirs(p.cgroupParent).length) return;
+      progress(`${host}: stopping the Docker engine${rec ? ` (dockerd ${rec.pid}, containerd ${rec.containerdPid})` : ''}`);
+      const problems = await cleanupLabDocker(p, rec ?? {});
+      for (const pr of problems) progress(`${host}: ${pr}`);
+    }),
+  );
+
   // 1. Daemons first (by recorded PID, checked against its command line), so that none
   //    creates a sandbox while we remove them.
   await Promise.all(
@@ -552,6 +600,8 @@ export function labEnv(_info: LabInfo, host: LabHost): NodeJS.ProcessEnv {
     DOCKER_HOST: socket,
     YARD_HOST: socket,
     YARD_INSTANCE: host.name,
+    // The host's real Docker engine, when it runs one: `docker -H $YARD_LAB_DOCKER_HOST ...`.
+    ...(host.docker ? { YARD_LAB_DOCKER_HOST: `unix://${host.docker.socket}` } : {}),
   };
 }
 
@@ -568,4 +618,72 @@ export async function labExec(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, ...args] = labExecArgs(info, host, argv);
   return run(cmd, args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 * SLOWDOWN, env: labEnv(info, host) });
+}
+
+// ---------------------------------------------------------------- the hosts' Docker engines
+
+function dockerPathsOf(lab: string, host: string): DockerPaths {
+  return dockerPaths(host, path.dirname(socketPathFor(host)), labDirOf(lab));
+}
+
+/**
+ * Start a real Docker engine in a lab host (stopping a recorded one first) and record it in
+ * the lab's state; `labDown` stops it. See src/lab/docker.ts for what it is made of.
+ */
+export async function startDocker(
+  info: LabInfo,
+  host: LabHost | string,
+  opts: { dockerdArgs?: string[]; image?: boolean; onProgress?: (msg: string) => void } = {},
+): Promise<LabDocker> {
+  requireRoot();
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  if (h.docker) await stopDocker(info, h);
+  const d = await startLabDocker(dockerPathsOf(info.name, h.name), {
+    dns: info.dnsAddress,
+    // The engine's /run is its own; the lab's run directory stays visible at its path.
+    shareRun: [RUN_DIR],
+    dockerdArgs: opts.dockerdArgs,
+    image: opts.image,
+    onProgress: opts.onProgress,
+  });
+  h.docker = d;
+  if (typeof host !== 'string') host.docker = d;
+  writeState(info);
+  return d;
+}
+
+/** Stop a lab host's Docker engine (containers, dockerd, containerd, cgroups, directories); returns what could not be removed. */
+export async function stopDocker(info: LabInfo, host: LabHost | string): Promise<string[]> {
+  requireRoot();
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  const problems = h.docker ? await stopLabDocker(h.docker) : await cleanupLabDocker(dockerPathsOf(info.name, h.name));
+  delete h.docker;
+  if (typeof host !== 'string') delete host.docker;
+  writeState(info);
+  return problems;
+}
+
+function requireDocker(info: LabInfo, h: LabHost): LabDocker {
+  if (!h.docker) {
+    throw new YardError('DAEMON_UNREACHABLE', `lab host ${h.name} runs no Docker engine`, {
+      field: 'HOST',
+      hint: `bring the lab up with --docker (yard lab down${info.name === DEFAULT_LAB ? '' : ` --name ${info.name}`}; yard lab up --docker)`,
+    });
+  }
+  return h.docker;
+}
+
+/**
+ * The docker command line for a lab host's engine: `/usr/bin/docker --config DIR -H
+ * unix://SOCKET`; append the command's own arguments.
+ */
+export function labDockerCli(info: LabInfo, host: LabHost | string): string[] {
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  return dockerCli(requireDocker(info, h));
+}
+
+/** Run the docker CLI against a lab host's engine, inside that host, always with a timeout (default 60 s). */
+export function labDocker(info: LabInfo, host: LabHost | string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  return runDocker(requireDocker(info, h), args, opts);
 }

@@ -8,6 +8,16 @@ export function newId(): string {
 
 export const shortId = (id: string) => id.slice(0, 12);
 
+const ID_RE = /^[0-9a-f]{64}$/;
+
+/** An ID given from outside (a runtime's network or endpoint ID): 64 lowercase hex digits, as Switchyard's own. */
+export function validateId(kind: 'network' | 'sandbox' | 'endpoint', id: unknown, field = `${kind} id`): string {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw new YardError('INVALID_ARGUMENT', `${field} ${JSON.stringify(String(id).slice(0, 80))} is not 64 lowercase hex digits`, { field, hint: 'give the full ID as the runtime printed it' });
+  }
+  return id;
+}
+
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const MAX_NAME = 64;
 

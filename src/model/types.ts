@@ -58,6 +58,24 @@ export const SANDBOX_ENV = 'YARD_SANDBOX';
 
 export type SandboxStatus = 'created' | 'running' | 'exited';
 
+/**
+ * A sandbox whose namespace a container runtime owns (Docker through the network plugin).
+ * Switchyard joins it to networks and leaves them, but never creates or deletes the
+ * namespace and never runs or stops a process in it.
+ */
+export interface RuntimeOwner {
+  /** The runtime: 'docker' (the network plugin). */
+  kind: 'docker';
+  /**
+   * How interfaces reach the namespace. 'handover': each endpoint's interface is made in
+   * the daemon's namespace (named `yc<12 hex>`) with the host side in place; the runtime
+   * moves it into its namespace and sets its addresses and routes (Docker's Join).
+   */
+  mode: 'handover';
+  /** The runtime's namespace (Docker's SandboxKey) while joined; absent before Join and after Leave. */
+  path?: string;
+}
+
 export interface SandboxRecord {
   id: string;
   name: string;
@@ -85,6 +103,8 @@ export interface SandboxRecord {
   endpoints: Record<string, EndpointRecord>;
   /** Published ports (-p), host ports already chosen; the firewall room renders them. */
   ports?: PortMapping[];
+  /** Set when a container runtime owns the namespace (see RuntimeOwner); netns is then null. */
+  runtime?: RuntimeOwner;
   /** Tombstone: removal started; a restart finishes it. */
   deleting?: boolean;
 }

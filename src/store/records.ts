@@ -82,6 +82,7 @@ export const sandboxRecordSchema = z.object({
   labels: stringMap,
   endpoints: z.record(z.string(), endpoint),
   ports: z.array(port).optional(),
+  runtime: z.object({ kind: z.literal('docker'), mode: z.literal('handover'), path: z.string().min(1).optional() }).optional(),
   deleting: z.boolean().optional(),
 });
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
-import { DEFAULT_LAB, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labUp } from '../../lab/lab.js';
+import { DEFAULT_LAB, labDockerCli, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labUp } from '../../lab/lab.js';
 import type { CliContext } from '../context.js';
 import { ago, table } from '../format.js';
 
@@ -56,6 +56,9 @@ export function register(program: Command, ctx: CliContext): void {
       '\nHost i is the namespace host<i> (or <name>-host<i>) with uplink lan0 at 10.231.0.(1+i)/24 and fd00:231::(1+i)/64,\n' +
         'IP forwarding on and no default route; its daemon listens on /run/switchyard/<host>/yard.sock.\n' +
         'Names under *.lab resolve to 10.231.0.99 / fd00:231::99; every other name is NXDOMAIN.\n' +
+        'With --docker every host also runs a real Docker engine (Debian\'s dockerd 20.10 with its own containerd,\n' +
+        'data, /run and /etc/docker; --dns 10.231.0.1; the image bb = busybox); `yard lab docker HOST -- ARGS` drives it.\n' +
+        'A Docker network or IPAM plugin for host i puts its socket at /run/switchyard/<host>/docker-run/docker/plugins/<name>.sock.\n' +
         'On a slow or emulated host, YARD_LAB_SLOWDOWN=N (1 to 50) stretches the start-up waits N times.',
     )
     .option('--name <name>', NAME_HELP)
@@ -63,22 +66,24 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-daemons', 'only build the network; start no daemon in the hosts')
     .option('--mtu <n>', 'MTU of the LAN links (1280 to 9000)', intArg('--mtu'), 1500)
     .option('--no-cluster', 'start no etcd: the daemons get no --cluster-store (no overlay networks)')
-    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean }) => {
+    .option('--docker', 'also run a real Docker engine (dockerd 20.10 + containerd) in every host, with the image bb imported')
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean }) => {
       const info = await labUp({
         name: opts.name,
         hosts: opts.hosts,
         daemons: opts.daemons,
         mtu: opts.mtu,
         cluster: opts.cluster,
+        docker: opts.docker === true,
         onProgress: (msg) => ctx.err(msg),
       });
-      const rows = info.hosts.map((h) => [h.name, h.lan4, h.lan6, h.socket]);
-      for (const line of table(['NAME', 'LAN IPV4', 'LAN IPV6', 'SOCKET'], rows)) ctx.out(line);
+      const rows = info.hosts.map((h) => [h.name, h.lan4, h.lan6, h.socket, ...(opts.docker ? [h.docker?.socket ?? '-'] : [])]);
+      for (const line of table(['NAME', 'LAN IPV4', 'LAN IPV6', 'SOCKET', ...(opts.docker ? ['DOCKER SOCKET'] : [])], rows)) ctx.out(line);
     });
 
   lab
     .command('down')
-    .description('Take a lab down: its daemons, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
+    .description('Take a lab down: its daemons and Docker engines, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
     .option('--name <name>', NAME_HELP)
     .action(async (opts: { name?: string }) => {
       const name = opts.name ?? DEFAULT_LAB;
@@ -121,5 +126,31 @@ export function register(program: Command, ctx: CliContext): void {
       const h = labHost(info, host);
       ctx.err(`lab ${info.name}, host ${h.name} (${h.lan4}, ${h.lan6}); exit to leave`);
       await interactive(ctx, labExecArgs(info, h, [process.env.SHELL || '/bin/bash']), labEnv(info, h));
+    });
+
+  lab
+    .command('docker')
+    .description('Run the real docker CLI against a lab host\'s Docker engine (lab up --docker); without a command, print the command line to use')
+    .usage('[--name N] HOST [-- ARGS...]')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  yard lab docker host1 -- run --rm bb ping -c1 10.231.0.1\n' +
+        '  $(yard lab docker host1) network ls      # the printed command line is /usr/bin/docker --config DIR -H unix://SOCKET',
+    )
+    .option('--name <name>', NAME_HELP)
+    .argument('<host>', 'host1, 1, or the host\'s full namespace name')
+    .argument('[args...]', 'the docker command and its arguments (put them after --)')
+    .passThroughOptions()
+    .action(async (host: string, args: string[], opts: { name?: string }) => {
+      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const h = labHost(info, host);
+      const cli = labDockerCli(info, h);
+      const argv = args[0] === '--' ? args.slice(1) : args;
+      if (!argv.length) {
+        ctx.out(cli.join(' '));
+        return;
+      }
+      await interactive(ctx, labExecArgs(info, h, [...cli, ...argv]), labEnv(info, h));
     });
 }

@@ -4,6 +4,7 @@ import { defaultInstance } from '../instance.js';
 import { VERSION } from '../../version.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../format.js';
+import { checkPluginName } from '../../plugin/plugin-location.js';
 
 /** What `yard daemon --help` adds: the environment it reads and the files it reads and writes. */
 export const DAEMON_HELP = `
@@ -24,6 +25,9 @@ Files:
   /etc/resolv.conf                       read at start: the upstream DNS servers when no --dns is given (loopback ones left out)
   /etc/netns/<namespace>/                each sandbox's resolv.conf and hosts (\`ip netns exec\` shows them as /etc/...)
   /run/netns/yard-<instance>-<id12>      the sandboxes' network namespaces
+  /run/docker/plugins/switchyard.sock    the Docker network and IPAM plugin (--docker-plugin-dir, --docker-plugin-name):
+  /run/docker/plugins/switchyard-global.sock   docker network create -d switchyard [-o driver=macvlan|ipvlan] NET;
+                                         -d switchyard-global for overlay
   nftables                               tables inet switchyard and bridge switchyard (rewritten by the daemon);
                                          your own rules go in table inet switchyard-user, chain user-forward
 
@@ -43,6 +47,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-fsync', 'do not fsync state writes (faster; a power loss may lose the last operation)')
     .option('--cluster-store <url>', 'etcd://host:port[,host:port...]: the cluster store that enables overlay networks')
     .option('--cluster-advertise <interface>', 'interface (or address) whose address is this host\'s VXLAN endpoint (with --cluster-store)')
+    .option('--docker-plugin-dir <dir>', 'where to serve the Docker network and IPAM plugin sockets, or "none" (default: /run/docker/plugins, where dockerd looks)')
+    .option('--docker-plugin-name <name>', 'the plugin\'s name for docker network create -d NAME; overlay networks use NAME-global (default: switchyard)')
     .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
@@ -62,6 +68,8 @@ export function register(program: Command, ctx: CliContext): void {
         durable: o.fsync !== false,
         clusterStore: o.clusterStore,
         clusterAdvertise: o.clusterAdvertise,
+        dockerPluginDir: o.dockerPluginDir === 'none' ? null : o.dockerPluginDir,
+        dockerPluginName: o.dockerPluginName && checkPluginName(o.dockerPluginName, '--docker-plugin-name'),
       });
       await new Promise<void>((resolve) => {
         const stop = () => {

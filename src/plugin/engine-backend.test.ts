@@ -1,0 +1,114 @@
+/**
+ * The Docker plugin's backend over the engine (fake kernel, memory store): what each call
+ * leaves in Switchyard's records and which kernel plan it hands over. Whether dockerd and
+ * the kernel accept it is the lab's part (test/lab/docker-plugin.test.ts).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { YardError } from '../errors.js';
+import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
+import { EngineDockerBackend, dockerNetworkName, portBindings } from './engine-backend.js';
+
+let t: TestEngine;
+afterEach(() => t?.cleanup());
+
+const NET = 'a'.repeat(64);
+const EP1 = 'b'.repeat(64);
+const EP2 = 'c'.repeat(64);
+
+async function setup() {
+  t = await makeEngine();
+  const b = new EngineDockerBackend(t.engine);
+  await b.createNetwork({ id: NET, scope: 'local', driver: 'bridge', options: {}, ipv4: [{ addressSpace: 'LocalDefault', subnet: '10.30.0.0/24', gateway: '10.30.0.1', auxAddresses: {} }], ipv6: [], enableIPv6: false, internal: false });
+  return b;
+}
+
+const endpoint = (id: string, ip: string, ports = [] as never[]) => ({ networkId: NET, endpointId: id, iface: { ipv4: ip }, driverOpts: {}, ports, exposed: [], dnsServers: [] });
+
+describe('Docker plugin backend', () => {
+  it('a Docker network is a Switchyard network with the same ID, subnet and gateway', async () => {
+    await setup();
+    const net = t.engine.findNetwork(NET);
+    expect(net.name).toBe(dockerNetworkName(NET));
+    expect(net.ipam.config).toEqual([{ subnet: '10.30.0.0/24', gateway: '10.30.0.1', auxAddresses: {} }]);
+    expect(net.labels['switchyard.runtime']).toBe('docker');
+  });
+
+  it('an endpoint is a runtime-owned sandbox whose interface stays in the daemon namespace, unconfigured, for dockerd', async () => {
+    const b = await setup();
+    const got = await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    expect(got).toEqual({ ipv4: '10.30.0.2/24', mac: '02:42:0a:1e:00:02' });
+    const sb = t.engine.findSandbox(EP1);
+    expect(sb.netns).toBeNull();
+    expect(sb.runtime).toEqual({ kind: 'docker', mode: 'handover' });
+    const plan = t.kernel.appliedLines().at(-1)!.join('\n');
+    expect(plan).toMatch(/ip link add yvbbbbbbbbbbbb .*type veth peer name ycbbbbbbbbbbbb/);
+    expect(plan).toMatch(/ip link set dev yvbbbbbbbbbbbb master br-aaaaaaaaaaaa up/);
+    // dockerd sets the address and brings the interface up once it moved it.
+    expect(plan).not.toMatch(/addr add .* dev ycbbbbbbbbbbbb|netns|ycbbbbbbbbbbbb up/);
+  });
+
+  it('join records the namespace and answers the interface and the gateway; leave forgets the namespace', async () => {
+    const b = await setup();
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    const j = await b.join(NET, EP1, '/var/run/docker/netns/0123456789ab');
+    expect(j).toEqual({ srcName: 'ycbbbbbbbbbbbb', dstPrefix: 'eth', gateway: '10.30.0.1' });
+    expect(t.engine.findSandbox(EP1).runtime?.path).toBe('/var/run/docker/netns/0123456789ab');
+    await b.leave(NET, EP1);
+    expect(t.engine.findSandbox(EP1).runtime?.path).toBeUndefined();
+  });
+
+  it('an internal network gives no gateway and tells dockerd not to add one', async () => {
+    t = await makeEngine();
+    const b = new EngineDockerBackend(t.engine);
+    await b.createNetwork({ id: NET, scope: 'local', driver: 'bridge', options: {}, ipv4: [{ addressSpace: 'LocalDefault', subnet: '10.31.0.0/24', gateway: '10.31.0.1', auxAddresses: {} }], ipv6: [], enableIPv6: false, internal: true });
+    await b.createEndpoint({ ...endpoint(EP1, '10.31.0.2/24') });
+    expect(await b.join(NET, EP1, '/x')).toEqual({ srcName: 'ycbbbbbbbbbbbb', dstPrefix: 'eth', disableGatewayService: true });
+  });
+
+  it('only the runtime removes its sandbox: yard rm is refused, DeleteEndpoint removes it, and twice is fine', async () => {
+    const b = await setup();
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    const e = await t.engine.removeSandbox(EP1, true).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(YardError);
+    expect((e as YardError).code).toBe('RUNTIME_OWNED');
+    expect(t.engine.sandboxes().map((s) => s.id)).toContain(EP1);
+    await b.deleteEndpoint(NET, EP1);
+    await b.deleteEndpoint(NET, EP1);
+    expect(t.engine.sandboxes().map((s) => s.id)).not.toContain(EP1);
+    expect(t.kernel.lastBestEffort()).toContain('ip link del yvbbbbbbbbbbbb');
+    await b.deleteNetwork(NET);
+    await b.deleteNetwork(NET);
+    expect(t.engine.networks().map((n) => n.id)).not.toContain(NET);
+  });
+
+  it('a second endpoint with the same address is refused, naming it; another address works', async () => {
+    const b = await setup();
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    await expect(b.createEndpoint(endpoint(EP2, '10.30.0.2/24'))).rejects.toThrow(/10\.30\.0\.2/);
+    await expect(b.createEndpoint(endpoint(EP2, '10.30.0.3/24'))).resolves.toMatchObject({ ipv4: '10.30.0.3/24' });
+  });
+
+  it('published ports are the sandbox\'s and come back in Docker\'s binding form', async () => {
+    const b = await setup();
+    const ports = [{ proto: 'tcp', containerPort: 80, containerPortEnd: 80, hostIp: '', hostPort: 8080, hostPortEnd: 8080 }] as never[];
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24', ports));
+    expect(b.endpointInfo(NET, EP1)).toEqual({ 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '0.0.0.0', HostPort: 8080, HostPortEnd: 8080 }] });
+    expect(portBindings([{ proto: 'udp', containerPort: 53, containerPortEnd: 54, hostIp: '127.0.0.1', hostPort: 5353, hostPortEnd: 5354 }])).toHaveLength(2);
+  });
+
+  it('IPAM: pools never overlap Switchyard networks, addresses never repeat, the gateway is first', async () => {
+    const b = await setup();
+    const taken = t.engine.networks().flatMap((n) => n.ipam.config.map((c) => c.subnet));
+    const p = b.requestPool({ scope: 'local', options: {}, v6: false });
+    expect(taken).not.toContain(p.pool);
+    const p2 = b.requestPool({ scope: 'local', options: {}, v6: false });
+    expect(p2.pool).not.toBe(p.pool);
+    expect(() => b.requestPool({ scope: 'local', pool: '10.30.0.0/16', options: {}, v6: false })).toThrow(/overlaps network docker-aaaaaaaaaaaa/);
+    const own = b.requestPool({ scope: 'local', pool: '10.40.0.0/24', options: {}, v6: false });
+    expect(b.requestAddress({ poolId: own.poolId, gateway: true, options: {} })).toEqual({ address: '10.40.0.1/24' });
+    expect(b.requestAddress({ poolId: own.poolId, gateway: false, options: {} })).toEqual({ address: '10.40.0.2/24' });
+    expect(() => b.requestAddress({ poolId: own.poolId, address: '10.40.0.2', gateway: false, options: {} })).toThrow(/10\.40\.0\.2/);
+    b.releaseAddress(own.poolId, '10.40.0.2');
+    expect(b.requestAddress({ poolId: own.poolId, address: '10.40.0.2', gateway: false, options: {} })).toEqual({ address: '10.40.0.2/24' });
+  });
+});
