@@ -200,6 +200,7 @@ export class EmbeddedDns implements Participant {
       }
       case 'network.remove':
       case 'sandbox.remove':
+      case 'sandbox.ports':
         return;
     }
   }

@@ -16,6 +16,7 @@ import type { Kernel } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
+import type { PortMapping } from '../model/ports.js';
 import type { Underlay } from '../drivers/contract.js';
 import { EngineCore, type ClusterSeam, type EngineConfig } from './core.js';
 import { Networks, type NetworkCreateOptions, type NetworkCreateRequest, type NetworkCreated } from './networks.js';
@@ -157,6 +158,10 @@ export class Engine {
   }
   removeSandbox(ref: string, force = false, byRuntime = false): Promise<void> {
     return this.sandboxRoom.remove(ref, force, byRuntime);
+  }
+  /** A runtime's sandbox's published ports (Docker's ProgramExternalConnectivity); [] withdraws them. */
+  setPorts(id: string, ports: PortMapping[]): Promise<SandboxRecord> {
+    return this.sandboxRoom.setPorts(id, ports);
   }
   /** A runtime's sandbox joined its namespace at `path` (Docker's Join), or left it (undefined). */
   setRuntimePath(id: string, path: string | undefined): Promise<SandboxRecord> {

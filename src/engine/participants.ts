@@ -28,7 +28,9 @@ export type Change =
   /** `sb` is the sandbox after the change (with `ep`); the interface exists when apply runs. */
   | { kind: 'connect'; sb: SandboxRecord; net: NetworkRecord; ep: EndpointRecord }
   /** `sb` is the sandbox before the change (still with `ep`). */
-  | { kind: 'disconnect'; sb: SandboxRecord; net: NetworkRecord; ep: EndpointRecord };
+  | { kind: 'disconnect'; sb: SandboxRecord; net: NetworkRecord; ep: EndpointRecord }
+  /** `sb` is the sandbox with its new published ports (a runtime programs them after the endpoint exists). */
+  | { kind: 'sandbox.ports'; sb: SandboxRecord };
 
 export type Undo = () => Promise<void> | void;
 
@@ -102,6 +104,7 @@ export function viewAfter(before: StateView, change: Change): StateView {
       return lazyView(() => without(before.networks, change.net.id), () => before.sandboxes);
     case 'sandbox.create':
     case 'connect':
+    case 'sandbox.ports':
       return lazyView(() => before.networks, () => new Map(before.sandboxes).set(change.sb.id, change.sb));
     case 'sandbox.remove':
       return lazyView(() => before.networks, () => without(before.sandboxes, change.sb.id));

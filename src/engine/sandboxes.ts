@@ -233,6 +233,25 @@ export class Sandboxes {
     }
   }
 
+  /**
+   * Publish a runtime's sandbox's ports (Docker's ProgramExternalConnectivity), or none:
+   * checked and loaded by the firewall like `-p` at create, then stored.
+   */
+  setPorts(id: string, ports: PortMapping[]): Promise<SandboxRecord> {
+    return this.core.serial(async () => {
+      const cur = this.core.findSandbox(id);
+      const { ports: _old, ...rest } = cur;
+      const next: SandboxRecord = ports.length ? { ...rest, ports: ports.map((p) => ({ ...p })) } : rest;
+      await runChange(this.core.pipeline, {
+        change: { kind: 'sandbox.ports', sb: next },
+        what: `publishing the ports of ${cur.name}`,
+        plan: () => [],
+        commit: () => this.core.commitSandbox(next),
+      });
+      return next;
+    });
+  }
+
   /** A runtime took the sandbox's interfaces into its namespace (`path`), or gave them back (undefined). */
   setRuntimePath(id: string, path: string | undefined): Promise<SandboxRecord> {
     return this.core.serial(async () => {

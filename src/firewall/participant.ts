@@ -55,7 +55,7 @@ export class FirewallParticipant implements Participant {
   ) {}
 
   async validate(change: Change, ctx: ParticipantContext): Promise<void> {
-    if (change.kind !== 'sandbox.create' || !change.sb.ports?.length) return;
+    if ((change.kind !== 'sandbox.create' && change.kind !== 'sandbox.ports') || !change.sb.ports?.length) return;
     const host = await ctx.kernel.readNamespace();
     const hostAddresses = new Set([...host.links.values()].flatMap((l) => l.addrs.map((a) => a.split('/')[0]!)));
     resolvePublishedPorts(change.sb, {

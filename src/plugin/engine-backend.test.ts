@@ -92,7 +92,13 @@ describe('Docker plugin backend', () => {
     const b = await setup();
     const ports = [{ proto: 'tcp', containerPort: 80, containerPortEnd: 80, hostIp: '', hostPort: 8080, hostPortEnd: 8080 }] as never[];
     await b.createEndpoint(endpoint(EP1, '10.30.0.2/24', ports));
+    // Only ProgramExternalConnectivity publishes (dockerd sends the bindings to every CreateEndpoint).
+    expect(b.endpointInfo(NET, EP1)).toEqual({});
+    await b.programExternalConnectivity(NET, EP1, { ports, exposed: [] });
+    expect(t.engine.findSandbox(EP1).ports).toHaveLength(1);
     expect(b.endpointInfo(NET, EP1)).toEqual({ 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '0.0.0.0', HostPort: 8080, HostPortEnd: 8080 }] });
+    await b.revokeExternalConnectivity(NET, EP1);
+    expect(t.engine.findSandbox(EP1).ports).toBeUndefined();
     expect(portBindings([{ proto: 'udp', containerPort: 53, containerPortEnd: 54, hostIp: '127.0.0.1', hostPort: 5353, hostPortEnd: 5354 }])).toHaveLength(2);
   });
 

@@ -30,6 +30,7 @@ import type {
   DockerNetworkCreate,
   DockerPluginBackend,
   EndpointAddresses,
+  ExternalConnectivity,
   JoinResult,
   PoolGrant,
   PoolRequest,
@@ -86,7 +87,6 @@ export class EngineDockerBackend implements DockerPluginBackend {
       id: req.endpointId,
       name: dockerEndpointName(req.endpointId),
       networks: [{ network: net.id, endpointId: req.endpointId, ip: bare(req.iface.ipv4), ip6: bare(req.iface.ipv6), ...(req.iface.mac ? { mac: req.iface.mac } : {}) }],
-      ports: req.ports.map((p) => ({ ...p })),
       runtime: { kind: 'docker', mode: 'handover' },
       labels: { [DOCKER_NETWORK_LABEL]: 'docker' },
       start: false,
@@ -132,13 +132,19 @@ export class EngineDockerBackend implements DockerPluginBackend {
     await this.engine.setRuntimePath(endpointId, undefined);
   }
 
-  /** The ports were published at CreateEndpoint (dockerd sends them there too); nothing more to do. */
-  programExternalConnectivity(_networkId: string, endpointId: string): void {
-    this.sandbox(endpointId);
+  /**
+   * The container's `-p` bindings, on the endpoint that gives it its way out (dockerd also
+   * sends them to CreateEndpoint of every network it joins; only this call publishes).
+   */
+  async programExternalConnectivity(_networkId: string, endpointId: string, c: ExternalConnectivity): Promise<void> {
+    const sb = this.sandbox(endpointId);
+    if (c.ports.length || sb.ports?.length) await this.engine.setPorts(sb.id, c.ports);
   }
 
-  /** The ports go with the endpoint (DeleteEndpoint). */
-  revokeExternalConnectivity(): void {}
+  async revokeExternalConnectivity(_networkId: string, endpointId: string): Promise<void> {
+    const sb = this.engine.state.sandboxes.get(endpointId);
+    if (sb && !sb.deleting && sb.ports?.length) await this.engine.setPorts(sb.id, []);
+  }
 
   // ------------------------------------------------------------ IPAM
 

@@ -1,0 +1,94 @@
+/**
+ * Switchyard as the network plugin of Debian's real dockerd (20.10), in a lab host: real
+ * containers on Switchyard bridge networks reach each other by name, publish ports through
+ * Switchyard's firewall (the localhost-only guarantee included), connect and disconnect
+ * live, and leave nothing behind when removed; bad input through `docker network create`
+ * comes back as Switchyard's message. Host 2 is another machine on the LAN.
+ */
+import { describe, expect, it } from 'vitest';
+import { labDocker } from '../../src/lab/lab.js';
+import { api, eventually, linkNames, sh, withLab, type Lab } from './helpers.js';
+
+const lab: Lab = withLab('dp', 2, { docker: { hosts: 1 } });
+
+async function dk(...args: string[]): Promise<string> {
+  const r = await labDocker(lab.info, lab.host(1), args, { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout.trim();
+}
+const dkRaw = (...args: string[]) => labDocker(lab.info, lab.host(1), args, { timeoutMs: 60_000 });
+/** A fetch from inside a container: the page, or '' when it cannot be had. */
+const fetchIn = async (container: string, url: string) => (await dkRaw('exec', container, 'sh', '-c', `timeout 4 wget -qO- ${url} 2>/dev/null`)).stdout.trim();
+/** A fetch from another LAN host (host 2). */
+const fetchFromLan = async (url: string) => (await sh(lab.host(2), `wget -q -T 3 -t 1 -O- ${url} 2>/dev/null; true`)).stdout.trim();
+
+const yardNetworks = async () => ((await api(lab.host(1), 'GET', '/networks')).body as { Id: string; Name: string }[]);
+const yardSandboxes = async () => JSON.stringify((await api(lab.host(1), 'GET', '/yard/v1/sandboxes?all=1')).body);
+const hostVeths = async () => (await linkNames(lab.host(1))).filter((l) => /^y[vc][0-9a-f]{12}$/.test(l));
+
+describe('Switchyard under the real Docker engine', () => {
+  it('puts containers on a Switchyard bridge: they reach each other by name, and Switchyard sees them', async () => {
+    const netId = await dk('network', 'create', '-d', 'switchyard', '--subnet', '10.30.0.0/24', 'app');
+    await dk('run', '-d', '--name', 'web', '--network', 'app', '-p', '8080:80', '-p', '127.0.0.1:8081:80', 'bb', 'sh', '-c', 'echo hello-web > /index.html; exec httpd -f -p 80 -h /');
+    await dk('run', '-d', '--name', 'cli', '--network', 'app', 'bb', 'sleep', '600');
+    // Docker's embedded DNS answers the name; the packets go over Switchyard's bridge.
+    expect(await eventually(async () => (await fetchIn('cli', 'http://web/')) || Promise.reject(new Error('no answer')), { timeoutMs: 10_000 })).toBe('hello-web');
+    expect((await dkRaw('exec', 'cli', 'ping', '-c', '1', '-W', '2', 'web')).code).toBe(0);
+    const webIp = await dk('inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'web');
+    expect(webIp).toMatch(/^10\.30\.0\.\d+$/);
+    // Switchyard holds the same network (Docker's ID) and one sandbox per endpoint, with the address Docker shows.
+    expect((await yardNetworks()).map((n) => n.Id)).toContain(netId);
+    const epId = await dk('inspect', '-f', '{{.NetworkSettings.Networks.app.EndpointID}}', 'web');
+    const sbs = await yardSandboxes();
+    expect(sbs).toContain(epId);
+    expect(sbs).toContain(webIp);
+    // Docker lists both containers on the network.
+    expect(await dk('network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'app')).toMatch(/(web cli|cli web)/);
+  });
+
+  it('publishes ports through Switchyard: reachable from the LAN, a 127.0.0.1 binding only from the host itself', async () => {
+    const lanAddr = lab.host(1).lan4;
+    expect(await eventually(async () => (await fetchFromLan(`http://${lanAddr}:8080/`)) || Promise.reject(new Error('no answer')), { timeoutMs: 10_000 })).toBe('hello-web');
+    // The localhost-only binding: refused from the LAN, answered on the host's own 127.0.0.1 (control).
+    expect(await fetchFromLan(`http://${lanAddr}:8081/`)).toBe('');
+    expect((await sh(lab.host(1), 'wget -q -T 3 -t 1 -O- http://127.0.0.1:8081/')).stdout.trim()).toBe('hello-web');
+  });
+
+  it('connects and disconnects a running container live', async () => {
+    await dk('network', 'create', '-d', 'switchyard', '--subnet', '10.31.0.0/24', 'back');
+    await dk('run', '-d', '--name', 'peer', '--network', 'back', 'bb', 'sleep', '600');
+    expect(await fetchIn('peer', 'http://web/')).toBe('');
+    await dk('network', 'connect', 'back', 'web');
+    expect(await eventually(async () => (await fetchIn('peer', 'http://web/')) || Promise.reject(new Error('no answer')), { timeoutMs: 10_000 })).toBe('hello-web');
+    await dk('network', 'disconnect', 'back', 'web');
+    expect(await fetchIn('peer', 'http://web/')).toBe('');
+    // Still on app (control).
+    expect(await fetchIn('cli', 'http://web/')).toBe('hello-web');
+  });
+
+  it('refuses bad input through docker network create with Switchyard\'s message, and creates nothing', async () => {
+    const before = await yardNetworks();
+    const unknown = await dkRaw('network', 'create', '-d', 'switchyard', '-o', 'bogus=1', '--subnet', '10.32.0.0/24', 'bad1');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/has no option bogus/);
+    const overlap = await dkRaw('network', 'create', '-d', 'switchyard', '--subnet', '10.30.0.0/25', 'bad2');
+    expect(overlap.code).not.toBe(0);
+    expect(overlap.stderr).toMatch(/overlap/i);
+    expect(await yardNetworks()).toEqual(before);
+    expect(await dk('network', 'ls', '--format', '{{.Name}}')).not.toMatch(/bad1|bad2/);
+    // Control: a good one goes through.
+    await dk('network', 'create', '-d', 'switchyard', '--subnet', '10.33.0.0/24', 'good');
+    await dk('network', 'rm', 'good');
+  });
+
+  it('docker rm -f and docker network rm leave nothing in the host', async () => {
+    expect((await hostVeths()).length).toBeGreaterThan(0);
+    await dk('rm', '-f', 'web', 'cli', 'peer');
+    await dk('network', 'rm', 'app', 'back');
+    expect(await hostVeths()).toEqual([]);
+    expect(await yardSandboxes()).not.toMatch(/docker-/);
+    expect((await yardNetworks()).filter((n) => n.Name.startsWith('docker-'))).toEqual([]);
+    // Docker's own networks are untouched (control).
+    expect(await dk('network', 'ls', '--format', '{{.Name}}')).toMatch(/bridge/);
+  });
+});
