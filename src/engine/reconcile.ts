@@ -23,6 +23,7 @@ import type { Plan } from '../plan/ops.js';
 import { renderPlan } from '../plan/ops.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Engine } from './engine.js';
+import type { SandboxRecord } from '../model/types.js';
 
 export interface ReconcileReport {
   /** Damaged state files set aside (and where to), never acted on. */
@@ -97,6 +98,10 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
     for (const ep of Object.values(sb.endpoints)) {
       if (!state.networks.has(ep.networkId)) report.errors.push(`sandbox ${sb.name}: its endpoint ${ep.ifname || ep.id.slice(0, 12)} is on network ${ep.networkId.slice(0, 12)}, which is not in the state; left as it is`);
     }
+    if (sb.runtime) {
+      await reconcileRuntimeSandbox(engine, sb, seen, touched, report);
+      continue;
+    }
     if (!sb.netns) continue;
     const ns = await kernel.readNamespace(sb.netns);
     seen.set(sb.netns, ns);
@@ -163,6 +168,30 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
     report.leftoversRemoved.push(...renderPlan(stale));
   }
   return report;
+}
+
+/**
+ * A runtime's sandbox (Docker's endpoint): its namespace is the runtime's. Once joined, the
+ * host side of its veth lives exactly as long as that namespace: if it is gone, the
+ * container went while the daemon was down and nobody said Leave, so the endpoint is
+ * released (address, ports, records). Not yet joined, the missing interface is made again.
+ */
+async function reconcileRuntimeSandbox(engine: Engine, sb: SandboxRecord, seen: Map<string, ObservedNs>, touched: Set<string>, report: ReconcileReport): Promise<void> {
+  const host = seen.get('');
+  const hostSides = Object.values(sb.endpoints).map((ep) => ep.hostIfname).filter((n): n is string => !!n);
+  const gone = host && hostSides.some((n) => !host.links.has(n));
+  if (sb.runtime?.path && gone) {
+    try {
+      await engine.tearDownSandbox(sb);
+      report.finishedRemovals.push(`sandbox ${sb.name}: its ${sb.runtime.kind} namespace ${sb.runtime.path} is gone; endpoint released`);
+    } catch (e) {
+      report.errors.push(`releasing sandbox ${sb.name} (its ${sb.runtime.kind} namespace is gone): ${(e as Error).message}`);
+    }
+    return;
+  }
+  if (sb.runtime?.path) return;
+  const plan = missingOps(engine.sandboxPlan(sb), seen, touched);
+  if (plan.length) await applyReport(engine, plan, `sandbox ${sb.name}`, report);
 }
 
 /** After the kernel: every participant (firewall, DNS) rebuilds its part from the state. */
