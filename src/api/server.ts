@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
 import type { EmbeddedDns } from '../dns/resolver.js';
 import { mountUnsupported } from './unsupported.js';
+import { BodyError, readJsonBody } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 
 /** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
@@ -73,32 +74,13 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, mode: BodyMode = 'doc
 
 /** The body, read with the size cap: undefined when there is none (or only blanks). */
 async function json(c: Context): Promise<unknown> {
-  const stream = c.req.raw.body;
-  if (!stream) return undefined;
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      // Not cancelled: the rest is read and dropped after the answer (withLingeringClose).
-      reader.releaseLock();
-      throw tooLarge('');
-    }
-    chunks.push(value);
-  }
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: 'send a JSON object in UTF-8' });
-  }
-  if (!text.trim()) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
+    // Not cancelled when too large: the rest is read and dropped after the answer (withLingeringClose).
+    return await readJsonBody(c.req.raw.body, MAX_BODY_BYTES, 'release');
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    if (e.problem === 'too-large') throw tooLarge('');
+    if (e.problem === 'not-utf8') throw new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: 'send a JSON object in UTF-8' });
     throw new YardError('INVALID_ARGUMENT', 'request body is not valid JSON', { field: 'body', hint: 'send a JSON object' });
   }
 }

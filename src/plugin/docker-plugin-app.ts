@@ -13,6 +13,7 @@ import { getRequestListener } from '@hono/node-server';
 import type http from 'node:http';
 import type { z } from 'zod';
 import { YardError, asYardError } from '../errors.js';
+import { BodyError, readJsonBody } from '../api/body.js';
 import { parseAddr } from '../ipam/prefix.js';
 import type { DockerPluginBackend, PluginScope } from './backend.js';
 import {
@@ -53,32 +54,13 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   const tooLarge = () => new BadRequest(413, new YardError('REQUEST_TOO_LARGE', `request body is larger than the plugin's limit of ${limit} bytes`, { field: 'body', hint: 'send a smaller request' }));
   const len = c.req.header('content-length');
   if (len !== undefined && Number(len) > limit) throw tooLarge();
-  const stream = c.req.raw.body;
-  if (!stream) return undefined;
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new BadRequest(400, new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: HINT }));
-  }
-  if (!text.trim()) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BadRequest(400, new YardError('INVALID_ARGUMENT', 'request body is not valid JSON', { field: 'body', hint: HINT }));
+    return await readJsonBody(c.req.raw.body, limit, 'cancel');
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    if (e.problem === 'too-large') throw tooLarge();
+    const what = e.problem === 'not-utf8' ? 'not UTF-8 text' : 'not valid JSON';
+    throw new BadRequest(400, new YardError('INVALID_ARGUMENT', `request body is ${what}`, { field: 'body', hint: HINT }));
   }
 }
 
