@@ -11,7 +11,7 @@ import path from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { YardError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
-import { ensurePredefined, reconcile, reconcileParticipants, type ReconcileReport } from '../engine/reconcile.js';
+import { ensurePredefined, reconcile, reconcileParticipants, releaseGoneRuntimeSandboxes, type ReconcileReport } from '../engine/reconcile.js';
 import { LinuxKernel } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
 import { answerClientErrors, createApp, withLingeringClose } from '../api/server.js';
@@ -25,6 +25,9 @@ import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
 import { serveDockerPlugin } from './docker-plugin.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
+
+/** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
+export const RUNTIME_WATCH_MS = 3_000;
 
 export interface DaemonOptions {
   instance: string;
@@ -208,6 +211,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       fs.rmSync(socket, { force: true });
       throw e;
     });
+    // Containers that went without a Leave (a runtime that crashed): released within seconds.
+    // Only while a runtime has sandboxes here, or had one in the last minute (a runtime may
+    // give an interface back after it removed the endpoint).
+    let runtimeSeen = 0;
+    const watch = setInterval(() => {
+      if (engine.sandboxes().some((s) => s.runtime)) runtimeSeen = Date.now();
+      if (Date.now() - runtimeSeen > 60_000) return;
+      releaseGoneRuntimeSandboxes(engine).then(
+        (r) => {
+          for (const m of r.finishedRemovals) log(`runtime: ${m}`);
+          for (const m of r.leftoversRemoved) log(`runtime: removed ${m} (given back with no endpoint)`);
+          for (const m of r.errors) log(`runtime: ${m}`);
+        },
+        (e) => log(`runtime: checking the runtimes' sandboxes: ${(e as Error).message}`),
+      );
+    }, RUNTIME_WATCH_MS);
+    watch.unref();
     let closed = false;
     return {
       socket,
@@ -216,6 +236,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(watch);
         process.once('exit', closeShellPool);
         await new Promise<void>((r) => {
           server.close(() => r());

@@ -23,6 +23,7 @@ import type { Plan } from '../plan/ops.js';
 import { renderPlan } from '../plan/ops.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Engine } from './engine.js';
+import { handoverIfname } from './endpoints.js';
 import type { SandboxRecord } from '../model/types.js';
 
 export interface ReconcileReport {
@@ -160,6 +161,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
       if (!knownNets.has(netId) && !damagedIds.includes(netId)) stale.push({ op: 'link.del', name: l.name });
     } else if (/^yv[0-9a-f]{12}$/.test(l.name) && !knownVeths.has(l.name) && !vethsUnattributable) stale.push({ op: 'link.del', name: l.name });
   }
+  if (!vethsUnattributable) stale.push(...orphanHandoverLinks(engine, host));
   if (stale.length) {
     // A leftover namespace deleted above takes its veths with it, but the kernel does that
     // asynchronously: a link read back a moment ago may be gone by now, which is success.
@@ -173,25 +175,62 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
 /**
  * A runtime's sandbox (Docker's endpoint): its namespace is the runtime's. Once joined, the
  * host side of its veth lives exactly as long as that namespace: if it is gone, the
- * container went while the daemon was down and nobody said Leave, so the endpoint is
- * released (address, ports, records). Not yet joined, the missing interface is made again.
+ * container went without a Leave (killed while the daemon was down, or the runtime
+ * crashed), so the endpoint is released (address, ports, records). Not yet joined, the
+ * missing interface is made again.
  */
 async function reconcileRuntimeSandbox(engine: Engine, sb: SandboxRecord, seen: Map<string, ObservedNs>, touched: Set<string>, report: ReconcileReport): Promise<void> {
   const host = seen.get('');
-  const hostSides = Object.values(sb.endpoints).map((ep) => ep.hostIfname).filter((n): n is string => !!n);
-  const gone = host && hostSides.some((n) => !host.links.has(n));
-  if (sb.runtime?.path && gone) {
-    try {
-      await engine.tearDownSandbox(sb);
-      report.finishedRemovals.push(`sandbox ${sb.name}: its ${sb.runtime.kind} namespace ${sb.runtime.path} is gone; endpoint released`);
-    } catch (e) {
-      report.errors.push(`releasing sandbox ${sb.name} (its ${sb.runtime.kind} namespace is gone): ${(e as Error).message}`);
-    }
+  if (sb.runtime?.path && host && namespaceGone(sb, host)) {
+    await releaseRuntimeSandbox(engine, sb, report);
     return;
   }
   if (sb.runtime?.path) return;
   const plan = missingOps(engine.sandboxPlan(sb), seen, touched);
   if (plan.length) await applyReport(engine, plan, `sandbox ${sb.name}`, report);
+}
+
+/** Joined, and a host-side link of it is missing: the runtime's namespace took it down with it. */
+function namespaceGone(sb: SandboxRecord, host: ObservedNs): boolean {
+  const hostSides = Object.values(sb.endpoints).map((ep) => ep.hostIfname).filter((n): n is string => !!n);
+  return !!sb.runtime?.path && hostSides.some((n) => !host.links.has(n));
+}
+
+async function releaseRuntimeSandbox(engine: Engine, sb: SandboxRecord, report: ReconcileReport): Promise<void> {
+  try {
+    await engine.tearDownSandbox(sb);
+    report.finishedRemovals.push(`sandbox ${sb.name}: its ${sb.runtime!.kind} namespace ${sb.runtime!.path} is gone; endpoint released`);
+  } catch (e) {
+    report.errors.push(`releasing sandbox ${sb.name} (its ${sb.runtime!.kind} namespace is gone): ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Interfaces made for a runtime to take over (`yc<12 hex>`) that are back in the daemon's
+ * namespace with no endpoint left: a runtime gives a macvlan or ipvlan interface back when
+ * it destroys the container's namespace, which may be after it removed the endpoint.
+ */
+function orphanHandoverLinks(engine: Engine, host: ObservedNs): Plan {
+  const known = new Set([...engine.state.sandboxes.values()].flatMap((s) => Object.keys(s.endpoints).map((n) => handoverIfname(s.endpoints[n]!.id))));
+  return [...host.links.keys()].filter((name) => /^yc[0-9a-f]{12}$/.test(name) && !known.has(name)).map((name) => ({ op: 'link.del' as const, name }));
+}
+
+/**
+ * While the daemon runs: release the runtime sandboxes whose namespace is gone without a
+ * Leave (the daemon calls this every few seconds while any is joined). Returns what it did.
+ */
+export async function releaseGoneRuntimeSandboxes(engine: Engine): Promise<ReconcileReport> {
+  const report: ReconcileReport = { finishedRemovals: [], created: [], repaired: [], leftoversRemoved: [], errors: [] };
+  return engine.serial(async () => {
+    const host = await engine.kernel.readNamespace();
+    for (const sb of engine.sandboxes()) if (namespaceGone(sb, host)) await releaseRuntimeSandbox(engine, sb, report);
+    const orphans = orphanHandoverLinks(engine, host);
+    if (orphans.length) {
+      report.errors.push(...(await engine.kernel.applyBestEffort(orphans)).filter((e) => !/Cannot find device/.test(e)));
+      report.leftoversRemoved.push(...renderPlan(orphans));
+    }
+    return report;
+  });
 }
 
 /** After the kernel: every participant (firewall, DNS) rebuilds its part from the state. */

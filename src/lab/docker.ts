@@ -107,6 +107,8 @@ export interface DockerStartOptions {
   dockerdArgs?: string[];
   /** Import busybox as `bb` (default true). */
   image?: boolean;
+  /** Start on the data of an engine that ran before (its images, networks and containers): a restart. */
+  keepData?: boolean;
   /**
    * Directories under /run that the engine still sees at their own path although its /run
    * is `runRoot` (the lab passes its run directory, so a plugin spec file can name a socket
@@ -296,7 +298,7 @@ export async function startLabDocker(p: DockerPaths, opts: DockerStartOptions): 
   const progress = opts.onProgress ?? (() => {});
   // Leftovers of an engine that was not stopped; a plugin's socket already waiting in the
   // plugin directory (its daemon may start first) stays.
-  if (fs.existsSync(p.runRoot) || fs.existsSync(p.dataDir)) await cleanupLabDocker(p, {}, { keepPlugins: true });
+  if (fs.existsSync(p.runRoot) || fs.existsSync(p.dataDir)) await cleanupLabDocker(p, {}, { keepPlugins: true, keepData: opts.keepData });
   for (const d of [p.runRoot, p.etcDir, p.clientDir, path.dirname(p.logFile)]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(p.etcDir, 'containerd.toml'), containerdConfig(p));
   fs.writeFileSync(path.join(p.etcDir, 'daemon.json'), daemonJson(p));
@@ -416,7 +418,8 @@ export async function stopLabDocker(d: LabDocker): Promise<string[]> {
 export async function cleanupLabDocker(
   p: DockerPaths,
   rec: Partial<Pick<LabDocker, 'pid' | 'pidStart' | 'containerdPid' | 'containerdStart' | 'mountNs'>> = {},
-  opts: { keepPlugins?: boolean } = {},
+  /** keepData: the engine's data (images, networks, containers) stays, for a restart. */
+  opts: { keepPlugins?: boolean; keepData?: boolean } = {},
 ): Promise<string[]> {
   const dataMark = path.join(p.dataDir, 'docker');
   const ctrMark = path.join(p.etcDir, 'containerd.toml');
@@ -449,7 +452,7 @@ export async function cleanupLabDocker(
       problems.push(`${target}: ${(e as Error).message}`);
     }
   };
-  if (path.basename(p.dataDir) === p.host) remove(p.dataDir);
+  if (path.basename(p.dataDir) === p.host && !opts.keepData) remove(p.dataDir);
   if (path.basename(p.runRoot) === 'docker-run') {
     if (!opts.keepPlugins) remove(p.runRoot);
     else {

@@ -652,6 +652,26 @@ export async function startDocker(
   return d;
 }
 
+/**
+ * Restart a host's engine on its own data, as after a crash: containers, dockerd and
+ * containerd are stopped (`kill` first kills dockerd with SIGKILL, so it says nothing to
+ * its plugins), then the engine starts again and finds its networks and containers.
+ */
+export async function restartDocker(info: LabInfo, host: LabHost | string, opts: { kill?: boolean; onProgress?: (msg: string) => void } = {}): Promise<LabDocker> {
+  requireRoot();
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  const old = requireDocker(info, h);
+  if (opts.kill && !processGone(old.pid)) process.kill(old.pid, 'SIGKILL');
+  const p = dockerPathsOf(info.name, h.name);
+  const problems = await cleanupLabDocker(p, old, { keepPlugins: true, keepData: true });
+  if (problems.length) throw new YardError('INTERNAL', `lab host ${h.name}: the Docker engine did not stop cleanly: ${problems.join('; ')}`, { hint: 'take the lab down (yard lab down)' });
+  const d = await startLabDocker(p, { dns: info.dnsAddress, shareRun: [RUN_DIR], dockerdArgs: old.args, image: false, keepData: true, onProgress: opts.onProgress });
+  h.docker = d;
+  if (typeof host !== 'string') host.docker = d;
+  writeState(info);
+  return d;
+}
+
 /** Stop a lab host's Docker engine (containers, dockerd, containerd, cgroups, directories); returns what could not be removed. */
 export async function stopDocker(info: LabInfo, host: LabHost | string): Promise<string[]> {
   requireRoot();

@@ -6,7 +6,7 @@
  * comes back as Switchyard's message. Host 2 is another machine on the LAN.
  */
 import { describe, expect, it } from 'vitest';
-import { labDocker, restartDaemon } from '../../src/lab/lab.js';
+import { labDocker, restartDaemon, restartDocker } from '../../src/lab/lab.js';
 import { processGone } from '../../src/kernel/process.js';
 import { api, eventually, linkNames, sh, withLab, type Lab } from './helpers.js';
 
@@ -67,6 +67,23 @@ describe('Switchyard under the real Docker engine', () => {
     expect(await fetchIn('cli', 'http://web/')).toBe('hello-web');
   });
 
+  it('puts a container on the LAN with macvlan and Switchyard IPAM: reached from another LAN host and, with host access, from its own host', async () => {
+    await dk('network', 'create', '-d', 'switchyard', '--ipam-driver', 'switchyard', '-o', 'driver=macvlan', '-o', 'parent=lan0', '-o', 'host_access=true',
+      '--subnet', '10.231.0.0/24', '--ip-range', '10.231.0.192/27', '--gateway', '10.231.0.1', 'lan');
+    await dk('run', '-d', '--name', 'lanweb', '--network', 'lan', 'bb', 'sh', '-c', 'echo on-the-lan > /index.html; exec httpd -f -p 80 -h /');
+    const ip = await dk('inspect', '-f', '{{.NetworkSettings.Networks.lan.IPAddress}}', 'lanweb');
+    expect(ip).toMatch(/^10\.231\.0\.(19[2-9]|2[01]\d|22[0-3])$/);
+    expect(await eventually(async () => await fetchFromLan(`http://${ip}/`), { timeoutMs: 10_000 })).toBe('on-the-lan');
+    expect((await sh(lab.host(1), `wget -q -T 3 -t 1 -O- http://${ip}/`)).stdout.trim()).toBe('on-the-lan');
+    // Switchyard's IPAM never hands out the host-access shim's address (or the gateway) to a container.
+    const net = (await yardNetworks()).find((n) => n.Name.startsWith('docker-') && JSON.stringify(n).includes('10.231.0.0/24')) as any;
+    expect(JSON.stringify(net)).not.toContain(`"${ip}"`);
+    const second = await dk('run', '--rm', '--network', 'lan', 'bb', 'sh', '-c', 'ip -4 -o addr show eth0');
+    expect(second).not.toContain(`${ip}/`);
+    await dk('rm', '-f', 'lanweb');
+    await dk('network', 'rm', 'lan');
+  });
+
   it('refuses bad input through docker network create with Switchyard\'s message, and creates nothing', async () => {
     const before = await yardNetworks();
     const unknown = await dkRaw('network', 'create', '-d', 'switchyard', '-o', 'bogus=1', '--subnet', '10.32.0.0/24', 'bad1');
@@ -97,11 +114,39 @@ describe('Switchyard under the real Docker engine', () => {
     await dk('rm', '-f', 'late');
   });
 
+  it('survives the runtime crashing: endpoints of dead containers are released, networks and restarting containers come back', async () => {
+    await dk('run', '-d', '--name', 'keeper', '--restart', 'always', '--network', 'app', 'bb', 'sh', '-c', 'echo kept > /index.html; exec httpd -f -p 80 -h /');
+    const netId = await dk('network', 'inspect', '-f', '{{.Id}}', 'app');
+    const oldEps = await Promise.all(['web', 'cli', 'keeper'].map((c) => dk('inspect', '-f', '{{.NetworkSettings.Networks.app.EndpointID}}', c)));
+    expect(await yardSandboxes()).toContain(oldEps[0]);
+    // dockerd is killed with SIGKILL (it tells its plugins nothing), its containers and containerd die, and it starts again on its data.
+    await restartDocker(lab.info, lab.host(1), { kill: true });
+    // The dead containers' endpoints are released by Switchyard on its own (their namespace went).
+    const released = await eventually(
+      async () => {
+        const now = await yardSandboxes();
+        return !oldEps.some((e) => now.includes(e));
+      },
+      { timeoutMs: 15_000, intervalMs: 250, tries: 100 },
+    );
+    expect(released).toBe(true);
+    // The networks are still both Docker's and Switchyard's, and the restart-always container is back on Switchyard.
+    expect((await yardNetworks()).map((n) => n.Id)).toContain(netId);
+    expect(await dk('network', 'ls', '--format', '{{.Name}}')).toMatch(/\bapp\b/);
+    await dk('run', '-d', '--name', 'cli2', '--network', 'app', 'bb', 'sleep', '600');
+    expect(await eventually(async () => await fetchIn('cli2', 'http://keeper/'), { timeoutMs: 15_000, intervalMs: 250, tries: 60 })).toBe('kept');
+    // The old -p 8080 was released with its endpoint: a new container can take it (control for the release).
+    await dk('start', 'web');
+    expect(await eventually(async () => await fetchFromLan(`http://${lab.host(1).lan4}:8080/`), { timeoutMs: 10_000 })).toBe('hello-web');
+  });
+
   it('docker rm -f and docker network rm leave nothing in the host', async () => {
     expect((await hostVeths()).length).toBeGreaterThan(0);
-    await dk('rm', '-f', 'web', 'cli', 'peer');
+    await dk('rm', '-f', 'web', 'cli', 'peer', 'keeper', 'cli2');
     await dk('network', 'rm', 'app', 'back');
-    expect(await hostVeths()).toEqual([]);
+    // A macvlan interface comes back from the container's namespace after its endpoint is
+    // gone; the daemon removes it within seconds.
+    expect(await eventually(async () => (await hostVeths()).length === 0, { timeoutMs: 10_000, intervalMs: 250, tries: 60 })).toBe(true);
     expect(await yardSandboxes()).not.toMatch(/docker-/);
     expect((await yardNetworks()).filter((n) => n.Name.startsWith('docker-'))).toEqual([]);
     // Docker's own networks are untouched (control).
