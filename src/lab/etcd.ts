@@ -56,6 +56,8 @@ function etcdArgv(m: ReturnType<typeof memberPlan>[number], cluster: string): st
     '--initial-cluster', cluster,
     '--initial-cluster-state', 'new',
     '--initial-cluster-token', 'switchyard-lab',
+    // The v2 API too: Docker 20.10's --cluster-store (libkv) speaks only v2.
+    '--enable-v2',
     // A LAN of veths: short timeouts make leader loss and recovery quick in tests.
     '--heartbeat-interval', '50',
     '--election-timeout', '500',

@@ -121,9 +121,10 @@ export class EngineDockerBackend implements DockerPluginBackend {
       } else if (op.dst !== 'default') routes.push({ destination: op.dst, ...(op.via ? { nextHop: op.via } : {}) });
     }
     if (routes.length) result.staticRoutes = routes;
-    // Without a gateway dockerd would add its own docker_gwbridge interface: an internal
-    // network has no way out on purpose.
-    if (net.internal || (!result.gateway && !result.gatewayIPv6)) result.disableGatewayService = true;
+    // Without a gateway dockerd adds its own docker_gwbridge interface for the way out, as
+    // with its own overlay: wanted there, not on an internal network (no way out on purpose)
+    // nor on a LAN network without a router (as Docker's macvlan and ipvlan).
+    if (net.internal || (!result.gateway && !result.gatewayIPv6 && net.scope !== 'global')) result.disableGatewayService = true;
     return result;
   }
 
