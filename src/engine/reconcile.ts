@@ -23,7 +23,7 @@ import type { Plan } from '../plan/ops.js';
 import { renderPlan } from '../plan/ops.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { Engine } from './engine.js';
-import { handoverIfname } from './endpoints.js';
+import { handoverIfname, planHandover } from './endpoints.js';
 import type { SandboxRecord } from '../model/types.js';
 
 export interface ReconcileReport {
@@ -181,7 +181,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
  */
 async function reconcileRuntimeSandbox(engine: Engine, sb: SandboxRecord, seen: Map<string, ObservedNs>, touched: Set<string>, report: ReconcileReport): Promise<void> {
   const host = seen.get('');
-  if (sb.runtime?.path && host && namespaceGone(sb, host)) {
+  if (sb.runtime?.path && host && namespaceGone(engine, sb, host)) {
     await releaseRuntimeSandbox(engine, sb, report);
     return;
   }
@@ -191,9 +191,14 @@ async function reconcileRuntimeSandbox(engine: Engine, sb: SandboxRecord, seen: 
 }
 
 /** Joined, and a host-side link of it is missing: the runtime's namespace took it down with it. */
-function namespaceGone(sb: SandboxRecord, host: ObservedNs): boolean {
-  const hostSides = Object.values(sb.endpoints).map((ep) => ep.hostIfname).filter((n): n is string => !!n);
-  return !!sb.runtime?.path && hostSides.some((n) => !host.links.has(n));
+function namespaceGone(engine: Engine, sb: SandboxRecord, host: ObservedNs): boolean {
+  if (!sb.runtime?.path) return false;
+  return Object.values(sb.endpoints).some((ep) => {
+    const net = engine.state.networks.get(ep.networkId);
+    // Only a veth has a host side (bridge, overlay); a macvlan or ipvlan child has none.
+    const veth = net && planHandover(net, sb, ep).find((op) => op.op === 'link.add.veth');
+    return !!veth && veth.op === 'link.add.veth' && !host.links.has(veth.name);
+  });
 }
 
 async function releaseRuntimeSandbox(engine: Engine, sb: SandboxRecord, report: ReconcileReport): Promise<void> {
@@ -223,7 +228,7 @@ export async function releaseGoneRuntimeSandboxes(engine: Engine): Promise<Recon
   const report: ReconcileReport = { finishedRemovals: [], created: [], repaired: [], leftoversRemoved: [], errors: [] };
   return engine.serial(async () => {
     const host = await engine.kernel.readNamespace();
-    for (const sb of engine.sandboxes()) if (namespaceGone(sb, host)) await releaseRuntimeSandbox(engine, sb, report);
+    for (const sb of engine.sandboxes()) if (namespaceGone(engine, sb, host)) await releaseRuntimeSandbox(engine, sb, report);
     const orphans = orphanHandoverLinks(engine, host);
     if (orphans.length) {
       report.errors.push(...(await engine.kernel.applyBestEffort(orphans)).filter((e) => !/Cannot find device/.test(e)));

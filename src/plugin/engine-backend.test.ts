@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { YardError } from '../errors.js';
 import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
 import { EngineDockerBackend, dockerNetworkName, portBindings } from './engine-backend.js';
+import { releaseGoneRuntimeSandboxes } from '../engine/reconcile.js';
 
 let t: TestEngine;
 afterEach(() => t?.cleanup());
@@ -63,6 +64,33 @@ describe('Docker plugin backend', () => {
     await b.createNetwork({ id: NET, scope: 'local', driver: 'bridge', options: {}, ipv4: [{ addressSpace: 'LocalDefault', subnet: '10.31.0.0/24', gateway: '10.31.0.1', auxAddresses: {} }], ipv6: [], enableIPv6: false, internal: true });
     await b.createEndpoint({ ...endpoint(EP1, '10.31.0.2/24') });
     expect(await b.join(NET, EP1, '/x')).toEqual({ srcName: 'ycbbbbbbbbbbbb', dstPrefix: 'eth', disableGatewayService: true });
+  });
+
+  it('a bridge network gives dockerd its gateway, so dockerd adds no gateway bridge of its own', async () => {
+    t = await makeEngine();
+    const b = new EngineDockerBackend(t.engine);
+    await b.createNetwork({ id: NET, scope: 'local', driver: 'bridge', options: {}, ipv4: [{ addressSpace: 'LocalDefault', subnet: '10.31.0.0/24', gateway: '10.31.0.1', auxAddresses: {} }], ipv6: [], enableIPv6: false, internal: false });
+    await b.createEndpoint(endpoint(EP1, '10.31.0.2/24'));
+    const j = await b.join(NET, EP1, '/x');
+    expect(j.gateway).toBe('10.31.0.1');
+    expect(j.disableGatewayService).toBeUndefined();
+  });
+
+  it('a joined endpoint whose runtime namespace went (its veth with it) is released; an intact one stays', async () => {
+    const b = await setup();
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    await b.createEndpoint(endpoint(EP2, '10.30.0.3/24'));
+    await b.join(NET, EP1, '/run/docker/netns/1');
+    await b.join(NET, EP2, '/run/docker/netns/2');
+    expect((await releaseGoneRuntimeSandboxes(t.engine)).finishedRemovals).toEqual([]);
+    await t.kernel.applyBestEffort([{ op: 'link.del', name: 'yvbbbbbbbbbbbb' }]);
+    const r = await releaseGoneRuntimeSandboxes(t.engine);
+    expect(r.finishedRemovals).toEqual([expect.stringMatching(/docker namespace \/run\/docker\/netns\/1 is gone/)]);
+    const left = t.engine.sandboxes().map((x) => x.id);
+    expect(left).not.toContain(EP1);
+    expect(left).toContain(EP2);
+    // The address is free again.
+    await expect(b.createEndpoint(endpoint('d'.repeat(64), '10.30.0.2/24'))).resolves.toMatchObject({ ipv4: '10.30.0.2/24' });
   });
 
   it('only the runtime removes its sandbox: yard rm is refused, DeleteEndpoint removes it, and twice is fine', async () => {

@@ -92,8 +92,11 @@ describe('Switchyard under the real Docker engine', () => {
     const overlap = await dkRaw('network', 'create', '-d', 'switchyard', '--subnet', '10.30.0.0/25', 'bad2');
     expect(overlap.code).not.toBe(0);
     expect(overlap.stderr).toMatch(/overlap/i);
+    const noParent = await dkRaw('network', 'create', '-d', 'switchyard', '-o', 'driver=macvlan', '-o', 'parent=nope0', '--subnet', '10.34.0.0/24', 'bad3');
+    expect(noParent.code).not.toBe(0);
+    expect(noParent.stderr).toMatch(/nope0/);
     expect(await yardNetworks()).toEqual(before);
-    expect(await dk('network', 'ls', '--format', '{{.Name}}')).not.toMatch(/bad1|bad2/);
+    expect(await dk('network', 'ls', '--format', '{{.Name}}')).not.toMatch(/bad1|bad2|bad3/);
     // Control: a good one goes through.
     await dk('network', 'create', '-d', 'switchyard', '--subnet', '10.33.0.0/24', 'good');
     await dk('network', 'rm', 'good');
