@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { YardError, type ErrorCode } from '../errors.js';
 import type { NetworkRecord } from '../model/types.js';
 import type { Participant } from './participants.js';
+import type { ClusterSeam } from './engine.js';
 import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
 
 let t: TestEngine;
@@ -38,6 +39,16 @@ const ipOf = (sbName: string, netName: string) => {
 };
 
 describe('networks', () => {
+  it('prune keeps the cluster\'s gateway bridge (the way out of overlay sandboxes to come) and removes other idle networks', async () => {
+    t = await makeEngine();
+    const { net: gw } = await t.engine.createNetwork({ name: 'yard_gwbridge' });
+    await t.engine.createNetwork({ name: 'idle' });
+    const seam = { gatewayNetwork: () => t.engine.networks().find((n) => n.id === gw.id) } as unknown as ClusterSeam;
+    t.engine.setCluster(seam);
+    expect(await t.engine.pruneNetworks()).toEqual(['idle']);
+    expect(names()).toContain('yard_gwbridge');
+  });
+
   it('the predefined networks exist after first start', async () => {
     t = await makeEngine();
     expect(names()).toEqual(['bridge', 'host', 'none']);

@@ -231,9 +231,11 @@ export class Networks {
   prune(filter: (n: NetworkRecord) => boolean = () => true): Promise<string[]> {
     return this.core.serial(async () => {
       const removed: string[] = [];
+      // The cluster's gateway bridge is the way out of overlay sandboxes yet to come (as Docker's docker_gwbridge).
+      const gateway = this.core.cluster?.gatewayNetwork?.()?.id;
       for (const net of this.core.networks()) {
         // Global networks may have endpoints on other hosts: they are removed explicitly.
-        if (net.predefined || net.scope === 'global' || !filter(net) || this.core.endpointsOf(net.id).length) continue;
+        if (net.predefined || net.scope === 'global' || net.id === gateway || !filter(net) || this.core.endpointsOf(net.id).length) continue;
         await this.tearDown(net);
         removed.push(net.name);
       }

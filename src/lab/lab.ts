@@ -21,6 +21,11 @@
  * `${LIB_DIR}/labs/<name>/docker/<host>/`, its /run at `${RUN_DIR}/<host>/docker-run/`
  * (socket `docker.sock`, plugin sockets `docker/plugins/<plugin>.sock`), containers in
  * cgroup `/yard-docker-<host>`. `labDown` stops it before anything else in the host.
+ *
+ * With `podman`, each host also gets a real Podman (src/lab/podman.ts; no daemon): data and
+ * configuration under `${LIB_DIR}/labs/<name>/podman/<host>/`, its mount namespace and /run
+ * under `${RUN_DIR}/<host>/podman-run/`, containers in cgroup `/yard-podman-<host>`.
+ * `labDown` removes its containers and directories first as well.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,6 +40,7 @@ import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import { cgroupDirs } from '../kernel/cgroups.js';
 import { cleanupLabDocker, dockerCli, dockerPaths, runDocker, startLabDocker, stopLabDocker, type DockerPaths, type LabDocker } from './docker.js';
+import { cleanupLabPodman, podmanCli, podmanEnv, podmanPaths, runPodman, startLabPodman, type LabPodman, type PodmanNetworkBackend, type PodmanPaths } from './podman.js';
 import {
   BIN_DIR,
   CLI_ENTRY,
@@ -58,6 +64,8 @@ export interface LabHost {
   logFile: string;
   /** The host's real Docker engine, when the lab was brought up with `docker` (src/lab/docker.ts). */
   docker?: LabDocker;
+  /** The host's real Podman, when the lab was brought up with `podman` (src/lab/podman.ts). */
+  podman?: LabPodman;
 }
 
 export interface LabInfo {
@@ -108,7 +116,24 @@ export interface LabUpOptions {
    * `true`: every host; `{ hosts: N }`: the first N. Default off.
    */
   docker?: boolean | LabDockerOptions;
+  /**
+   * Also set up a real Podman (Debian's podman 4.3, netavark, aardvark-dns, runc) in the
+   * hosts, with dns_servers at the lab's resolver and the image `bb` imported.
+   * `true`: every host; `{ hosts: N }`: the first N. Default off.
+   */
+  podman?: boolean | LabPodmanOptions;
   onProgress?: (msg: string) => void;
+}
+
+export interface LabPodmanOptions {
+  /** Set up Podman in the first N hosts (default: all). */
+  hosts?: number;
+  /** netavark (default) or cni. */
+  networkBackend?: PodmanNetworkBackend;
+  /** Directories searched for netavark and aardvark-dns before Debian's /usr/lib/podman. */
+  helperDirs?: string[];
+  /** Import the `bb` image (default true). */
+  image?: boolean;
 }
 
 export interface LabDockerOptions {
@@ -331,6 +356,11 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
         await startDocker(info, h, { dockerdArgs: d.dockerdArgs, image: d.image, onProgress: progress });
       }
     }
+    if (opts.podman) {
+      const o = opts.podman === true ? {} : opts.podman;
+      const n = checkInt(o.hosts ?? count, 'podman.hosts', 1, count);
+      for (const h of hosts.slice(0, n)) await startPodman(info, h, { ...o, onProgress: progress });
+    }
     writeState(info);
     return info;
   } catch (e) {
@@ -498,6 +528,16 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
       for (const pr of problems) progress(`${host}: ${pr}`);
     }),
   );
+  // The hosts' Podman (containers, conmon, aardvark-dns, its mount namespace), while the
+  // host's network namespace still exists for `podman rm`.
+  await Promise.all(
+    hostNames.map(async (host) => {
+      const p = podmanPathsOf(name, host);
+      if (!fs.existsSync(p.runDir) && !fs.existsSync(p.dataDir) && !cgroupDirs(p.cgroupParent).length) return;
+      progress(`${host}: removing Podman's containers and directories`);
+      for (const pr of await cleanupLabPodman(p)) progress(`${host}: ${pr}`);
+    }),
+  );
 
   // 1. Daemons first (by recorded PID, checked against its command line), so that none
   //    creates a sandbox while we remove them.
@@ -577,6 +617,22 @@ export function labInfo(name: string = DEFAULT_LAB): LabInfo {
   return info;
 }
 
+/**
+ * The lab a host argument belongs to: the one `--name` gives; without it, the lab named in
+ * a full namespace name (`eco-host1` is lab eco's host1) when that lab is up, else the
+ * default lab.
+ */
+export function labOfHostArg(name: string | undefined, host: string): LabInfo {
+  if (name) return labInfo(name);
+  const m = /^(.+)-host\d+$/.exec(host);
+  if (m && m[1] !== DEFAULT_LAB) {
+    checkName(m[1]!);
+    const info = readState(m[1]!);
+    if (info) return info;
+  }
+  return labInfo(DEFAULT_LAB);
+}
+
 /** `host2`, `2` or the full namespace name (`<lab>-host2`). */
 export function labHost(info: LabInfo, host: string): LabHost {
   const found = info.hosts.find(
@@ -602,6 +658,8 @@ export function labEnv(_info: LabInfo, host: LabHost): NodeJS.ProcessEnv {
     YARD_INSTANCE: host.name,
     // The host's real Docker engine, when it runs one: `docker -H $YARD_LAB_DOCKER_HOST ...`.
     ...(host.docker ? { YARD_LAB_DOCKER_HOST: `unix://${host.docker.socket}` } : {}),
+    // The host's Podman configuration, when it has one (the command line is labPodmanCli's).
+    ...(host.podman ? podmanEnv(host.podman, {}) : {}),
   };
 }
 
@@ -706,4 +764,74 @@ export function labDockerCli(info: LabInfo, host: LabHost | string): string[] {
 export function labDocker(info: LabInfo, host: LabHost | string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const h = labHost(info, typeof host === 'string' ? host : host.name);
   return runDocker(requireDocker(info, h), args, opts);
+}
+
+// ---------------------------------------------------------------- the hosts' Podman
+
+function podmanPathsOf(lab: string, host: string): PodmanPaths {
+  return podmanPaths(host, path.dirname(socketPathFor(host)), labDirOf(lab));
+}
+
+/**
+ * Set up a real Podman in a lab host (removing a recorded one first) and record it in the
+ * lab's state; `labDown` removes it. See src/lab/podman.ts for what it is made of.
+ */
+export async function startPodman(
+  info: LabInfo,
+  host: LabHost | string,
+  opts: Omit<LabPodmanOptions, 'hosts'> & { onProgress?: (msg: string) => void } = {},
+): Promise<LabPodman> {
+  requireRoot();
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  if (h.podman) await stopPodman(info, h);
+  const pm = await startLabPodman(podmanPathsOf(info.name, h.name), {
+    dns: info.dnsAddress,
+    // Podman's /run is its own; the lab's run directory stays visible at its path.
+    shareRun: [RUN_DIR],
+    networkBackend: opts.networkBackend,
+    helperDirs: opts.helperDirs,
+    image: opts.image,
+    onProgress: opts.onProgress,
+  });
+  h.podman = pm;
+  if (typeof host !== 'string') host.podman = pm;
+  writeState(info);
+  return pm;
+}
+
+/** Remove a lab host's Podman (containers, processes, mount namespace, cgroups, directories); returns what could not be removed. */
+export async function stopPodman(info: LabInfo, host: LabHost | string): Promise<string[]> {
+  requireRoot();
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  const problems = await cleanupLabPodman(podmanPathsOf(info.name, h.name));
+  delete h.podman;
+  if (typeof host !== 'string') delete host.podman;
+  writeState(info);
+  return problems;
+}
+
+function requirePodmanOf(info: LabInfo, h: LabHost): LabPodman {
+  if (!h.podman) {
+    throw new YardError('DAEMON_UNREACHABLE', `lab host ${h.name} has no Podman`, {
+      field: 'HOST',
+      hint: `bring the lab up with --podman (yard lab down${info.name === DEFAULT_LAB ? '' : ` --name ${info.name}`}; yard lab up --podman)`,
+    });
+  }
+  return h.podman;
+}
+
+/**
+ * The podman command line for a lab host: `nsenter --net=... --mount=... -- /usr/bin/podman
+ * <global flags>`; append the command's own arguments and run it with `podman.env`.
+ */
+export function labPodmanCli(info: LabInfo, host: LabHost | string): { argv: string[]; env: Record<string, string> } {
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  const pm = requirePodmanOf(info, h);
+  return { argv: podmanCli(pm), env: podmanEnv(pm, {}) as Record<string, string> };
+}
+
+/** Run podman for a lab host (inside that host, in its Podman's mount namespace), always with a timeout (default 60 s). */
+export function labPodman(info: LabInfo, host: LabHost | string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const h = labHost(info, typeof host === 'string' ? host : host.name);
+  return runPodman(requirePodmanOf(info, h), args, opts);
 }

@@ -14,6 +14,7 @@ import {
   labExec,
   labHost,
   labInfo,
+  labOfHostArg,
   labList,
   labUp,
   processGone,
@@ -110,6 +111,9 @@ describe('lab', () => {
     expect(labHost(info, `${NAME}-host2`)).toBe(h2);
     expectYardError(() => labHost(info, 'host3'), 'LAB_HOST_NOT_FOUND');
     expectYardError(() => labInfo('nosuchlab'), 'LAB_NOT_FOUND');
+    // A full namespace name names its lab too (yard lab exec NAME-host2 without --name).
+    expect(labOfHostArg(undefined, `${NAME}-host2`).name).toBe(NAME);
+    expect(labOfHostArg(NAME, 'host2').name).toBe(NAME);
     const env = labEnv(info, h2);
     expect(env.YARD_HOST).toBe(`unix://${h2.socket}`);
     expect(env.DOCKER_HOST).toBe(`unix://${h2.socket}`);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
-import { DEFAULT_LAB, labDockerCli, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labUp } from '../../lab/lab.js';
+import { DEFAULT_LAB, labDockerCli, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labOfHostArg, labUp } from '../../lab/lab.js';
 import type { CliContext } from '../context.js';
 import { ago, table } from '../format.js';
 
@@ -108,7 +108,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<cmd...>', 'the command to run (put it after --)')
     .passThroughOptions()
     .action(async (host: string, cmd: string[], opts: { name?: string }) => {
-      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const info = labOfHostArg(opts.name, host);
       const h = labHost(info, host);
       // With pass-through options commander hands the `--` over as part of the command.
       const argv = cmd[0] === '--' ? cmd.slice(1) : cmd;
@@ -122,7 +122,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--name <name>', NAME_HELP)
     .argument('<host>', 'host1, 1, or the host\'s full namespace name')
     .action(async (host: string, opts: { name?: string }) => {
-      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const info = labOfHostArg(opts.name, host);
       const h = labHost(info, host);
       ctx.err(`lab ${info.name}, host ${h.name} (${h.lan4}, ${h.lan6}); exit to leave`);
       await interactive(ctx, labExecArgs(info, h, [process.env.SHELL || '/bin/bash']), labEnv(info, h));
@@ -143,7 +143,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('[args...]', 'the docker command and its arguments (put them after --)')
     .passThroughOptions()
     .action(async (host: string, args: string[], opts: { name?: string }) => {
-      const info = labInfo(opts.name ?? DEFAULT_LAB);
+      const info = labOfHostArg(opts.name, host);
       const h = labHost(info, host);
       const cli = labDockerCli(info, h);
       const argv = args[0] === '--' ? args.slice(1) : args;
