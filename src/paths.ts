@@ -27,3 +27,13 @@ export function stateDirFor(instance: string): string {
 export function sandboxNetnsPrefix(instance: string): string {
   return `yard-${instance}-`;
 }
+
+/**
+ * The name of a sandbox's namespace: `yard-<instance>-<12 hex>`, or for a runtime's
+ * namespace attached under our name `yard-<instance>-rt-<12 hex>` (never emptied of
+ * processes or deleted: only detached).
+ */
+export function sandboxNetnsName(instance: string, id: string, runtimeOwned = false): string {
+  return `${sandboxNetnsPrefix(instance)}${runtimeOwned ? RUNTIME_NETNS_INFIX : ''}${id.slice(0, 12)}`;
+}
+export const RUNTIME_NETNS_INFIX = 'rt-';

@@ -249,7 +249,7 @@ const SandboxCreateSchema = z
   .object({
     name: z.string().optional(),
     hostname: z.string().optional(),
-    networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional() }).strict()).optional(),
+    networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional(), ifname: z.string().optional() }).strict()).optional(),
     command: z.array(z.string()).optional(),
     detached: z.boolean().optional(),
     start: z.boolean().optional(),
@@ -261,6 +261,11 @@ const SandboxCreateSchema = z
     env: strings.optional(),
     publish: z.array(z.string()).optional(),
     dryRun: z.boolean().optional(),
+    /**
+     * A namespace a container runtime owns (a CNI runtime, Podman): Switchyard attaches it
+     * and configures its interfaces there, never runs or stops anything in it.
+     */
+    runtime: z.object({ kind: z.enum(['cni', 'netavark']), netns: z.string(), container: z.string().optional() }).strict().optional(),
   })
   .strict();
 
@@ -445,8 +450,11 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post(`${y}/sandboxes`, async (c) => {
-    const b = parseBody(SandboxCreateSchema, await json(c), 'yard');
-    const { sb, plan } = await engine.createSandbox(b);
+    const { runtime, ...b } = parseBody(SandboxCreateSchema, await json(c), 'yard');
+    const { sb, plan } = await engine.createSandbox({
+      ...b,
+      ...(runtime ? { runtime: { kind: runtime.kind, mode: 'configure', path: runtime.netns, ...(runtime.container ? { container: runtime.container } : {}) }, start: false } : {}),
+    });
     return c.json({ Id: b.dryRun ? '' : sb.id, Plan: plan, Sandbox: sandboxJson(sb, engine.state.networks, engine.logFile(sb)) }, 201);
   });
 
@@ -465,7 +473,10 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
 
   app.delete(`${y}/sandboxes/:id`, async (c) => {
     const force = ['1', 'true'].includes(c.req.query('force') ?? '');
-    await engine.removeSandbox(c.req.param('id'), force);
+    // `runtime=KIND`: the runtime that owns the sandbox removes it (its namespace is only detached).
+    const runtime = c.req.query('runtime');
+    const byRuntime = !!runtime && engine.findSandbox(c.req.param('id')).runtime?.kind === runtime;
+    await engine.removeSandbox(c.req.param('id'), force, byRuntime);
     return c.body(null, 204);
   });
 

@@ -229,6 +229,7 @@ export class EngineCore {
 
   /** resolv.conf and hosts after a committed change: a failure is logged (reconcile rewrites them), the change stands. */
   writeFilesAfterCommit(netns: string, sb: SandboxRecord): void {
+    if (sb.runtime) return;
     try {
       this.kernel.writeSandboxFiles(netns, this.sandboxFiles(sb));
     } catch (e) {

@@ -8,6 +8,7 @@ import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
 import { newId, validateId } from '../model/ids.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
+import { checkIfname } from '../drivers/contract.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
 import { validateAliases } from '../model/validate.js';
 import { runChange } from './pipeline.js';
@@ -17,6 +18,8 @@ export interface AttachRequest {
   network: string;
   /** The endpoint's ID (a runtime's own, e.g. Docker's); a new one by default. */
   endpointId?: string;
+  /** The interface's name inside the sandbox, as a runtime asks (CNI_IFNAME); eth0, eth1, ... by default. */
+  ifname?: string;
   /** The interface's MAC address as the runtime chose it (lowercase, colon-separated); from the IPv4 address by default. */
   mac?: string;
   ip?: string;
@@ -37,6 +40,12 @@ export function planHandover(net: NetworkRecord, sb: SandboxRecord, ep: Endpoint
   return getDriver(net.driver)
     .planJoin(net, { ...sb, netns: null }, ep)
     .filter((op) => !own(op));
+}
+
+function checkedIfname(name: string, used: Set<string>): string {
+  checkIfname('ifname', name);
+  if (used.has(name)) throw new YardError('INVALID_ARGUMENT', `the sandbox already has an interface ${name}`, { field: 'ifname', hint: 'give another interface name' });
+  return name;
 }
 
 /** A runtime's sandbox changes only through that runtime (the Docker plugin removes it whole). */
@@ -116,7 +125,7 @@ export class Endpoints {
       while (used.has(`eth${i}`)) i++;
       // A runtime's interface is made in the daemon's namespace under a name of its own,
       // for the runtime to move and rename (handover).
-      ep.ifname = sb.runtime ? handoverIfname(id) : `eth${i}`;
+      ep.ifname = sb.runtime?.mode === 'handover' ? handoverIfname(id) : req.ifname ? checkedIfname(req.ifname, used) : `eth${i}`;
       ep.hostIfname = `yv${id.slice(0, 12)}`;
       const pools = net.ipam.config;
       if (pools.some((p) => !p.subnet.includes(':')) || req.ip) {
@@ -146,7 +155,7 @@ export class Endpoints {
   }
   /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
   sandboxPlan(sb: SandboxRecord): Plan {
-    if (sb.runtime) {
+    if (sb.runtime?.mode === 'handover') {
       return Object.values(sb.endpoints).flatMap((ep) => {
         const net = this.core.state.networks.get(ep.networkId);
         return net ? planHandover(net, sb, ep) : [];
@@ -154,7 +163,7 @@ export class Endpoints {
     }
     if (!sb.netns) return [];
     const plan: Plan = [
-      { op: 'netns.add', name: sb.netns },
+      sb.runtime?.path ? { op: 'netns.attach', name: sb.netns, path: sb.runtime.path } : { op: 'netns.add', name: sb.netns },
       { op: 'link.set', ns: sb.netns, name: 'lo', up: true },
     ];
     for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {

@@ -21,7 +21,7 @@ import { hostVethName } from '../drivers/bridge.js';
 import { missingOps, type ObservedNs } from '../plan/diff.js';
 import type { Plan } from '../plan/ops.js';
 import { renderPlan } from '../plan/ops.js';
-import { sandboxNetnsPrefix } from '../paths.js';
+import { RUNTIME_NETNS_INFIX, sandboxNetnsName, sandboxNetnsPrefix } from '../paths.js';
 import type { Engine } from './engine.js';
 import { handoverIfname, planHandover } from './endpoints.js';
 import type { SandboxRecord } from '../model/types.js';
@@ -48,7 +48,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   const damaged = engine.store.quarantined();
   report.quarantined = damaged.map((q) => `${q.kind} ${q.file}: ${q.reason}${q.movedTo ? `; moved to ${q.movedTo}` : '; left in place (read-only)'}`);
   const damagedIds = damaged.filter((q) => q.id).map((q) => q.id!);
-  const protectedNs = new Set(damaged.filter((q) => q.kind === 'sandbox' && q.id).map((q) => `${sandboxNetnsPrefix(cfg.instance)}${q.id!.slice(0, 12)}`));
+  const protectedNs = new Set(damaged.filter((q) => q.kind === 'sandbox' && q.id).flatMap((q) => [sandboxNetnsName(cfg.instance, q.id!), sandboxNetnsName(cfg.instance, q.id!, true)]));
   // A lost sandbox record may own any endpoint veth: none is removed while one is quarantined.
   const vethsUnattributable = damaged.some((q) => q.kind === 'sandbox');
 
@@ -128,6 +128,12 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   for (const ns of kernel.listNetns()) {
     if (!ns.startsWith(prefix) || knownNs.has(ns)) continue;
     if (protectedNs.has(ns)) continue;
+    if (ns.startsWith(`${prefix}${RUNTIME_NETNS_INFIX}`)) {
+      // A runtime's namespace attached under our name: only the attachment is ours.
+      report.errors.push(...(await kernel.applyBestEffort([{ op: 'netns.del', name: ns }])));
+      report.leftoversRemoved.push(`attachment ${ns}`);
+      continue;
+    }
     await kernel.killNetnsProcesses(ns);
     report.errors.push(...(await kernel.applyBestEffort([{ op: 'netns.del', name: ns }])));
     kernel.removeSandboxFiles(ns);
@@ -173,29 +179,41 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
 }
 
 /**
- * A runtime's sandbox (Docker's endpoint): its namespace is the runtime's. Once joined, the
- * host side of its veth lives exactly as long as that namespace: if it is gone, the
- * container went without a Leave (killed while the daemon was down, or the runtime
- * crashed), so the endpoint is released (address, ports, records). Not yet joined, the
- * missing interface is made again.
+ * A runtime's sandbox: its namespace is the runtime's. When the namespace is gone without a
+ * Leave (a container killed while the daemon was down, a runtime that crashed), the
+ * endpoints are released (addresses, ports, records). Otherwise what is missing is made
+ * again: the interface a runtime has not taken yet (handover), or the attachment under our
+ * name and whatever the kernel lacks in it (configure). Nothing else is touched in the
+ * runtime's namespace: its other interfaces are the runtime's.
  */
 async function reconcileRuntimeSandbox(engine: Engine, sb: SandboxRecord, seen: Map<string, ObservedNs>, touched: Set<string>, report: ReconcileReport): Promise<void> {
   const host = seen.get('');
-  if (sb.runtime?.path && host && namespaceGone(engine, sb, host)) {
+  if (host && namespaceGone(engine, sb, host)) {
     await releaseRuntimeSandbox(engine, sb, report);
     return;
   }
-  if (sb.runtime?.path) return;
+  if (sb.runtime?.mode === 'handover' && sb.runtime.path) return;
+  if (sb.netns) seen.set(sb.netns, await engine.kernel.readNamespace(sb.netns));
   const plan = missingOps(engine.sandboxPlan(sb), seen, touched);
   if (plan.length) await applyReport(engine, plan, `sandbox ${sb.name}`, report);
 }
 
-/** Joined, and a host-side link of it is missing: the runtime's namespace took it down with it. */
+/**
+ * Has the runtime's namespace gone? Configure mode: its file no longer names the namespace
+ * attached under our name. Handover mode, once joined: a host-side link of a veth is
+ * missing (the namespace took the pair down with it; a macvlan or ipvlan child has no host
+ * side, and is released when the runtime says Leave and DeleteEndpoint).
+ */
 function namespaceGone(engine: Engine, sb: SandboxRecord, host: ObservedNs): boolean {
-  if (!sb.runtime?.path) return false;
+  const rt = sb.runtime;
+  if (!rt?.path) return false;
+  if (rt.mode === 'configure') {
+    const theirs = engine.kernel.netnsIdentity(rt.path);
+    const ours = sb.netns ? engine.kernel.netnsIdentity(sb.netns) : undefined;
+    return !theirs || (!!ours && ours !== theirs);
+  }
   return Object.values(sb.endpoints).some((ep) => {
     const net = engine.state.networks.get(ep.networkId);
-    // Only a veth has a host side (bridge, overlay); a macvlan or ipvlan child has none.
     const veth = net && planHandover(net, sb, ep).find((op) => op.op === 'link.add.veth');
     return !!veth && veth.op === 'link.add.veth' && !host.links.has(veth.name);
   });

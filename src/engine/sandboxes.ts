@@ -13,7 +13,7 @@ import { renderPlan, type Plan } from '../plan/ops.js';
 import { randomName } from '../model/names.js';
 import { parsePortSpecs, type PortMapping } from '../model/ports.js';
 import { validateAliases, validateSandboxInput } from '../model/validate.js';
-import { sandboxNetnsPrefix } from '../paths.js';
+import { sandboxNetnsName } from '../paths.js';
 import { writeError } from '../store/store.js';
 import { runChange } from './pipeline.js';
 import { lookupTombstone, type EngineCore } from './core.js';
@@ -64,11 +64,12 @@ export class Sandboxes {
         effects: () => {
           const undo = async () => {
             if (sb.pid) await this.core.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
-            if (sb.netns) this.core.kernel.removeSandboxFiles(sb.netns);
+            if (sb.netns && !sb.runtime) this.core.kernel.removeSandboxFiles(sb.netns);
             fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
           };
           try {
-            if (sb.netns) this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb));
+            // A runtime writes its own container's resolv.conf and hosts.
+            if (sb.netns && !sb.runtime) this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb));
             try {
               fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
             } catch (e) {
@@ -132,6 +133,12 @@ export class Sandboxes {
       throw new YardError('SANDBOX_EXISTS', `a sandbox with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });
     }
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');
+    if (req.runtime?.container !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(req.runtime.container)) {
+      throw new YardError('INVALID_ARGUMENT', `container ID ${JSON.stringify(req.runtime.container.slice(0, 80))} is not 1 to 128 letters, digits, _ . or -`, { field: 'container', hint: "give the runtime's container ID" });
+    }
+    if (req.runtime?.mode === 'configure' && (!req.runtime.path?.startsWith('/') || req.runtime.path.includes('\0') || req.runtime.path.length > 4096)) {
+      throw new YardError('INVALID_ARGUMENT', `the runtime's namespace ${JSON.stringify(req.runtime.path ?? '')} is not an absolute path`, { field: 'netns', hint: 'give the path of the network namespace file, e.g. /run/netns/<name>' });
+    }
     if (req.runtime && (hostMode || nets.some((n) => getDriver(n.driver).attach !== 'interface'))) {
       throw new YardError('NETWORK_MODE_EXCLUSIVE', `a runtime's sandbox joins only networks that give it an interface (not host or none)`, { field: '--network', hint: "use the runtime's own host and none networks" });
     }
@@ -139,7 +146,7 @@ export class Sandboxes {
       id,
       name,
       created: nowRfc3339Nano(),
-      netns: hostMode || req.runtime ? null : `${sandboxNetnsPrefix(this.core.cfg.instance)}${id.slice(0, 12)}`,
+      netns: hostMode || req.runtime?.mode === 'handover' ? null : sandboxNetnsName(this.core.cfg.instance, id, !!req.runtime),
       hostname: input.hostname || id.slice(0, 12),
       command,
       detached: !!req.detached,
@@ -318,8 +325,9 @@ export class Sandboxes {
       if (net) plan.push(...getDriver(net.driver).planLeave(net, sb, ep));
     }
     if (sb.netns) {
-      // Processes the sandbox's command forked are in the namespace too.
-      await this.core.kernel.killNetnsProcesses(sb.netns);
+      // Processes the sandbox's command forked are in the namespace too; a runtime's
+      // processes are the runtime's, and its namespace is only detached from our name.
+      if (!sb.runtime) await this.core.kernel.killNetnsProcesses(sb.netns);
       plan.push({ op: 'netns.del', name: sb.netns });
     }
     // Deleting the namespace destroys the host end of each veth too (in the kernel's
@@ -327,10 +335,11 @@ export class Sandboxes {
     // Links inside the sandbox are still deleted first: a macvlan child left to the
     // cleanup work keeps its MAC on the parent for a while, and the next sandbox given
     // the same address (so the same MAC) would be refused with "Address already in use".
-    const teardown = sb.netns ? plan.filter((op) => op.op !== 'link.del' || !!op.ns) : plan;
+    // A runtime's namespace lives on: there every link is deleted explicitly.
+    const teardown = sb.netns && !sb.runtime ? plan.filter((op) => op.op !== 'link.del' || !!op.ns) : plan;
     const errors = await this.core.kernel.applyBestEffort(teardown);
     for (const e of errors) if (!/Cannot find device|No such file/.test(e)) this.core.log(`sandbox ${sb.name} teardown: ${e}`);
-    if (sb.netns) this.core.kernel.removeSandboxFiles(sb.netns);
+    if (sb.netns && !sb.runtime) this.core.kernel.removeSandboxFiles(sb.netns);
     fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
     this.core.store.deleteSandbox(sb.id);
     this.core.state.sandboxes.delete(sb.id);

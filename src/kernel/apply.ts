@@ -25,7 +25,7 @@ function nsOf(op: KernelOp): string | undefined {
 function groupPlan(plan: Plan): Group[] {
   const groups: Group[] = [];
   for (const op of plan) {
-    if (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'sysctl.set') {
+    if (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' || op.op === 'sysctl.set') {
       groups.push({ ops: [op], kind: 'single', ns: nsOf(op) });
       continue;
     }
@@ -47,7 +47,26 @@ export class ApplyError extends Error {
   }
 }
 
+/** A runtime's namespace file, bind-mounted where `ip -n <name>` finds it. */
+async function attachNetns(name: string, nsPath: string): Promise<string | null> {
+  const target = `/run/netns/${name}`;
+  // Only a network namespace: entering it must work.
+  const check = await run('nsenter', [`--net=${nsPath}`, 'true']);
+  if (check.code !== 0) return `${nsPath} is not a network namespace: ${check.stderr.trim() || `exit ${check.code}`}`;
+  try {
+    fs.mkdirSync('/run/netns', { recursive: true });
+    fs.writeFileSync(target, '', { flag: 'wx' });
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EEXIST' ? `Cannot create namespace file "${target}": File exists` : (e as Error).message;
+  }
+  const r = await run('mount', ['--bind', nsPath, target]);
+  if (r.code === 0) return null;
+  fs.rmSync(target, { force: true });
+  return r.stderr.trim() || `mount exit ${r.code}`;
+}
+
 async function runSingle(op: KernelOp): Promise<string | null> {
+  if (op.op === 'netns.attach') return attachNetns(op.name, op.path);
   if (op.op === 'sysctl.set') {
     if (!op.ns) {
       try {

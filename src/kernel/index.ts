@@ -23,7 +23,7 @@ export interface Kernel {
   killNetnsProcesses(ns: string): Promise<void>;
   /** Start time, namespace and environment of a live process; undefined when it is gone. */
   inspectProcess(pid: number): ProcessInfo | undefined;
-  /** `net:[inode]` of a named namespace (null: the daemon's own); undefined when missing. */
+  /** `net:[inode]` of a named namespace or a namespace file's absolute path (null: the daemon's own); undefined when missing. */
   netnsIdentity(netns: string | null): string | undefined;
   writeSandboxFiles(netns: string, files: Record<string, string>): void;
   removeSandboxFiles(netns: string): void;

@@ -96,10 +96,14 @@ export function inspectProcess(pid: number): ProcessInfo | undefined {
   }
 }
 
-/** `net:[inode]` of a named namespace, or of the caller's own for null; undefined when it does not exist. */
+/**
+ * `net:[inode]` of a named namespace (or of a namespace file given by its absolute path, a
+ * runtime's), or of the caller's own for null; undefined when it does not exist.
+ */
 export function netnsIdentity(netns: string | null): string | undefined {
   try {
-    return netns === null ? fs.readlinkSync('/proc/self/ns/net') : `net:[${fs.statSync(`/run/netns/${netns}`).ino}]`;
+    if (netns === null) return fs.readlinkSync('/proc/self/ns/net');
+    return `net:[${fs.statSync(netns.startsWith('/') ? netns : `/run/netns/${netns}`).ino}]`;
   } catch {
     return undefined;
   }

@@ -64,16 +64,24 @@ export type SandboxStatus = 'created' | 'running' | 'exited';
  * namespace and never runs or stops a process in it.
  */
 export interface RuntimeOwner {
-  /** The runtime: 'docker' (the network plugin). */
-  kind: 'docker';
+  /** The runtime: 'docker' (the network plugin), 'cni' (a CNI runtime), 'netavark' (Podman). */
+  kind: 'docker' | 'cni' | 'netavark';
   /**
    * How interfaces reach the namespace. 'handover': each endpoint's interface is made in
    * the daemon's namespace (named `yc<12 hex>`) with the host side in place; the runtime
    * moves it into its namespace and sets its addresses and routes (Docker's Join).
+   * 'configure': the runtime's namespace (`path`) is attached under the sandbox's own
+   * name (`netns`, a bind mount) and Switchyard makes and configures the interfaces in it
+   * as for its own sandboxes (CNI, netavark).
    */
-  mode: 'handover';
-  /** The runtime's namespace (Docker's SandboxKey) while joined; absent before Join and after Leave. */
+  mode: 'handover' | 'configure';
+  /**
+   * The runtime's namespace file: Docker's SandboxKey while joined (absent before Join and
+   * after Leave); always set in 'configure' mode.
+   */
   path?: string;
+  /** The runtime's container ID, when it tells it. */
+  container?: string;
 }
 
 export interface SandboxRecord {

@@ -30,6 +30,7 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
   const link = (ns: string | undefined, name: string) => nsState(ns)?.links.get(name);
   switch (op.op) {
     case 'netns.add':
+    case 'netns.attach':
       return !!seen.get(op.name)?.exists;
     case 'link.add.bridge':
     case 'link.add.veth':
@@ -79,7 +80,7 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
  */
 export function missingOps(plan: Plan, seen: Observed, touched: Set<string> = new Set()): Plan {
   const missing = plan.filter((op) => !satisfied(op, seen));
-  for (const op of missing) touched.add('ns' in op ? key(op.ns) : op.op === 'netns.add' ? op.name : '');
+  for (const op of missing) touched.add('ns' in op ? key(op.ns) : op.op === 'netns.add' || op.op === 'netns.attach' ? op.name : '');
   return plan.filter(
     (op) => missing.includes(op) || ((op.op === 'route.add' || op.op === 'sysctl.set') && touched.has(key(op.ns))),
   );

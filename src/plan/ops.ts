@@ -11,6 +11,8 @@
 export type KernelOp =
   | { op: 'netns.add'; name: string }
   | { op: 'netns.del'; name: string }
+  /** A runtime's namespace (its file at `path`) under our name: a bind mount at /run/netns/<name>. `netns.del` undoes it, leaving the namespace to its runtime. */
+  | { op: 'netns.attach'; name: string; path: string }
   | {
       op: 'link.add.bridge';
       ns?: string;
@@ -106,6 +108,7 @@ export type Plan = KernelOp[];
 export function inverseOf(op: KernelOp): KernelOp | null {
   switch (op.op) {
     case 'netns.add':
+    case 'netns.attach':
       return { op: 'netns.del', name: op.name };
     case 'link.add.bridge':
     case 'link.add.macvlan':
@@ -163,7 +166,7 @@ export function undoPlan(applied: Plan): Plan {
 
 /**
  * The `ip` command line (arguments after `ip [-n ns]`) for one op, as `ip -batch` reads
- * it. `sysctl.set` has no `ip` form and returns null.
+ * it. `sysctl.set` and `netns.attach` have no `ip` form and return null.
  */
 export function ipArgs(op: KernelOp): string[] | null {
   const mtu = (m?: number) => (m ? ['mtu', String(m)] : []);
@@ -227,6 +230,7 @@ export function ipArgs(op: KernelOp): string[] | null {
     case 'neigh.del':
       return ['neigh', 'del', op.ip, 'dev', op.dev];
     case 'sysctl.set':
+    case 'netns.attach':
     case 'fdb.replace':
     case 'fdb.del':
       return null;
@@ -252,6 +256,7 @@ export function renderPlan(plan: Plan): string[] {
       const w = `sysctl -w ${op.key}=${op.value}`;
       return op.ns ? `ip netns exec ${op.ns} ${w}` : w;
     }
+    if (op.op === 'netns.attach') return `touch /run/netns/${op.name}; mount --bind ${op.path} /run/netns/${op.name}`;
     const ns = 'ns' in op && op.ns ? ['-n', op.ns] : [];
     const fdb = bridgeArgs(op);
     if (fdb) return ['bridge', ...ns, ...fdb].join(' ');

@@ -5,6 +5,7 @@
  * deleted on its account. The schemas check structure and the few fields that point at
  * things in the kernel (IDs, the namespace name, PIDs); they keep every field as stored.
  */
+import { RUNTIME_NETNS_INFIX } from '../paths.js';
 import { z } from 'zod';
 
 const id = z.string().regex(/^[0-9a-f]{64}$/, 'not a 64-hex ID');
@@ -82,7 +83,10 @@ export const sandboxRecordSchema = z.object({
   labels: stringMap,
   endpoints: z.record(z.string(), endpoint),
   ports: z.array(port).optional(),
-  runtime: z.object({ kind: z.literal('docker'), mode: z.literal('handover'), path: z.string().min(1).optional() }).optional(),
+  runtime: z
+    .object({ kind: z.enum(['docker', 'cni', 'netavark']), mode: z.enum(['handover', 'configure']), path: z.string().min(1).optional(), container: z.string().min(1).optional() })
+    .refine((r) => r.mode === 'handover' || r.path?.startsWith('/'), { message: 'a configure-mode sandbox needs the absolute path of its namespace' })
+    .optional(),
   deleting: z.boolean().optional(),
 });
 
@@ -99,9 +103,11 @@ export function recordProblem(kind: 'network' | 'sandbox', value: unknown, fileI
     const sb = r.data as z.infer<typeof sandboxRecordSchema>;
     // The namespace name is what removal deletes and whose processes it stops: it must be
     // the one this daemon would have given the sandbox, never any other.
-    if (sb.netns !== null && netnsPrefix !== undefined && sb.netns !== `${netnsPrefix}${sb.id.slice(0, 12)}`) {
-      return `field netns: ${sb.netns} is not this sandbox's namespace (${netnsPrefix}${sb.id.slice(0, 12)})`;
+    const own = `${netnsPrefix}${sb.runtime?.mode === 'configure' ? RUNTIME_NETNS_INFIX : ''}${sb.id.slice(0, 12)}`;
+    if (sb.netns !== null && netnsPrefix !== undefined && sb.netns !== own) {
+      return `field netns: ${sb.netns} is not this sandbox's namespace (${own})`;
     }
+    if (sb.runtime?.mode === 'handover' && sb.netns !== null) return `field netns: a handover sandbox has no namespace of its own`;
     for (const [key, ep] of Object.entries(sb.endpoints)) {
       if (ep.networkId !== key) return `field endpoints.${key.slice(0, 12)}: keyed by another network than its networkId`;
     }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { YardError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import { JsonStore, writeError } from './store.js';
+import { recordProblem } from './records.js';
 
 const hex = (c: string) => c.repeat(64);
 let dir: string;
@@ -92,5 +93,18 @@ describe('JsonStore', () => {
     expect(e.status).toBe(503);
     expect(e.line).toMatch(/cannot write the state file \/var\/lib\/switchyard\/h1\/sandboxes\/x.json: no space left on the device \(ENOSPC\); free space/);
     expect(writeError('/f', Object.assign(new Error('x'), { code: 'EROFS' })).line).toMatch(/read-only filesystem \(EROFS\); remount/);
+  });
+});
+
+describe('runtime-owned sandbox records', () => {
+  const base = () => sandbox(hex('a'), hex('1'));
+  it('a runtime namespace attached under our name loads; the same name without a runtime, or a handover sandbox with a namespace, is damaged', () => {
+    const attached: SandboxRecord = { ...base(), netns: `yard-h1-rt-${'a'.repeat(12)}`, runtime: { kind: 'cni', mode: 'configure', path: '/run/netns/cni-1', container: 'c1' } };
+    expect(recordProblem('sandbox', attached, hex('a'), 'yard-h1-')).toBeUndefined();
+    expect(recordProblem('sandbox', { ...attached, runtime: undefined }, hex('a'), 'yard-h1-')).toMatch(/field netns: yard-h1-rt-a+ is not this sandbox's namespace/);
+    expect(recordProblem('sandbox', { ...attached, runtime: { kind: 'cni', mode: 'configure', path: 'relative' } }, hex('a'), 'yard-h1-')).toMatch(/absolute path/);
+    const handover: SandboxRecord = { ...base(), netns: null, runtime: { kind: 'docker', mode: 'handover' } };
+    expect(recordProblem('sandbox', handover, hex('a'), 'yard-h1-')).toBeUndefined();
+    expect(recordProblem('sandbox', { ...handover, netns: `yard-h1-${'a'.repeat(12)}` }, hex('a'), 'yard-h1-')).toMatch(/handover sandbox has no namespace/);
   });
 });

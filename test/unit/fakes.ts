@@ -104,6 +104,7 @@ export class RecordingKernel implements Kernel {
     const base = (name: string, kind: string, mtu = 1500): FakeLink => ({ name, kind, up: false, mtu, addrs: [] });
     switch (op.op) {
       case 'netns.add':
+      case 'netns.attach':
         if (this.view.has(op.name)) return `Cannot create namespace file "/run/netns/${op.name}": File exists`;
         this.view.set(op.name, new Map([['lo', base('lo', 'loopback', 65536)]]));
         return undefined;
