@@ -16,9 +16,12 @@ fi
 # etcd-server, etcd-client: the cluster store of overlay networks (the lab runs its own);
 # docker.io, containerd, runc, iptables: a real Docker engine 20.10 for the lab (`yard lab up
 # --docker`), only ever started inside lab hosts with its own directories (src/lab/docker.ts).
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables)
+# podman 4.3, conmon, netavark, aardvark-dns, containernetworking-plugins: a real Podman for the
+# lab (`yard lab up --podman`), only ever run inside lab hosts with its own storage, run and
+# configuration directories (src/lab/podman.ts); runc is its runtime there.
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins)
 # Packages that ship services of the machine's own; installing them must not start them.
-SERVICE_PKGS=(docker.io containerd)
+SERVICE_PKGS=(docker.io containerd podman)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,7 +48,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ -d /run/systemd/system ]; then
     for p in "${SERVICE_PKGS[@]}"; do
       case " ${missing[*]} " in *" $p "*) ;; *) continue ;; esac
-      case "$p" in docker.io) units=(docker.socket docker.service) ;; *) units=("$p.service") ;; esac
+      case "$p" in
+        docker.io) units=(docker.socket docker.service) ;;
+        podman) units=(podman.socket podman.service podman-restart.service podman-auto-update.timer podman-auto-update.service) ;;
+        *) units=("$p.service") ;;
+      esac
       for u in "${units[@]}"; do
         if systemctl is-active --quiet "$u"; then
           echo "setup: $u was started by the install; stopping and disabling it (the lab runs its own engines)"

@@ -45,14 +45,13 @@ import { run, type RunResult } from '../kernel/exec.js';
 import { cgroupDirs, cgroupTreePids, readCgroupLinks, readCgroupMounts, removeCgroupTrees, type CgroupMount } from '../kernel/cgroups.js';
 import { cmdlineOf, findProcesses, mountNsOf, mountsUnder, procStart, processGone, stopProcesses } from '../kernel/process.js';
 import { spawnDetached } from './spawn.js';
+import { BUSYBOX, LAB_IMAGE, withBusyboxTar } from './image.js';
 
 /** The 20.10 client of Debian's docker.io (another client may come earlier in PATH). */
 export const DOCKER_CLI = '/usr/bin/docker';
 export const DOCKERD = '/usr/sbin/dockerd';
 export const CONTAINERD = '/usr/bin/containerd';
-export const BUSYBOX = '/bin/busybox';
-/** The tiny image every lab engine has: busybox-static imported as `bb` (`docker run bb ping ...`). */
-export const LAB_IMAGE = 'bb';
+export { BUSYBOX, LAB_IMAGE };
 
 const SLOWDOWN = Math.max(1, Math.min(50, Number(process.env.YARD_LAB_SLOWDOWN) || 1));
 const START_TIMEOUT_MS = 60_000 * SLOWDOWN;
@@ -359,31 +358,14 @@ export async function startLabDocker(p: DockerPaths, opts: DockerStartOptions): 
 
 /** busybox-static and its applets as the image `bb` (about 2 MB), through `docker import`. */
 export async function importBusybox(p: DockerPaths): Promise<void> {
-  const root = path.join(p.dataDir, 'image-rootfs');
-  const tar = path.join(p.dataDir, 'image.tar');
-  fs.rmSync(root, { recursive: true, force: true });
-  fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
-  fs.mkdirSync(path.join(root, 'etc'));
-  fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
-  fs.copyFileSync(BUSYBOX, path.join(root, 'bin', 'busybox'));
-  fs.chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
-  const list = await run(BUSYBOX, ['--list'], { timeoutMs: 10_000 });
-  for (const applet of list.stdout.split('\n').map((s) => s.trim())) {
-    if (/^[a-z0-9_.[-]+$/.test(applet) && applet !== 'busybox') fs.symlinkSync('busybox', path.join(root, 'bin', applet));
-  }
-  try {
-    const t = await run('tar', ['-C', root, '-cf', tar, '.'], { timeoutMs: 30_000 });
-    if (t.code !== 0) throw new YardError('INTERNAL', `could not pack the ${LAB_IMAGE} image: ${t.stderr.trim()}`, { hint: 'check that tar works' });
+  await withBusyboxTar(p.dataDir, async (tar) => {
     const r = await runDocker(p, ['import', '--change', 'CMD ["sh"]', tar, LAB_IMAGE]);
     if (r.code !== 0) {
       throw new YardError('DAEMON_UNREACHABLE', `docker import of ${LAB_IMAGE} into lab host ${p.host} failed: ${r.stderr.trim()}`, {
         hint: `check the engine's log ${p.logFile}`,
       });
     }
-  } finally {
-    fs.rmSync(root, { recursive: true, force: true });
-    fs.rmSync(tar, { force: true });
-  }
+  });
 }
 
 /** Run the docker CLI against this engine (from inside its lab host), always with a timeout. */

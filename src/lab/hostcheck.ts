@@ -6,7 +6,8 @@
  * lab's Docker engines, the places a wrongly started Docker engine would write to
  * (/run/docker, /var/lib/containerd, /etc/docker/key.json, ...), and the processes a
  * test run starts (yard daemons, etcd, the fake resolver, dnsperf, busybox httpd, lab
- * dockerd/containerd, and anything carrying the run's YARD_TEST_RUN tag in its
+ * dockerd/containerd, the lab's Podman (conmon, aardvark-dns, its cgroups and the paths a
+ * Podman outside the lab would use), and anything carrying the run's YARD_TEST_RUN tag in its
  * environment); `compare FILE` exits 1
  * (printing the difference) when something the run could have caused changed.
  * scripts/test.sh runs it around the whole suite. Run it in the real namespace only (it
@@ -60,13 +61,21 @@ const SUITE_PROCESS = [
   // The lab's Docker engines (src/lab/docker.ts).
   /(^|\/)dockerd .*--cgroup-parent \/yard-docker-/,
   /(^|\/)containerd --config \S*\/docker\/[^/ ]+\/etc\/containerd\.toml/,
+  // The lab's Podman (src/lab/podman.ts): conmon of its containers, aardvark-dns, podman itself.
+  /(^|\/)conmon /,
+  /(^|\/)aardvark-dns /,
+  /(^|\/)podman /,
 ];
 
 /**
  * Where a Docker engine started the wrong way would leave traces on the machine (the lab's
  * engines keep everything in their own directories): recorded when present.
  */
-const DOCKER_PATHS = ['/run/docker', '/run/docker.sock', '/run/docker.pid', '/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/opt/containerd', '/etc/docker/key.json', '/etc/docker/daemon.json', '/etc/docker/plugins'];
+const DOCKER_PATHS = [
+  '/run/docker', '/run/docker.sock', '/run/docker.pid', '/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/opt/containerd', '/etc/docker/key.json', '/etc/docker/daemon.json', '/etc/docker/plugins',
+  // ... and a Podman run outside the lab's mount namespace and directories.
+  '/run/containers', '/run/libpod', '/run/runc', '/var/lib/containers', '/etc/containers/networks', '/dev/shm/libpod_lock', '/var/lib/cni',
+];
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 function read(cmd: string, args: string[]): string {
@@ -145,7 +154,7 @@ export interface HostSnapshot {
 function labDockerCgroups(): string[] {
   const out: string[] = [];
   for (const h of readdir(CGROUP_ROOT)) {
-    for (const c of readdir(path.join(CGROUP_ROOT, h))) if (c.startsWith('yard-docker-')) out.push(`${h}/${c}`);
+    for (const c of readdir(path.join(CGROUP_ROOT, h))) if (c.startsWith('yard-docker-') || c.startsWith('yard-podman-') || c === 'libpod_parent') out.push(`${h}/${c}`);
   }
   return out.sort();
 }
@@ -207,7 +216,7 @@ function foreignLabs(runTag: string | undefined): string[] {
 
 /** Whether a namespace, /etc/netns or state entry name belongs to one of these labs. */
 function ofLab(entry: string, labs: string[]): boolean {
-  const name = entry.replace(/^labs\//, '').replace(/\.json$/, '').replace(/^[^/]+\/yard-docker-/, '');
+  const name = entry.replace(/^labs\//, '').replace(/\.json$/, '').replace(/^[^/]+\/yard-(docker|podman)-/, '');
   return labs.some((l) => {
     const hostRe = l === 'lab' ? '(host\\d+|yardlan)' : `${l}-(host\\d+|lan)`;
     return new RegExp(`^(yard-)?${hostRe}(-|$)`).test(name) || name === l;

@@ -658,8 +658,6 @@ export function labEnv(_info: LabInfo, host: LabHost): NodeJS.ProcessEnv {
     YARD_INSTANCE: host.name,
     // The host's real Docker engine, when it runs one: `docker -H $YARD_LAB_DOCKER_HOST ...`.
     ...(host.docker ? { YARD_LAB_DOCKER_HOST: `unix://${host.docker.socket}` } : {}),
-    // The host's Podman configuration, when it has one (the command line is labPodmanCli's).
-    ...(host.podman ? podmanEnv(host.podman, {}) : {}),
   };
 }
 

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
 import { YardError } from '../../errors.js';
-import { DEFAULT_LAB, labDockerCli, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labOfHostArg, labUp } from '../../lab/lab.js';
+import { DEFAULT_LAB, labDockerCli, labDown, labEnv, labExecArgs, labHost, labInfo, labList, labOfHostArg, labPodmanCli, labUp } from '../../lab/lab.js';
+import { shq } from '../../lab/docker.js';
+import { checkNetworkBackend, withCgroupParent } from '../../lab/podman.js';
 import type { CliContext } from '../context.js';
 import { ago, table } from '../format.js';
 
@@ -59,6 +61,9 @@ export function register(program: Command, ctx: CliContext): void {
         'With --docker every host also runs a real Docker engine (Debian\'s dockerd 20.10 with its own containerd,\n' +
         'data, /run and /etc/docker; --dns 10.231.0.1; the image bb = busybox); `yard lab docker HOST -- ARGS` drives it.\n' +
         'A Docker network or IPAM plugin for host i puts its socket at /run/switchyard/<host>/docker-run/docker/plugins/<name>.sock.\n' +
+        'With --podman every host also gets a real Podman (Debian\'s podman 4.3 with runc, netavark and aardvark-dns; no daemon)\n' +
+        'with its own storage, configuration and /run in a mount namespace of its own, resolving through 10.231.0.1 and\n' +
+        'the image bb; `yard lab podman HOST -- ARGS` drives it. --podman-network-backend cni picks CNI instead of netavark.\n' +
         'On a slow or emulated host, YARD_LAB_SLOWDOWN=N (1 to 50) stretches the start-up waits N times.',
     )
     .option('--name <name>', NAME_HELP)
@@ -67,7 +72,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--mtu <n>', 'MTU of the LAN links (1280 to 9000)', intArg('--mtu'), 1500)
     .option('--no-cluster', 'start no etcd: the daemons get no --cluster-store (no overlay networks)')
     .option('--docker', 'also run a real Docker engine (dockerd 20.10 + containerd) in every host, with the image bb imported')
-    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean }) => {
+    .option('--podman', 'also set up a real Podman (podman 4.3, netavark, aardvark-dns, runc) in every host, with the image bb imported')
+    .option('--podman-network-backend <backend>', 'network backend of the lab\'s Podman: netavark (default) or cni')
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean; podman?: boolean; podmanNetworkBackend?: string }) => {
+      if (opts.podmanNetworkBackend !== undefined && !opts.podman) {
+        throw new YardError('INVALID_ARGUMENT', '--podman-network-backend needs --podman', { field: '--podman-network-backend', hint: 'add --podman, or leave the option out' });
+      }
+      const podmanBackend = opts.podman ? checkNetworkBackend(opts.podmanNetworkBackend) : undefined;
       const info = await labUp({
         name: opts.name,
         hosts: opts.hosts,
@@ -75,15 +86,20 @@ export function register(program: Command, ctx: CliContext): void {
         mtu: opts.mtu,
         cluster: opts.cluster,
         docker: opts.docker === true,
+        podman: podmanBackend ? { networkBackend: podmanBackend } : false,
         onProgress: (msg) => ctx.err(msg),
       });
-      const rows = info.hosts.map((h) => [h.name, h.lan4, h.lan6, h.socket, ...(opts.docker ? [h.docker?.socket ?? '-'] : [])]);
-      for (const line of table(['NAME', 'LAN IPV4', 'LAN IPV6', 'SOCKET', ...(opts.docker ? ['DOCKER SOCKET'] : [])], rows)) ctx.out(line);
+      const rows = info.hosts.map((h) => [
+        h.name, h.lan4, h.lan6, h.socket,
+        ...(opts.docker ? [h.docker?.socket ?? '-'] : []),
+        ...(opts.podman ? [h.podman?.dataDir ?? '-'] : []),
+      ]);
+      for (const line of table(['NAME', 'LAN IPV4', 'LAN IPV6', 'SOCKET', ...(opts.docker ? ['DOCKER SOCKET'] : []), ...(opts.podman ? ['PODMAN DIR'] : [])], rows)) ctx.out(line);
     });
 
   lab
     .command('down')
-    .description('Take a lab down: its daemons and Docker engines, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
+    .description('Take a lab down: its daemons, Docker engines and Podman containers, resolver, namespaces (hosts, LAN, sandboxes) and state; safe to repeat')
     .option('--name <name>', NAME_HELP)
     .action(async (opts: { name?: string }) => {
       const name = opts.name ?? DEFAULT_LAB;
@@ -152,5 +168,36 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       await interactive(ctx, labExecArgs(info, h, [...cli, ...argv]), labEnv(info, h));
+    });
+
+  lab
+    .command('podman')
+    .description('Run the real podman CLI for a lab host\'s Podman (lab up --podman); without a command, print the command line to use')
+    .usage('[--name N] HOST [-- ARGS...]')
+    .addHelpText(
+      'after',
+      '\nPodman runs inside the host\'s network namespace and its own mount namespace, with the lab\'s storage,\n' +
+        'containers.conf, storage.conf and registries.conf (nothing is ever pulled; the image is bb). Containers made\n' +
+        'with run or create go under the cgroup /yard-podman-<host>.\n' +
+        '\nExamples:\n' +
+        '  yard lab podman host1 -- network create app\n' +
+        '  yard lab podman host1 -- run --rm --network app bb nslookup web.lab\n' +
+        '  $(yard lab podman host1) ps -a          # the printed line is env CONTAINERS_CONF=... nsenter ... podman <flags>',
+    )
+    .option('--name <name>', NAME_HELP)
+    .argument('<host>', 'host1, 1, or the host\'s full namespace name')
+    .argument('[args...]', 'the podman command and its arguments (put them after --)')
+    .passThroughOptions()
+    .action(async (host: string, args: string[], opts: { name?: string }) => {
+      const info = labOfHostArg(opts.name, host);
+      const h = labHost(info, host);
+      const cli = labPodmanCli(info, h);
+      const argv = args[0] === '--' ? args.slice(1) : args;
+      if (!argv.length) {
+        ctx.out(['env', ...Object.entries(cli.env).map(([k, v]) => `${k}=${v}`), ...cli.argv].map(shq).join(' '));
+        return;
+      }
+      // Already in the host's network namespace through nsenter: run directly.
+      await interactive(ctx, [...cli.argv, ...withCgroupParent(h.podman!, argv)], { ...labEnv(info, h), ...cli.env });
     });
 }
