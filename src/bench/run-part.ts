@@ -1,5 +1,5 @@
 /**
- * What the feature benchmarks (firewall, datapath, overlay, dns) share: a throwaway lab per
+ * What the feature benchmarks (firewall, datapath, overlay, dns, docker) share: a throwaway lab per
  * part with a time budget and a watchdog, always taken down (also on ^C); commands run
  * inside lab namespaces only; the result as a titled table that goes to the terminal,
  * to bench/results/<part>.md and to that part's generated block of docs/performance.md.

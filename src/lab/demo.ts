@@ -11,12 +11,13 @@ import { table } from '../client/table.js';
 import { labDown, labList, labUp, processGone, type LabInfo } from './lab.js';
 import { CORE_SCENARIOS } from './scenarios/core.js';
 import { DNS_SCENARIOS } from './scenarios/dns.js';
+import { DOCKER_SCENARIOS } from './scenarios/docker.js';
 import { FIREWALL_SCENARIOS } from './scenarios/firewall.js';
 import { MACVLAN_SCENARIOS } from './scenarios/macvlan.js';
 import { OVERLAY_SCENARIOS } from './scenarios/overlay.js';
 import { DemoFailure, makeDemoLab, type Scenario } from './scenarios/kit.js';
 
-export const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...DNS_SCENARIOS, ...FIREWALL_SCENARIOS, ...MACVLAN_SCENARIOS, ...OVERLAY_SCENARIOS];
+export const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...DNS_SCENARIOS, ...FIREWALL_SCENARIOS, ...MACVLAN_SCENARIOS, ...OVERLAY_SCENARIOS, ...DOCKER_SCENARIOS];
 
 export interface DemoResult {
   name: string;

@@ -20,6 +20,7 @@ export const PART_HELP: readonly { part: string; what: string }[] = [
   { part: 'datapath', what: 'bridge + NAT, bridge direct, macvlan, host networking: latency and throughput, ratios to host' },
   { part: 'overlay', what: 'convergence across 3 hosts, overlay vs macvlan vs host networking, 3 hosts x 100 sandboxes' },
   { part: 'dns', what: 'the embedded resolver vs the upstream (sequential and dnsperf), forwarding cost, memory with 1,000 sandboxes' },
+  { part: 'docker', what: 'a real dockerd: docker run x50, connect/disconnect, 100 published ports on -d switchyard vs Docker\'s bridge' },
   { part: 'vm-datapath', what: 'only with --only: ipvlan l2/l3, macvlan, bridge, host networking in the VM lab\'s emulated guest (ratios only)' },
 ];
 const PARTS = PART_HELP.map((p) => p.part);
@@ -35,15 +36,15 @@ function onlyParts(v: string): string[] {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('bench')
-    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns; vm-datapath on request) (root)')
+    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns, docker; vm-datapath on request) (root)')
     .addHelpText(
       'after',
       `\nParts (each in its own throwaway lab bench-<pid>, always taken down, also on ^C):\n${PART_HELP.map((p) => `  ${p.part.padEnd(12)} ${p.what}`).join('\n')}\n\n` +
         'Prints figures and ratios, never a pass/fail: for core, median, p99 and min per measurement with the goal, Docker/netavark\n' +
         'reference figures and the ratio to a floor (the same kernel work done by `ip` alone) measured in the same run; the other\n' +
         'parts compare with a baseline measured in the same run. Writes bench/results/latest.md (core), bench/results/<part>.md\n' +
-        'and the generated blocks of docs/performance.md. All default parts take about 8 to 11 minutes; vm-datapath about\n' +
-        '2.5 minutes more on a quiet host.',
+        'and the generated blocks of docs/performance.md. All default parts take about 11 to 14 minutes; vm-datapath\n' +
+        'about 2.5 minutes more on a quiet host.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
     .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
