@@ -5,6 +5,7 @@
  * /proc/<pid>/stat, so a recycled PID is never mistaken for it. PID 1 on these machines
  * reaps orphans late, so a zombie counts as exited.
  */
+import { YardError } from '../errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
@@ -37,7 +38,15 @@ export function startSandboxProcess(netns: string | null, command: string[], log
   try {
     const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...command]] : [command[0]!, command.slice(1)];
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
-    if (child.pid === undefined) throw new Error(`could not start ${command[0]}`);
+    // A command that cannot be run (not found, not executable) is reported by an 'error'
+    // event after this returns: without a listener it would end the daemon.
+    child.on('error', () => {});
+    if (child.pid === undefined) {
+      throw new YardError('INVALID_ARGUMENT', `cannot run ${JSON.stringify(command[0])}: no such program, or not executable`, {
+        field: 'COMMAND',
+        hint: 'give a program that exists in the sandbox\'s view of the file system, e.g. sleep or sh -c "..."',
+      });
+    }
     child.unref();
     const pidStart = procStart(child.pid) ?? '';
     return { pid: child.pid, pidStart, child };

@@ -44,6 +44,8 @@ class Shell {
       this.check();
     });
     this.child.stdin.on('error', () => this.die());
+    // A shell that cannot be started (no process left, EAGAIN) fails its commands, never the daemon.
+    this.child.on('error', () => this.die());
     this.child.on('exit', () => this.die());
     this.idle();
   }

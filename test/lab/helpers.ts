@@ -54,7 +54,8 @@ export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]
     for (const h of lab.info.hosts) labOfHost.set(h.name, lab.info);
   });
   afterAll(async () => {
-    await labDown(name);
+    // YARD_KEEP_LOGS=1 keeps the lab's logs (daemon logs) for a failure's post-mortem.
+    await labDown(name, { keepLogs: !!process.env.YARD_KEEP_LOGS });
   });
   return lab;
 }
