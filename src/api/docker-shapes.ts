@@ -26,7 +26,8 @@ export function networkJson(net: NetworkRecord, attached?: { sb: SandboxRecord; 
     Scope: net.scope,
     Driver: net.driver,
     EnableIPv6: net.ipv6,
-    IPAM: { Driver: net.ipam.driver, Options: net.ipam.options, Config: net.ipam.config.map(ipamConfig) },
+    // Docker shows null for its predefined networks and what was given (the CLI gives {}) for the others.
+    IPAM: { Driver: net.ipam.driver, Options: net.predefined ? null : net.ipam.options, Config: net.ipam.config.map(ipamConfig) },
     Internal: net.internal,
     Attachable: net.attachable,
     Ingress: false,

@@ -233,6 +233,18 @@ describe('request validation: malformed and type-confused input is a 400, never 
     expect(((await r.json()) as { message: string }).message).toContain(`invalid filter '${k}=${v}'`);
   });
 
+  it('keeps --ipam-opt as given and shows IPAM.Options as Docker 20.10 does (null for the predefined networks)', async () => {
+    expect((await post('/networks/create', { Name: 'io', IPAM: { Options: { a: 'b' } } })).status).toBe(201);
+    expect((await post('/networks/create', { Name: 'plain' })).status).toBe(201);
+    const ipam = async (n: string) => ((await (await app.request(`/networks/${n}`)).json()) as { IPAM: { Options: unknown } }).IPAM.Options;
+    expect(await ipam('io')).toEqual({ a: 'b' });
+    expect(await ipam('plain')).toEqual({});
+    expect(await ipam('bridge')).toBeNull();
+    const bad = await post('/networks/create', { Name: 'io2', IPAM: { Options: { 'a\nb': 'c' } } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: '--ipam-opt' });
+  });
+
   it('Docker routes ignore unknown keys and take null for an optional field as absent (docker-py)', async () => {
     const r = await post('/networks/create', {
       Name: 'py', CheckDuplicate: true, ConfigFrom: null, Scope: 'local', ConfigOnly: false, EnableIPv4: true, Driver: null, Internal: null, Options: null, Labels: null,

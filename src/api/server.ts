@@ -393,6 +393,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
       options: b.Options ?? {},
       labels: b.Labels ?? {},
       ipam: (b.IPAM?.Config ?? []).map((p) => ({ subnet: p.Subnet, gateway: p.Gateway, ipRange: p.IPRange, auxAddresses: p.AuxiliaryAddresses })),
+      ...(b.IPAM?.Options ? { ipamOptions: b.IPAM.Options } : {}),
       dryRun: b.DryRun,
     });
     return c.json({ Id: b.DryRun ? '' : net.id, Warning: warnings.join('\n'), ...(b.DryRun ? { Plan: plan } : {}) }, 201);

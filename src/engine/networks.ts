@@ -31,6 +31,8 @@ export interface NetworkCreateRequest {
   dryRun?: boolean;
   /** The network's ID (a runtime's own, e.g. Docker's network ID); a new one by default. */
   id?: string;
+  /** --ipam-opt: stored and shown as Docker does (the default IPAM acts on none). */
+  ipamOptions?: Record<string, string>;
 }
 
 export interface NetworkCreated {
@@ -125,7 +127,7 @@ export class Networks {
       internal: intent.internal,
       attachable: intent.attachable,
       ipv6: intent.ipv6,
-      ipam: { driver: 'default', options: {}, config: pools },
+      ipam: { driver: 'default', options: validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
       options,
       labels: intent.labels,
       driverState: prepared.driverState,

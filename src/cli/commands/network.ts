@@ -113,6 +113,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--attachable', 'allow manual attachment (accepted for compatibility)')
     .option('--ipv6', 'enable IPv6 (dual stack; a /64 is allocated when no IPv6 --subnet is given)')
     .option('--ipam-driver <driver>', 'IPAM driver (only "default")')
+    .option('--ipam-opt <key=value>', 'IPAM option, repeatable: stored and shown by inspect (the default IPAM acts on none)', collect)
     .option('--dry-run', 'print the kernel commands the creation would run, change nothing')
     .addHelpText(
       'after',
@@ -132,6 +133,7 @@ export function register(program: Command, ctx: CliContext): void {
         EnableIPv6: !!o.ipv6,
         IPAM: {
           Driver: o.ipamDriver ?? 'default',
+          Options: keyValues('--ipam-opt', o.ipamOpt),
           Config: ipamFromFlags(o).map((c) => ({ Subnet: c.subnet, Gateway: c.gateway, IPRange: c.ipRange, AuxiliaryAddresses: c.auxAddresses })),
         },
         Options: keyValues('--opt', o.opt),
