@@ -21,7 +21,7 @@
  * live in that namespace only and vanish with it. Unlike `ip netns exec`, nsenter does not
  * remount /sys, so cgroups are where runc expects them.
  *
- * Fixed choices, each for a reason on this machine kind: `--runtime runc` (crun 1.8 refuses
+ * Fixed choices, each for a reason: `--runtime runc` (crun 1.8 refuses
  * cgroup v1 hybrid hierarchies), `--cgroup-manager cgroupfs` (no systemd), default_ulimits
  * nofile 10000 and nproc 1000 (Podman's default nofile 1048576 exceeds the hard limit),
  * /etc/resolv.conf = the lab's resolver (see podmanContainersConf), pull_policy never and a registries.conf without search

@@ -15,6 +15,7 @@ import { FAKE_A } from '../../src/lab/fake-dns.js';
 import { labDockerLeftovers, type LabDocker } from '../../src/lab/docker.js';
 import { labDocker, labDockerCli, labDown, labUp, type LabInfo } from '../../src/lab/lab.js';
 import { processGone } from '../../src/kernel/process.js';
+import { namesOnAUserNetwork } from './container-cli-kit.js';
 
 const NAME = `dk${process.pid}`.slice(0, 16);
 
@@ -75,28 +76,7 @@ describe('a real Docker engine in a lab host', () => {
   });
 
   it('two containers on a user-defined network ping each other by name; on --network none a container cannot', async () => {
-    await timed('docker network create', () => dk('network', 'create', 'app'));
-    await timed('docker run -d (user network)', () => dk('run', '-d', '--name', 'c1', '--network', 'app', 'bb', 'sleep', '300'));
-    await dk('run', '-d', '--name', 'c2', '--network', 'app', 'bb', 'sleep', '300');
-    const c1ip = await dk('inspect', '-f', '{{(index .NetworkSettings.Networks "app").IPAddress}}', 'c1');
-    expect(c1ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-
-    // Positive: by name, both ways, through Docker's embedded DNS and its bridge.
-    const byName = await timed('docker exec ping by name', () => dk('exec', 'c2', 'ping', '-c1', '-W2', 'c1'));
-    expect(byName).toContain(`(${c1ip})`);
-    expect(byName).toContain('1 packets received');
-    expect(await dk('exec', 'c1', 'ping', '-c1', '-W2', 'c2')).toContain('1 packets received');
-    // Positive control for the negative below: a fresh container on the network reaches c1 by address.
-    expect(await dk('run', '--rm', '--network', 'app', 'bb', 'ping', '-c1', '-W2', c1ip)).toContain('1 packets received');
-
-    // Negative: --network none has only lo, no route, no names.
-    const none = await dkRaw('run', '--rm', '--network', 'none', 'bb', 'ping', '-c1', '-W2', c1ip);
-    expect(none.code).not.toBe(0);
-    expect(none.stdout + none.stderr).toMatch(/Network is unreachable/);
-    const noneByName = await dkRaw('run', '--rm', '--network', 'none', 'bb', 'ping', '-c1', '-W2', 'c1');
-    expect(noneByName.code).not.toBe(0);
-    expect(noneByName.stdout + noneByName.stderr).toMatch(/bad address 'c1'/);
-    expect(await dk('run', '--rm', '--network', 'none', 'bb', 'ip', '-o', 'link')).not.toMatch(/eth0/);
+    await namesOnAUserNetwork({ run: dk, raw: dkRaw, timed, name: 'docker' });
   });
 
   it('container DNS: *.lab is answered by the lab resolver (through the embedded DNS and directly); other names are NXDOMAIN', async () => {

@@ -17,6 +17,7 @@ import { compareSnapshots, snapshotHost, type HostSnapshot } from '../../src/lab
 import { labPodmanLeftovers, PODMAN_HELPERS, type LabPodman } from '../../src/lab/podman.js';
 import { labDown, labExec, labPodman, labPodmanCli, labUp, startPodman, type LabInfo } from '../../src/lab/lab.js';
 import { findProcesses, processGone } from '../../src/kernel/process.js';
+import { namesOnAUserNetwork } from './container-cli-kit.js';
 
 const NAME = `pm${process.pid}`.slice(0, 16);
 const FIXTURES = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../fixtures/netavark');
@@ -140,28 +141,7 @@ describe('a real Podman in a lab host', () => {
   });
 
   it('two containers on a podman network ping each other by name; on --network none a container cannot', async () => {
-    await timed('podman network create', () => pod('network', 'create', 'app'));
-    await timed('podman run -d (podman network)', () => pod('run', '-d', '--name', 'c1', '--network', 'app', 'bb', 'sleep', '300'));
-    await pod('run', '-d', '--name', 'c2', '--network', 'app', 'bb', 'sleep', '300');
-    const c1ip = await pod('inspect', '-f', '{{(index .NetworkSettings.Networks "app").IPAddress}}', 'c1');
-    expect(c1ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-
-    // Positive: by name, both ways, through aardvark-dns and netavark's bridge.
-    const byName = await timed('podman exec ping by name', () => pod('exec', 'c2', 'ping', '-c1', '-W2', 'c1'));
-    expect(byName).toContain(`(${c1ip})`);
-    expect(byName).toContain('1 packets received');
-    expect(await pod('exec', 'c1', 'ping', '-c1', '-W2', 'c2')).toContain('1 packets received');
-    // Positive control for the negative below: a fresh container on the network reaches c1 by address.
-    expect(await pod('run', '--rm', '--network', 'app', 'bb', 'ping', '-c1', '-W2', c1ip)).toContain('1 packets received');
-
-    // Negative: --network none has only lo, no route, no names.
-    const none = await podRaw('run', '--rm', '--network', 'none', 'bb', 'ping', '-c1', '-W2', c1ip);
-    expect(none.code).not.toBe(0);
-    expect(none.stdout + none.stderr).toMatch(/Network is unreachable/);
-    const noneByName = await podRaw('run', '--rm', '--network', 'none', 'bb', 'ping', '-c1', '-W2', 'c1');
-    expect(noneByName.code).not.toBe(0);
-    expect(noneByName.stdout + noneByName.stderr).toMatch(/bad address 'c1'/);
-    expect(await pod('run', '--rm', '--network', 'none', 'bb', 'ip', '-o', 'link')).not.toMatch(/eth0/);
+    await namesOnAUserNetwork({ run: pod, raw: podRaw, timed, name: 'podman' });
   });
 
   it('container DNS: *.lab is answered by the lab resolver (through aardvark-dns and directly); other names are NXDOMAIN', async () => {
@@ -292,7 +272,7 @@ describe('a real Podman in a lab host', () => {
     expect(fs.existsSync(path.dirname(pm2.runDir))).toBe(false);
 
     const { changed, notes } = compareSnapshots(before, snapshotHost(), undefined);
-    // Changes of other sessions' labs on this machine are only noted; everything of this
+    // Changes made by other labs running at the same time are only noted; everything of this
     // test, of Podman, and the machine's own network configuration must be unchanged.
     const ours = changed.filter((c) => /^(links|addrs|routes|rules|nft|sysctl)\b/.test(c) || c.includes(NAME) || /podman|conmon|aardvark|libpod|containers|cni|netns-/.test(c));
     if (changed.length > ours.length || notes.length) console.log(`hostcheck (not this test's): ${JSON.stringify({ changed, notes })}`);
