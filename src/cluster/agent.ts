@@ -142,11 +142,6 @@ export class OverlayAgent implements ClusterSeam, Participant {
     return [...this.link.view().networks.values()];
   }
 
-  private hasLocalEndpoints(netId: string): boolean {
-    for (const sb of this.link.view().sandboxes.values()) if (sb.endpoints[netId]) return true;
-    return false;
-  }
-
   /** Begin membership: connect now (not awaited by the daemon's start), re-list periodically. */
   start(): void {
     void this.connect();
@@ -311,19 +306,27 @@ export class OverlayAgent implements ClusterSeam, Participant {
     if (this.closed) return;
     this.view = decodeView(this.kvs);
     const view = this.view;
+    // One read of the state for the whole pass: adopting one network changes no other's membership.
+    const before = this.link.view();
+    const names = new Set([...before.networks.values()].map((n) => n.name));
     for (const net of view.networks.values()) {
-      if (!this.link.view().networks.has(net.id)) {
-        const clash = this.localNetworks().find((n) => n.name === net.name);
+      if (!before.networks.has(net.id)) {
+        const clash = names.has(net.name);
         if (clash) {
           this.link.log(`cluster: global network ${net.name} (${net.id.slice(0, 12)}) not adopted: a local network has that name`);
           continue;
         }
-        await this.engine.adoptNetwork(net).catch((e) => this.link.log(`cluster: adopting ${net.name}: ${(e as Error).message}`));
+        await this.engine.adoptNetwork(net).then(
+          () => names.add(net.name),
+          (e) => this.link.log(`cluster: adopting ${net.name}: ${(e as Error).message}`),
+        );
       }
     }
     if (this.listedOnce) {
-      for (const net of this.localNetworks()) {
-        if (net.scope !== 'global' || view.networks.has(net.id) || this.hasLocalEndpoints(net.id)) continue;
+      const now = this.link.view();
+      const inUse = new Set([...now.sandboxes.values()].flatMap((sb) => Object.keys(sb.endpoints)));
+      for (const net of now.networks.values()) {
+        if (net.scope !== 'global' || view.networks.has(net.id) || inUse.has(net.id)) continue;
         this.link.log(`cluster: network ${net.name} was removed from the cluster; removing it here`);
         await this.link.serial(() => this.engine.tearDownNetwork(net)).catch((e) => this.link.log(`cluster: removing ${net.name}: ${(e as Error).message}`));
         this.programmed.delete(net.id);
