@@ -424,7 +424,21 @@ export async function cleanupLabDocker(
   for (const ns of mountNs) await stopProcesses(findProcesses({ mountNs: ns }), 3_000);
   await stopProcesses(cgroupTreePids(cgroups()), 0);
 
-  // 3. Cgroups, then the directories (guarded: only paths named after this host).
+  // 3. Cgroups, then the directories (guarded: only paths named after this host). On a
+  //    loaded machine a killed shim can leave a straggler (a process still exiting, a
+  //    cgroup not yet empty): go round again, by everything that can only be this engine's,
+  //    until nothing is left or the deadline passes.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const stragglers = [
+      ...findProcesses({ argv: (a) => a.some((x) => x.startsWith(`${p.dataDir}/`)) }),
+      ...[...mountNs].flatMap((ns) => findProcesses({ mountNs: ns })),
+      ...cgroupTreePids(cgroups()),
+    ];
+    await stopProcesses([...new Set(stragglers)], 1_000);
+    const stuck = await removeCgroupTrees(cgroups(), 5_000);
+    if ((!stuck.length && !stragglers.length) || Date.now() >= deadline) break;
+  }
   const problems: string[] = [];
   for (const d of await removeCgroupTrees(cgroups())) problems.push(`cgroup ${d} could not be removed`);
   const remove = (target: string) => {
