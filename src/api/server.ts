@@ -16,6 +16,8 @@ import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
 import type { EmbeddedDns } from '../dns/resolver.js';
 import { mountUnsupported } from './unsupported.js';
+import { cniRoutes } from './cni-routes.js';
+import { netavarkRoutes } from './netavark-routes.js';
 import { BodyError, readJsonBody } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 
@@ -265,7 +267,7 @@ const SandboxCreateSchema = z
      * A namespace a container runtime owns (a CNI runtime, Podman): Switchyard attaches it
      * and configures its interfaces there, never runs or stops anything in it.
      */
-    runtime: z.object({ kind: z.enum(['cni', 'netavark']), netns: z.string(), container: z.string().optional() }).strict().optional(),
+    runtime: z.object({ kind: z.enum(['cni', 'netavark']), netns: z.string(), container: z.string().optional(), pid: z.number().int().positive().optional() }).strict().optional(),
   })
   .strict();
 
@@ -454,7 +456,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     const { runtime, ...b } = parseBody(SandboxCreateSchema, await json(c), 'yard');
     const { sb, plan } = await engine.createSandbox({
       ...b,
-      ...(runtime ? { runtime: { kind: runtime.kind, mode: 'configure', path: runtime.netns, ...(runtime.container ? { container: runtime.container } : {}) }, start: false } : {}),
+      ...(runtime
+        ? { runtime: { kind: runtime.kind, mode: 'configure', ...engine.kernel.runtimeNamespace(runtime.netns, runtime.pid), ...(runtime.container ? { container: runtime.container } : {}) }, start: false }
+        : {}),
     });
     return c.json({ Id: b.dryRun ? '' : sb.id, Plan: plan, Sandbox: sandboxJson(sb, engine.state.networks, engine.logFile(sb)) }, 201);
   });
@@ -506,6 +510,10 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     return c.json(await dns().explain(engine.findSandbox(from), name, c.req.query('type') || undefined));
   });
   app.get(`${y}/dns/stats`, (c) => c.json({ listeners: dns().listenerCount(), ...dns().stats }));
+
+  // The runtimes' front doors: Podman (netavark's contract) and CNI.
+  netavarkRoutes(app, engine);
+  cniRoutes(app, engine);
 
   // Docker's container, image, volume and swarm endpoints: what to use instead.
   mountUnsupported(app, { pluginName: rooms.dockerPlugin });

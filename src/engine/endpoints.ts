@@ -6,7 +6,7 @@
 import { YardError } from '../errors.js';
 import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
 import { newId, validateId } from '../model/ids.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
+import type { EndpointRecord, NetworkRecord, RuntimeOwner, SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { checkIfname } from '../drivers/contract.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
@@ -163,7 +163,7 @@ export class Endpoints {
     }
     if (!sb.netns) return [];
     const plan: Plan = [
-      sb.runtime?.path ? { op: 'netns.attach', name: sb.netns, path: sb.runtime.path } : { op: 'netns.add', name: sb.netns },
+      sb.runtime?.path ? { op: 'netns.attach', name: sb.netns, path: sb.runtime.source ?? sb.runtime.path } : { op: 'netns.add', name: sb.netns },
       { op: 'link.set', ns: sb.netns, name: 'lo', up: true },
     ];
     for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {
@@ -181,10 +181,13 @@ export class Endpoints {
     return [create!, ...rest.filter((op) => !('ns' in op) || !op.ns), ...rest.filter((op) => 'ns' in op && !!op.ns)];
   }
 
-  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false): Promise<{ plan: string[] }> {
+  /** `byRuntime`: the runtime that owns the sandbox connects it (netavark, CNI); users cannot. */
+  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false, byRuntime?: RuntimeOwner['kind']): Promise<{ plan: string[] }> {
     return this.core.serial(async () => {
       const net = this.core.findNetwork(netRef);
-      const done = await this.connectOne(net, this.core.findSandbox(sbRef), req, dryRun);
+      const sb = this.core.findSandbox(sbRef);
+      if (!byRuntime || sb.runtime?.kind !== byRuntime || sb.runtime.mode !== 'configure') refuseRuntimeOwned(sb, 'connected to another network');
+      const done = await this.connectOne(net, sb, req, dryRun);
       const plan = [...done.plan];
       // As at run: a sandbox whose only networks are overlays also joins the gateway bridge.
       for (const extra of this.core.cluster?.extraNetworks?.(this.core.networksOf(done.next)) ?? []) {
@@ -201,7 +204,6 @@ export class Endpoints {
   }
 
   async connectOne(net: NetworkRecord, sb: SandboxRecord, req: Omit<AttachRequest, 'network'>, dryRun: boolean): Promise<{ plan: string[]; next: SandboxRecord }> {
-    refuseRuntimeOwned(sb, 'connected to another network');
     if (!sb.netns) {
       throw new YardError('NETWORK_MODE_EXCLUSIVE', `sandbox ${sb.name} is on the host network and cannot join network ${net.name}`, {
         hint: 'host and none networks cannot be combined with any other network',
@@ -228,10 +230,12 @@ export class Endpoints {
     return { plan: renderPlan(plan), next };
   }
 
-  disconnect(netRef: string, sbRef: string, force = false): Promise<void> {
+  disconnect(netRef: string, sbRef: string, force = false, byRuntime?: RuntimeOwner['kind']): Promise<void> {
     return this.core.serial(async () => {
       const net = this.core.findNetwork(netRef);
-      let next = await this.disconnectOne(net, this.core.findSandbox(sbRef), force);
+      const sb = this.core.findSandbox(sbRef);
+      if (!byRuntime || sb.runtime?.kind !== byRuntime || sb.runtime.mode !== 'configure') refuseRuntimeOwned(sb, 'disconnected');
+      let next = await this.disconnectOne(net, sb, force);
       // The gateway bridge stays while an overlay needs it, and is added when the network
       // that gave an overlay sandbox its way out goes (unless it is what was disconnected).
       const gw = this.core.cluster?.gatewayNetwork?.();
@@ -245,7 +249,6 @@ export class Endpoints {
   }
 
   async disconnectOne(net: NetworkRecord, sb: SandboxRecord, force: boolean): Promise<SandboxRecord> {
-    refuseRuntimeOwned(sb, 'disconnected');
     const ep = sb.endpoints[net.id];
     if (!ep) {
       throw new YardError('NOT_CONNECTED', `sandbox ${sb.name} is not connected to network ${net.name}`, { hint: 'nothing to do' });

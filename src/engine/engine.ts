@@ -14,7 +14,7 @@
  */
 import type { Kernel } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
+import type { EndpointRecord, NetworkRecord, RuntimeOwner, SandboxRecord, State } from '../model/types.js';
 import type { Plan } from '../plan/ops.js';
 import type { PortMapping } from '../model/ports.js';
 import type { Underlay } from '../drivers/contract.js';
@@ -140,11 +140,11 @@ export class Engine {
 
   // ------------------------------------------------------------ endpoints
 
-  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false): Promise<{ plan: string[] }> {
-    return this.endpointRoom.connect(netRef, sbRef, req, dryRun);
+  connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false, byRuntime?: RuntimeOwner['kind']): Promise<{ plan: string[] }> {
+    return this.endpointRoom.connect(netRef, sbRef, req, dryRun, byRuntime);
   }
-  disconnect(netRef: string, sbRef: string, force = false): Promise<void> {
-    return this.endpointRoom.disconnect(netRef, sbRef, force);
+  disconnect(netRef: string, sbRef: string, force = false, byRuntime?: RuntimeOwner['kind']): Promise<void> {
+    return this.endpointRoom.disconnect(netRef, sbRef, force, byRuntime);
   }
   /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
   sandboxPlan(sb: SandboxRecord): Plan {

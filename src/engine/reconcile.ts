@@ -208,6 +208,8 @@ function namespaceGone(engine: Engine, sb: SandboxRecord, host: ObservedNs): boo
   const rt = sb.runtime;
   if (!rt?.path) return false;
   if (rt.mode === 'configure') {
+    // A path in the runtime's own mount namespace cannot be watched from here.
+    if (rt.source) return false;
     const theirs = engine.kernel.netnsIdentity(rt.path);
     const ours = sb.netns ? engine.kernel.netnsIdentity(sb.netns) : undefined;
     return !theirs || (!!ours && ours !== theirs);

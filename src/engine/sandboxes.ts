@@ -139,6 +139,9 @@ export class Sandboxes {
     if (req.runtime?.mode === 'configure' && (!req.runtime.path?.startsWith('/') || req.runtime.path.includes('\0') || req.runtime.path.length > 4096)) {
       throw new YardError('INVALID_ARGUMENT', `the runtime's namespace ${JSON.stringify(req.runtime.path ?? '')} is not an absolute path`, { field: 'netns', hint: 'give the path of the network namespace file, e.g. /run/netns/<name>' });
     }
+    if (req.runtime?.source !== undefined && !/^\/proc\/[1-9][0-9]*\/root\//.test(req.runtime.source)) {
+      throw new YardError('INVALID_ARGUMENT', `the runtime's namespace source ${JSON.stringify(req.runtime.source.slice(0, 80))} is not /proc/<pid>/root/<path>`, { field: 'pid', hint: "give the calling runtime's own PID" });
+    }
     if (req.runtime && (hostMode || nets.some((n) => getDriver(n.driver).attach !== 'interface'))) {
       throw new YardError('NETWORK_MODE_EXCLUSIVE', `a runtime's sandbox joins only networks that give it an interface (not host or none)`, { field: '--network', hint: "use the runtime's own host and none networks" });
     }

@@ -7,7 +7,7 @@ import { applyBestEffort, applyPlan } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './netns-files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
-import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
+import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, runtimeNamespace, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
 
 export interface Kernel {
   /** All or nothing: on failure the applied prefix is undone and an ApplyError thrown. */
@@ -25,6 +25,8 @@ export interface Kernel {
   inspectProcess(pid: number): ProcessInfo | undefined;
   /** `net:[inode]` of a named namespace or a namespace file's absolute path (null: the daemon's own); undefined when missing. */
   netnsIdentity(netns: string | null): string | undefined;
+  /** Where the daemon opens a runtime's namespace file that process `pid` named (its own mount namespace may differ). */
+  runtimeNamespace(nsPath: string, pid?: number): { path: string; source?: string };
   writeSandboxFiles(netns: string, files: Record<string, string>): void;
   removeSandboxFiles(netns: string): void;
   listSandboxFileDirs(): string[];
@@ -44,6 +46,7 @@ export class LinuxKernel implements Kernel {
   killNetnsProcesses = killNetnsProcesses;
   inspectProcess = inspectProcess;
   netnsIdentity = netnsIdentity;
+  runtimeNamespace = runtimeNamespace;
   writeSandboxFiles = writeSandboxFiles;
   removeSandboxFiles = removeSandboxFiles;
   listSandboxFileDirs = listSandboxFileDirs;

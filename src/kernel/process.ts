@@ -118,6 +118,20 @@ export function netnsIdentity(netns: string | null): string | undefined {
   }
 }
 
+/**
+ * Where the daemon can open a runtime's namespace file `nsPath` that the runtime's process
+ * `pid` named: the path itself when that process sees the daemon's mounts, else the path
+ * through the process's root (`/proc/<pid>/root<nsPath>`, which resolves in its mount
+ * namespace; the kernel allows bind-mounting a namespace file from another mount namespace).
+ * Undefined `source`: the same mount namespace.
+ */
+export function runtimeNamespace(nsPath: string, pid?: number): { path: string; source?: string } {
+  if (pid === undefined) return { path: nsPath };
+  const theirs = mountNsOf(pid);
+  if (!theirs) throw new YardError('INVALID_ARGUMENT', `process ${pid} is not running`, { field: 'pid', hint: "give the calling runtime's own PID" });
+  return theirs === mountNsOf(process.pid) ? { path: nsPath } : { path: nsPath, source: `/proc/${pid}/root${nsPath}` };
+}
+
 /** PIDs of every process in a named namespace. */
 export async function netnsPids(ns: string): Promise<number[]> {
   const r = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000 });

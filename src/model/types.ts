@@ -82,6 +82,13 @@ export interface RuntimeOwner {
   path?: string;
   /** The runtime's container ID, when it tells it. */
   container?: string;
+  /**
+   * Where the daemon opened `path` to attach it, when the runtime sees `path` in a mount
+   * namespace of its own (`/proc/<pid>/root<path>` of the runtime's process, good only while
+   * that process runs: see runtimeNamespace). Such a path is not watched: the runtime
+   * releases the sandbox itself (netavark teardown, CNI DEL or GC).
+   */
+  source?: string;
 }
 
 export interface SandboxRecord {

@@ -204,6 +204,11 @@ export class RecordingKernel implements Kernel {
     if (netns === null) return 'net:[1]';
     return this.view.has(netns) ? `net:[${netns}]` : undefined;
   }
+  /** Runtime processes tests pretend run in a mount namespace of their own. */
+  readonly foreignMountNs = new Set<number>();
+  runtimeNamespace(nsPath: string, pid?: number): { path: string; source?: string } {
+    return pid !== undefined && this.foreignMountNs.has(pid) ? { path: nsPath, source: `/proc/${pid}/root${nsPath}` } : { path: nsPath };
+  }
   writeSandboxFiles(netns: string, files: Record<string, string>): void {
     this.files.set(netns, files);
   }
