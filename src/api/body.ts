@@ -2,6 +2,10 @@
  * A request body read with a size cap and parsed as JSON: the one reader of the daemon's
  * API and of its Docker plugin sockets. Each caller turns a BodyProblem into its own answer.
  */
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { YardError } from '../errors.js';
+
 export type BodyProblem = 'too-large' | 'not-utf8' | 'not-json';
 
 export class BodyError extends Error {
@@ -44,3 +48,49 @@ export async function readJsonBody(stream: ReadableStream<Uint8Array> | null, li
     throw new BodyError('not-json');
   }
 }
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function tooLarge(what: string): YardError {
+  return new YardError('REQUEST_TOO_LARGE', `request body${what} is larger than the daemon's limit of ${MAX_BODY_BYTES} bytes (1 MiB)`, {
+    field: 'body',
+    hint: 'send a smaller request',
+  });
+}
+
+/**
+ * Docker's routes ('docker') take a missing or `null` body as `{}` and ignore unknown keys,
+ * as Docker does; Switchyard's own routes ('yard') need a JSON object and refuse unknown
+ * keys (their schemas are strict).
+ */
+export type BodyMode = 'docker' | 'yard';
+
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown, mode: BodyMode = 'docker'): T {
+  const kind = body === undefined ? 'empty' : body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body !== 'object' ? `a JSON ${typeof body}` : '';
+  if (kind && !(mode === 'docker' && (body === undefined || body === null))) {
+    throw new YardError('INVALID_ARGUMENT', `request body is ${kind}, not a JSON object`, { field: 'body', hint: 'send a JSON object (see docs/api.md)' });
+  }
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...issue.path, issue.keys[0]].join('.');
+    throw new YardError('INVALID_ARGUMENT', `request field ${field} is not a known field`, { field, hint: 'remove it (the fields are listed in docs/api.md)' });
+  }
+  const field = issue.path.join('.') || 'body';
+  throw new YardError('INVALID_ARGUMENT', `request field ${field}: ${issue.message}`, { field, hint: 'fix the request body (see docs/api.md)' });
+}
+
+/** The body, read with the size cap: undefined when there is none (or only blanks). */
+export async function json(c: Context): Promise<unknown> {
+  try {
+    // Not cancelled when too large: the rest is read and dropped after the answer (withLingeringClose).
+    return await readJsonBody(c.req.raw.body, MAX_BODY_BYTES, 'release');
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    if (e.problem === 'too-large') throw tooLarge('');
+    if (e.problem === 'not-utf8') throw new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: 'send a JSON object in UTF-8' });
+    throw new YardError('INVALID_ARGUMENT', 'request body is not valid JSON', { field: 'body', hint: 'send a JSON object' });
+  }
+}
+

@@ -18,7 +18,8 @@ import type { EmbeddedDns } from '../dns/resolver.js';
 import { mountUnsupported } from './unsupported.js';
 import { cniRoutes } from './cni-routes.js';
 import { netavarkRoutes } from './netavark-routes.js';
-import { BodyError, readJsonBody } from './body.js';
+import { MAX_BODY_BYTES, json, parseBody, tooLarge } from './body.js';
+export { MAX_BODY_BYTES } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 
 /** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
@@ -42,51 +43,6 @@ function cmpVersion(a: string, b: string): number {
  * 413 before it is read (by its Content-Length), or as soon as a chunked one passes the
  * limit; the connection is then closed, so the rest is never buffered.
  */
-export const MAX_BODY_BYTES = 1024 * 1024;
-
-function tooLarge(what: string): YardError {
-  return new YardError('REQUEST_TOO_LARGE', `request body${what} is larger than the daemon's limit of ${MAX_BODY_BYTES} bytes (1 MiB)`, {
-    field: 'body',
-    hint: 'send a smaller request',
-  });
-}
-
-/**
- * Docker's routes ('docker') take a missing or `null` body as `{}` and ignore unknown keys,
- * as Docker does; Switchyard's own routes ('yard') need a JSON object and refuse unknown
- * keys (their schemas are strict).
- */
-type BodyMode = 'docker' | 'yard';
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown, mode: BodyMode = 'docker'): T {
-  const kind = body === undefined ? 'empty' : body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body !== 'object' ? `a JSON ${typeof body}` : '';
-  if (kind && !(mode === 'docker' && (body === undefined || body === null))) {
-    throw new YardError('INVALID_ARGUMENT', `request body is ${kind}, not a JSON object`, { field: 'body', hint: 'send a JSON object (see docs/api.md)' });
-  }
-  const r = schema.safeParse(body ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const field = [...issue.path, issue.keys[0]].join('.');
-    throw new YardError('INVALID_ARGUMENT', `request field ${field} is not a known field`, { field, hint: 'remove it (the fields are listed in docs/api.md)' });
-  }
-  const field = issue.path.join('.') || 'body';
-  throw new YardError('INVALID_ARGUMENT', `request field ${field}: ${issue.message}`, { field, hint: 'fix the request body (see docs/api.md)' });
-}
-
-/** The body, read with the size cap: undefined when there is none (or only blanks). */
-async function json(c: Context): Promise<unknown> {
-  try {
-    // Not cancelled when too large: the rest is read and dropped after the answer (withLingeringClose).
-    return await readJsonBody(c.req.raw.body, MAX_BODY_BYTES, 'release');
-  } catch (e) {
-    if (!(e instanceof BodyError)) throw e;
-    if (e.problem === 'too-large') throw tooLarge('');
-    if (e.problem === 'not-utf8') throw new YardError('INVALID_ARGUMENT', 'request body is not UTF-8 text', { field: 'body', hint: 'send a JSON object in UTF-8' });
-    throw new YardError('INVALID_ARGUMENT', 'request body is not valid JSON', { field: 'body', hint: 'send a JSON object' });
-  }
-}
-
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**

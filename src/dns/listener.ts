@@ -19,7 +19,8 @@ import { NetnsTransport } from './upstream.js';
 
 const MAX_TCP_IN_FLIGHT = 64;
 
-export type Handler = (query: Buffer, tcp: boolean) => Buffer | null | Promise<Buffer | null>;
+/** `from`: the asker's address (the gateway listeners tell sandboxes apart by it). */
+export type Handler = (query: Buffer, tcp: boolean, from: string) => Buffer | null | Promise<Buffer | null>;
 
 export interface ListenerEvents {
   tcpRejected(): void;
@@ -27,7 +28,8 @@ export interface ListenerEvents {
 }
 
 export class SandboxListener {
-  readonly transport: NetnsTransport;
+  /** The upstream transport (none for a gateway listener: answers are forwarded through the asking sandbox's). */
+  readonly transport?: NetnsTransport;
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private conns = new Set<net.Socket>();
@@ -39,9 +41,40 @@ export class SandboxListener {
     private handle: Handler,
     private events: ListenerEvents,
     private pool: TcpPool,
-    upstreamTcp: Budget,
+    upstreamTcp: Budget | null,
   ) {
-    this.transport = new NetnsTransport(netns, upstreamTcp);
+    if (upstreamTcp) this.transport = new NetnsTransport(netns, upstreamTcp);
+  }
+
+  /**
+   * A listener on `address`:53 in the daemon's own namespace (a network's gateway address,
+   * where Podman's containers look for their resolver, as aardvark-dns serves it).
+   */
+  static async openOnHost(key: string, address: string, handle: Handler, events: ListenerEvents, pool: TcpPool): Promise<SandboxListener> {
+    const l = new SandboxListener(key, `the daemon's namespace (${address})`, handle, events, pool, null);
+    try {
+      const udp = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' });
+      l.udp = udp;
+      udp.on('message', (msg, rinfo) => l.onDatagram(msg, rinfo));
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind({ address, port: 53, exclusive: true }, () => {
+          udp.off('error', reject);
+          resolve();
+        });
+      });
+      udp.on('error', (e) => events.error(`udp socket on ${address}: ${e.message}`));
+      l.tcp = net.createServer((c) => l.onConnection(c));
+      l.tcp.on('error', (e) => events.error(`tcp socket on ${address}: ${e.message}`));
+      await new Promise<void>((resolve, reject) => {
+        l.tcp!.once('error', reject);
+        l.tcp!.listen({ host: address, port: 53, backlog: 128, exclusive: true }, () => resolve());
+      });
+    } catch (e) {
+      l.close();
+      throw e;
+    }
+    return l;
   }
 
   /**
@@ -86,7 +119,7 @@ export class SandboxListener {
       if (answer && !this.closed) this.udp?.send(answer, rinfo.port, rinfo.address);
     };
     try {
-      const r = this.handle(msg, false);
+      const r = this.handle(msg, false, rinfo.address);
       if (r instanceof Promise) r.then(send, (e: unknown) => this.events.error(`udp query: ${(e as Error).message}`));
       else send(r);
     } catch (e) {
@@ -131,7 +164,7 @@ export class SandboxListener {
         completed = true;
         if (++inFlight > MAX_TCP_IN_FLIGHT) return void c.destroy();
         try {
-          const r = this.handle(Buffer.from(msg), true);
+          const r = this.handle(Buffer.from(msg), true, c.remoteAddress ?? '');
           if (r instanceof Promise) r.then(write, () => write(null));
           else write(r);
         } catch (e) {
@@ -160,6 +193,6 @@ export class SandboxListener {
     this.tcp?.close();
     for (const c of this.conns) c.destroy();
     this.conns.clear();
-    this.transport.close();
+    this.transport?.close();
   }
 }

@@ -17,6 +17,10 @@ import type { ResolvInput } from './sandbox-files.js';
 /** Docker's TTL for container records. */
 export const LOCAL_TTL = 600;
 export const EMBEDDED_DNS = '127.0.0.11';
+/** Label naming an extra DNS domain under which a network's names answer (Podman's dns.podman). */
+export const DNS_DOMAIN_LABEL = 'switchyard.dns.domain';
+/** Label: the network's names are also answered on its gateway address (where Podman's containers ask, as aardvark-dns serves them). */
+export const DNS_GATEWAY_LABEL = 'switchyard.dns.gateway';
 const OVERLAY_GATEWAY_BRIDGE = 'yard_gwbridge';
 
 /** Does a network serve names through the embedded resolver? */
@@ -82,7 +86,9 @@ export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Itera
 function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): void {
   const ipv4 = bare(ep.ipv4);
   const ipv6 = bare(ep.ipv6);
-  const suffix = `.${nn.net.name.toLowerCase()}`;
+  // `.<network>`, and the network's own DNS domain when it has one (Podman's dns.podman).
+  const domain = nn.net.labels?.[DNS_DOMAIN_LABEL]?.toLowerCase().replace(/\.$/, '');
+  const suffixes = [`.${nn.net.name.toLowerCase()}`, ...(domain ? [`.${domain}`] : [])];
   const keys: [string, NameKind][] = [
     [sb.name, 'name'],
     ...ep.aliases.map((a): [string, NameKind] => [a, 'alias']),
@@ -93,7 +99,7 @@ function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): v
     const key = raw.toLowerCase().replace(/\.$/, '');
     if (!key || seen.has(key)) continue;
     seen.add(key);
-    for (const k of [key, key + suffix]) {
+    for (const k of [key, ...suffixes.map((x) => key + x)]) {
       const list = nn.names.get(k) ?? [];
       list.push({ sandboxId: sb.id, sandboxName: sb.name, kind, ipv4, ipv6 });
       nn.names.set(k, list);

@@ -27,6 +27,7 @@ import { SandboxListener } from './listener.js';
 import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
 import {
   buildRecords,
+  DNS_GATEWAY_LABEL,
   EMBEDDED_DNS,
   embeddedResolvConf,
   isLoop,
@@ -91,6 +92,10 @@ export class EmbeddedDns implements Participant {
   private remote: SandboxRecord[] = [];
   private records: Records = { networks: new Map() };
   private listeners = new Map<string, SandboxListener>();
+  /** By network ID: listeners on the gateway address of networks labelled DNS_GATEWAY_LABEL. */
+  private gateways = new Map<string, SandboxListener>();
+  /** By network ID, then bare address: the sandbox that has it (who asks a gateway listener). */
+  private holders = new Map<string, Map<string, string>>();
   private rotations = new WeakMap<Holder[], number>();
   private daemonDns: readonly string[] = [];
   private log: (m: string) => void = () => {};
@@ -181,7 +186,15 @@ export class EmbeddedDns implements Participant {
     this.follow(ctx.after);
     switch (change.kind) {
       case 'network.create':
-        return restore;
+        await this.syncGateways().catch((e: unknown) => {
+          restore();
+          void this.syncGateways().catch(() => {});
+          throw e;
+        });
+        return () => {
+          restore();
+          void this.syncGateways().catch(() => {});
+        };
       case 'sandbox.create':
       case 'connect': {
         const opened = await this.syncListener(change.sb).catch((e: unknown) => {
@@ -199,6 +212,8 @@ export class EmbeddedDns implements Participant {
         return;
       }
       case 'network.remove':
+        await this.syncGateways();
+        return;
       case 'sandbox.remove':
       case 'sandbox.ports':
         return;
@@ -207,8 +222,9 @@ export class EmbeddedDns implements Participant {
 
   async reconcile(link: EngineLink): Promise<void> {
     this.bind(link);
-    for (const l of this.listeners.values()) l.close();
+    for (const l of [...this.listeners.values(), ...this.gateways.values()]) l.close();
     this.listeners.clear();
+    this.gateways.clear();
     this.follow(link.view());
     if (link.config.dns.some(isLoop)) link.log(`dns: the daemon's upstream list includes ${EMBEDDED_DNS} (the resolver itself); it is skipped`);
     const failed: string[] = [];
@@ -219,6 +235,7 @@ export class EmbeddedDns implements Participant {
         failed.push(`${sb.name}: ${(e as Error).message}`);
       }
     }
+    await this.syncGateways().catch((e: unknown) => failed.push((e as Error).message));
     if (failed.length) throw new Error(`resolver sockets not opened for ${failed.length} sandbox(es): ${failed.join('; ')}`);
   }
 
@@ -231,8 +248,9 @@ export class EmbeddedDns implements Participant {
   }
 
   close(): void {
-    for (const l of this.listeners.values()) l.close();
+    for (const l of [...this.listeners.values(), ...this.gateways.values()]) l.close();
     this.listeners.clear();
+    this.gateways.clear();
     this.pool.close();
   }
 
@@ -258,6 +276,54 @@ export class EmbeddedDns implements Participant {
 
   private rebuild(): void {
     this.records = buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
+    this.holders.clear();
+    for (const sb of this.sbs.values()) {
+      for (const ep of Object.values(sb.endpoints)) {
+        if (!this.gateways.has(ep.networkId)) continue;
+        const m = this.holders.get(ep.networkId) ?? new Map<string, string>();
+        for (const a of [ep.ipv4, ep.ipv6]) if (a) m.set(a.split('/')[0]!, sb.id);
+        this.holders.set(ep.networkId, m);
+      }
+    }
+  }
+
+  /** The gateway addresses a network is answered on (bridge networks with DNS_GATEWAY_LABEL). */
+  private gatewayAddresses(n: NetworkRecord): string[] {
+    if (n.deleting || n.driver !== 'bridge' || n.labels?.[DNS_GATEWAY_LABEL] !== 'true') return [];
+    return n.ipam.config.map((p) => p.gateway).filter((g): g is string => !!g && net.isIPv4(g));
+  }
+
+  /** Open the gateway listeners that networks need, close those no network needs. */
+  private async syncGateways(): Promise<void> {
+    for (const [id, l] of this.gateways) {
+      const n = this.nets.get(id);
+      if (!n || !this.gatewayAddresses(n).length) {
+        l.close();
+        this.gateways.delete(id);
+      }
+    }
+    for (const n of this.nets.values()) {
+      const [gw] = this.gatewayAddresses(n);
+      if (!gw || this.gateways.has(n.id)) continue;
+      const events = {
+        tcpRejected: () => this.counters.tcpRejected++,
+        error: (what: string) => {
+          this.counters.errors++;
+          this.log(`dns: ${what}`);
+        },
+      };
+      // Whoever asks is known by address; a stranger is refused (handle finds no sandbox '').
+      const ask = (q: Buffer, tcp: boolean, from: string) => this.handle(this.holders.get(n.id)?.get(from.replace(/^::ffff:/, '')) ?? '', q, tcp);
+      try {
+        this.gateways.set(n.id, await SandboxListener.openOnHost(`gateway:${n.id}`, gw, ask, events, this.pool));
+      } catch (e) {
+        throw new YardError('KERNEL_FAILED', `cannot open the DNS resolver's sockets on ${gw}:53 (gateway of network ${n.name}): ${(e as Error).message}`, {
+          hint: 'another DNS server (aardvark-dns, dnsmasq) may hold that address and port; stop it',
+          cause: e,
+        });
+      }
+    }
+    this.rebuild();
   }
 
   /** Open the sandbox's sockets if it needs them; true if this call opened them. */

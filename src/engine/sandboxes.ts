@@ -287,6 +287,11 @@ export class Sandboxes {
    * daemon was down). A view: the stored record is unchanged (see persistStatus).
    */
   refresh(sb: SandboxRecord): SandboxRecord {
+    // A runtime's container runs while its namespace is ours to configure (configure mode)
+    // or joined (handover mode); the runtime, not a process of ours, says when it stops.
+    if (sb.runtime && sb.status !== 'running' && (sb.runtime.mode === 'configure' || sb.runtime.path)) {
+      return { ...sb, status: 'running', startedAt: sb.startedAt ?? sb.created };
+    }
     if (sb.status === 'running' && sb.pid && !this.core.kernel.isAlive(sb.pid, sb.pidStart || undefined)) {
       return { ...sb, status: 'exited', finishedAt: sb.finishedAt ?? nowRfc3339Nano() };
     }

@@ -39,7 +39,7 @@ export { processGone };
 import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import { cgroupDirs } from '../kernel/cgroups.js';
-import { cleanupLabDocker, dockerCli, dockerPaths, runDocker, startLabDocker, stopLabDocker, type DockerPaths, type LabDocker } from './docker.js';
+import { cleanupLabDocker, dockerCli, dockerPaths, runDocker, shq, startLabDocker, stopLabDocker, type DockerPaths, type LabDocker } from './docker.js';
 import { cleanupLabPodman, podmanCli, podmanEnv, podmanPaths, runPodman, startLabPodman, type LabPodman, type PodmanNetworkBackend, type PodmanPaths } from './podman.js';
 import {
   BIN_DIR,
@@ -132,6 +132,11 @@ export interface LabPodmanOptions {
   networkBackend?: PodmanNetworkBackend;
   /** Directories searched for netavark and aardvark-dns before Debian's /usr/lib/podman. */
   helperDirs?: string[];
+  /**
+   * Switchyard is Podman's network backend: its netavark-compatible executable, talking to
+   * the host's daemon, comes first in helper_binaries_dir (netavark backend only).
+   */
+  switchyard?: boolean;
   /** Import the `bb` image (default true). */
   image?: boolean;
 }
@@ -787,7 +792,7 @@ export async function startPodman(
     // Podman's /run is its own; the lab's run directory stays visible at its path.
     shareRun: [RUN_DIR],
     networkBackend: opts.networkBackend,
-    helperDirs: opts.helperDirs,
+    helperDirs: [...(opts.switchyard ? [switchyardPodmanHelpers(h.name)] : []), ...(opts.helperDirs ?? [])],
     image: opts.image,
     onProgress: opts.onProgress,
   });
@@ -795,6 +800,18 @@ export async function startPodman(
   if (typeof host !== 'string') host.podman = pm;
   writeState(info);
   return pm;
+}
+
+/**
+ * A directory holding `netavark` for one lab host's Podman: Switchyard's executable, told
+ * the host daemon's socket (Podman passes its own environment through, which has none).
+ */
+function switchyardPodmanHelpers(host: string): string {
+  const dir = path.join(path.dirname(socketPathFor(host)), 'podman-helpers');
+  fs.mkdirSync(dir, { recursive: true });
+  const script = `#!/bin/sh\nYARD_HOST=${shq(`unix://${socketPathFor(host)}`)} exec ${shq(path.join(BIN_DIR, 'switchyard-netavark'))} "$@"\n`;
+  fs.writeFileSync(path.join(dir, 'netavark'), script, { mode: 0o755 });
+  return dir;
 }
 
 /** Remove a lab host's Podman (containers, processes, mount namespace, cgroups, directories); returns what could not be removed. */

@@ -74,7 +74,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--docker', 'also run a real Docker engine (dockerd 20.10 + containerd) in every host, with the image bb imported')
     .option('--podman', 'also set up a real Podman (podman 4.3, netavark, aardvark-dns, runc) in every host, with the image bb imported')
     .option('--podman-network-backend <backend>', 'network backend of the lab\'s Podman: netavark (default) or cni')
-    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean; podman?: boolean; podmanNetworkBackend?: string }) => {
+    .option('--podman-switchyard', 'the lab\'s Podman networks through Switchyard: the host daemon\'s netavark-compatible executable comes first in helper_binaries_dir')
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean; podman?: boolean; podmanNetworkBackend?: string; podmanSwitchyard?: boolean }) => {
+      if (opts.podmanSwitchyard && (!opts.podman || (opts.podmanNetworkBackend ?? 'netavark') !== 'netavark')) {
+        throw new YardError('INVALID_ARGUMENT', '--podman-switchyard needs --podman with the netavark backend', { field: '--podman-switchyard', hint: 'add --podman (and leave --podman-network-backend at netavark)' });
+      }
       if (opts.podmanNetworkBackend !== undefined && !opts.podman) {
         throw new YardError('INVALID_ARGUMENT', '--podman-network-backend needs --podman', { field: '--podman-network-backend', hint: 'add --podman, or leave the option out' });
       }
@@ -86,7 +90,7 @@ export function register(program: Command, ctx: CliContext): void {
         mtu: opts.mtu,
         cluster: opts.cluster,
         docker: opts.docker === true,
-        podman: podmanBackend ? { networkBackend: podmanBackend } : false,
+        podman: podmanBackend ? { networkBackend: podmanBackend, switchyard: opts.podmanSwitchyard === true } : false,
         onProgress: (msg) => ctx.err(msg),
       });
       const rows = info.hosts.map((h) => [
