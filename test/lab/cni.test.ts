@@ -16,14 +16,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/kernel/exec.js';
 import { BIN_DIR } from '../../src/paths.js';
 import { api, eventually, exec, ok, sh, withLab, yard } from './helpers.js';
-import type { LabHost } from '../../src/lab/lab.js';
+import { restartDaemon, type LabHost } from '../../src/lab/lab.js';
+import { processGone } from '../../src/kernel/process.js';
 
 const lab = withLab('cni', 2);
 const h = () => lab.host(1);
 const tag = String(process.pid).slice(-5);
 const ns = (n: string) => `cni${n}${tag}`;
 const nsPath = (n: string) => `/run/netns/${ns(n)}`;
-const NETS = ['A', 'B', 'C', 'D1', 'D2', 'E', 'F1', 'F2', 'X'];
+const NETS = ['A', 'B', 'C', 'D1', 'D2', 'E', 'F1', 'F2', 'X', 'M', 'K1', 'K2'];
 let pluginDir: string;
 let server: ChildProcess | undefined;
 
@@ -335,6 +336,41 @@ describe('the switchyard CNI plugin under a CNI runtime', () => {
     const down = await runPlugin(h(), 'STATUS', { cniVersion: '1.1.0', name: 'cninet', type: 'switchyard', socket: '/run/switchyard/no-such-instance/yard.sock' });
     expect(down.code).toBe(1);
     expect(down.out).toMatchObject({ cniVersion: '1.1.0', code: 50, msg: expect.stringMatching(/cannot be reached/) });
+  });
+
+  it('a macvlan network on the LAN: the container reaches another lab host; DEL releases it', async () => {
+    await ok(yard(h(), 'network', 'create', '-d', 'macvlan', '-o', 'parent=lan0', '--subnet', '10.231.0.0/24', '--gateway', '10.231.0.1', '--ip-range', '10.231.0.192/27', 'cnilan'));
+    const a = att('M');
+    const added = await runList(h(), 'ADD', plain('cnilan'), a);
+    expect(added.ok, JSON.stringify(added.error)).toBe(true);
+    const ip = ipOfResult(added.result);
+    expect(ip).toMatch(/^10\.231\.0\.(19[2-9]|2[0-2]\d)$/);
+    expect((await addrsIn('M')).eth0).toContain(`${ip}/24`);
+    expect(await pingFrom('M', lab.host(2).lan4)).toBe(true);
+    expect((await runList(h(), 'DEL', plain('cnilan'), a, added.result)).ok).toBe(true);
+    expect((await addrsIn('M')).eth0).toBeUndefined();
+    expect(await pingFrom('M', lab.host(2).lan4)).toBe(false);
+  });
+
+  it('containers keep talking while the daemon is killed with -9; after a restart CHECK and DEL work', async () => {
+    const [k1, k2] = [att('K1'), att('K2')];
+    const r1 = await runList(h(), 'ADD', plain(), k1);
+    const r2 = await runList(h(), 'ADD', plain(), k2);
+    expect(r1.ok && r2.ok).toBe(true);
+    const pid = h().daemonPid!;
+    process.kill(pid, 'SIGKILL');
+    expect(await eventually(async () => processGone(pid), { timeoutMs: 3_000, intervalMs: 10, tries: 300 })).toBe(true);
+    expect(await pingFrom('K1', ipOfResult(r2.result))).toBe(true);
+    // Without the daemon a new ADD is "try again later" (11), and creates nothing.
+    const down = await runPlugin(h(), 'ADD', { cniVersion: '1.0.0', name: 'cninet', type: 'switchyard', socket: h().socket }, att('K1', 'eth5'));
+    expect(down.code).not.toBe(0);
+    expect(down.out.code).toBe(11);
+    await restartDaemon(lab.info, h());
+    expect((await checkList(h(), plain(), k1, r1.result)).ok).toBe(true);
+    expect(await pingFrom('K2', ipOfResult(r1.result))).toBe(true);
+    expect((await runList(h(), 'DEL', plain(), k1, r1.result)).ok).toBe(true);
+    expect((await runList(h(), 'DEL', plain(), k2, r2.result)).ok).toBe(true);
+    expect(await pingFrom('K2', ipOfResult(r1.result))).toBe(false);
   });
 
   it('leaves no attached runtime namespace behind', async () => {
