@@ -215,6 +215,28 @@ export function mountNsOf(pid: number): string | undefined {
   }
 }
 
+/**
+ * Processes in mount namespace `ns` whose /run is bound from a directory whose path ends in
+ * `runSuffix` (a lab engine's own /run). The inode alone does not name a namespace for
+ * long: once a namespace's last process exits, the kernel soon gives its number to a new
+ * one (every `ip netns exec` makes one), so a match on it could hit anyone's process.
+ */
+export function processesInMountNs(ns: string, runSuffix: string): number[] {
+  return findProcesses({ mountNs: ns }).filter((pid) => {
+    try {
+      return fs
+        .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+        .split('\n')
+        .some((l) => {
+          const f = l.split(' ');
+          return f[4] === '/run' && (f[3] ?? '').replace(/\/\/deleted$/, '').endsWith(runSuffix);
+        });
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Live processes (not zombies) whose argv or mount namespace matches. */
 export function findProcesses(match: { argv?: (argv: string[]) => boolean; mountNs?: string }): number[] {
   const out: number[] = [];

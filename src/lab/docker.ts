@@ -43,7 +43,7 @@ import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run, type RunResult } from '../kernel/exec.js';
 import { cgroupDirs, cgroupTreePids, readCgroupLinks, readCgroupMounts, removeCgroupTrees, type CgroupMount } from '../kernel/cgroups.js';
-import { cmdlineOf, findProcesses, mountNsOf, mountsUnder, procStart, processGone, stopProcesses } from '../kernel/process.js';
+import { cmdlineOf, findProcesses, mountNsOf, mountsUnder, procStart, processesInMountNs, processGone, stopProcesses } from '../kernel/process.js';
 import { spawnDetached } from './spawn.js';
 import { BUSYBOX, LAB_IMAGE, withBusyboxTar } from './image.js';
 
@@ -386,6 +386,9 @@ function readdir(dir: string): string[] {
 const isOurs = (pid: number, start: string | undefined, mark: string) =>
   !processGone(pid) && (start === undefined || start === '' || procStart(pid) === start) && cmdlineOf(pid).some((a) => a.includes(mark));
 
+/** How the engine's /run (its runRoot, bound over /run in its mount namespace) ends in /proc/<pid>/mountinfo. */
+const engineRunSuffix = (p: DockerPaths) => `/${path.basename(path.dirname(p.runRoot))}/${path.basename(p.runRoot)}`;
+
 /** Stop a lab host's engine by its recorded PIDs and remove what it made. Idempotent. */
 export async function stopLabDocker(d: LabDocker): Promise<string[]> {
   return cleanupLabDocker(d, d);
@@ -421,7 +424,9 @@ export async function cleanupLabDocker(
   // 2. dockerd, then containerd, then whatever else runs in their mount namespace (shims).
   await stopProcesses([...dockerds], STOP_GRACE_MS);
   await stopProcesses([...containerds], 5_000);
-  for (const ns of mountNs) await stopProcesses(findProcesses({ mountNs: ns }), 3_000);
+  // (Only processes that see this engine's /run: a mount namespace's number is soon reused.)
+  const inEngineNs = () => [...mountNs].flatMap((ns) => processesInMountNs(ns, engineRunSuffix(p)));
+  await stopProcesses(inEngineNs(), 3_000);
   await stopProcesses(cgroupTreePids(cgroups()), 0);
 
   // 3. Cgroups, then the directories (guarded: only paths named after this host). On a
@@ -432,7 +437,7 @@ export async function cleanupLabDocker(
   for (;;) {
     const stragglers = [
       ...findProcesses({ argv: (a) => a.some((x) => x.startsWith(`${p.dataDir}/`)) }),
-      ...[...mountNs].flatMap((ns) => findProcesses({ mountNs: ns })),
+      ...inEngineNs(),
       ...cgroupTreePids(cgroups()),
     ];
     await stopProcesses([...new Set(stragglers)], 1_000);
@@ -473,7 +478,7 @@ export function labDockerLeftovers(p: DockerPaths, rec: Partial<Pick<LabDocker, 
   const out: string[] = [];
   for (const pid of [rec.pid, rec.containerdPid]) if (pid && !processGone(pid)) out.push(`process ${pid} (${cmdlineOf(pid).join(' ').slice(0, 120)}) is alive`);
   for (const pid of findProcesses({ argv: (a) => a.some((x) => x.startsWith(`${p.dataDir}/`)) })) out.push(`process ${pid} names ${p.dataDir}`);
-  if (rec.mountNs) for (const pid of findProcesses({ mountNs: rec.mountNs })) out.push(`process ${pid} is in the engine's mount namespace ${rec.mountNs}`);
+  if (rec.mountNs) for (const pid of processesInMountNs(rec.mountNs, engineRunSuffix(p))) out.push(`process ${pid} is in the engine's mount namespace ${rec.mountNs}`);
   const cg = cgroupDirs(p.cgroupParent);
   for (const pid of cgroupTreePids(cg)) out.push(`process ${pid} is in cgroup ${p.cgroupParent}`);
   for (const d of cg) out.push(`cgroup ${d} exists`);

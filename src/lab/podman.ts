@@ -44,7 +44,7 @@ import path from 'node:path';
 import { YardError } from '../errors.js';
 import { run, type RunResult } from '../kernel/exec.js';
 import { cgroupDirs, cgroupTreePids, removeCgroupTrees } from '../kernel/cgroups.js';
-import { cmdlineOf, findProcesses, mountsUnder, processGone, stopProcesses } from '../kernel/process.js';
+import { cmdlineOf, findProcesses, mountsUnder, processesInMountNs, processGone, stopProcesses } from '../kernel/process.js';
 import { BUSYBOX, LAB_IMAGE, withBusyboxTar } from './image.js';
 import { shq } from './docker.js';
 
@@ -388,7 +388,8 @@ export function runPodman(p: PodmanPaths, args: string[], opts: { input?: string
 function podmanPids(p: PodmanPaths, mountNs: string | undefined): number[] {
   const names = (a: string[]) => a.some((x) => x.includes(`${p.dataDir}/`) || x.includes(`${p.runDir}/`));
   const pids = new Set<number>([...findProcesses({ argv: names }), ...cgroupTreePids(cgroupDirs(p.cgroupParent))]);
-  if (mountNs) for (const pid of findProcesses({ mountNs })) pids.add(pid);
+  // (Only processes that see this Podman's /run: a mount namespace's number is soon reused.)
+  if (mountNs) for (const pid of processesInMountNs(mountNs, `/${path.basename(path.dirname(p.runDir))}/${path.basename(p.runDir)}/${path.basename(p.runRoot)}`)) pids.add(pid);
   return [...pids];
 }
 

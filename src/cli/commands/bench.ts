@@ -21,6 +21,7 @@ export const PART_HELP: readonly { part: string; what: string }[] = [
   { part: 'overlay', what: 'convergence across 3 hosts, overlay vs macvlan vs host networking, 3 hosts x 100 sandboxes' },
   { part: 'dns', what: 'the embedded resolver vs the upstream (sequential and dnsperf), forwarding cost, memory with 1,000 sandboxes' },
   { part: 'docker', what: 'a real dockerd: docker run x50, connect/disconnect, 100 published ports on -d switchyard vs Docker\'s bridge' },
+  { part: 'runtimes', what: 'Podman\'s network executable (netavark 1.4 vs switchyard-netavark) and CNI (bridge + host-local vs switchyard): setup/teardown, 50 in a row' },
   { part: 'vm-datapath', what: 'only with --only: ipvlan l2/l3, macvlan, bridge, host networking in the VM lab\'s emulated guest (ratios only)' },
 ];
 const PARTS = PART_HELP.map((p) => p.part);
@@ -36,7 +37,7 @@ function onlyParts(v: string): string[] {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('bench')
-    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns, docker; vm-datapath on request) (root)')
+    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns, docker, runtimes; vm-datapath on request) (root)')
     .addHelpText(
       'after',
       `\nParts (each in its own throwaway lab bench-<pid>, always taken down, also on ^C):\n${PART_HELP.map((p) => `  ${p.part.padEnd(12)} ${p.what}`).join('\n')}\n\n` +
