@@ -94,6 +94,22 @@ describe('runtimes part: the table', () => {
     expect(rows.at(-1)).toEqual(['checks passed (address in the namespace after setup, interface gone after teardown)', '14/14', '13/13', '']);
   });
 
+  it('adds the daemon-alone rows as a share of Switchyard\'s call, only when measured', () => {
+    const f = emptyFigures();
+    f.setup = { peer: [30], yard: [100] };
+    f.teardown = { peer: [8], yard: [50] };
+    expect(doorRows(f, { setup: 'ADD', teardown: 'DEL' }).some((r) => r[0]!.includes('daemon alone'))).toBe(false);
+    f.api = { setup: [20, 40, 30], teardown: [10, 10, 10] };
+    const rows = doorRows(f, { setup: 'ADD', teardown: 'DEL' });
+    expect(rows.find((r) => r[0]!.includes('daemon alone'))).toEqual([
+      "Switchyard's daemon alone (the same request on a kept-alive socket, no process): ADD, median of 3",
+      '',
+      '30.0',
+      "0.30 of Switchyard's call",
+    ]);
+    expect(rows.find((r) => r[0] === '  DEL, median of 3')).toEqual(['  DEL, median of 3', '', '10.0', "0.20 of Switchyard's call"]);
+  });
+
   it('shows a dash, not a ratio, for a side with no figure', () => {
     const rows = doorRows(emptyFigures(), { setup: 'ADD', teardown: 'DEL' });
     expect(rows[0]).toEqual(['ADD of one container, median of 0', '-', '-', '-']);

@@ -144,6 +144,8 @@ export interface DoorFigures {
   /** Per-container milliseconds of the MANY in a row. */
   manySetup: Record<Side, number[]>;
   manyTeardown: Record<Side, number[]>;
+  /** Switchyard's daemon alone: the same one-container calls posted on a kept-alive socket (no process). */
+  api: { setup: number[]; teardown: number[] };
   /** Checks passed (address after setup, interface gone after teardown), of those made. */
   checks: Record<Side, { passed: number; made: number }>;
 }
@@ -153,6 +155,7 @@ export const emptyFigures = (): DoorFigures => ({
   teardown: { peer: [], yard: [] },
   manySetup: { peer: [], yard: [] },
   manyTeardown: { peer: [], yard: [] },
+  api: { setup: [], teardown: [] },
   checks: { peer: { passed: 0, made: 0 }, yard: { passed: 0, made: 0 } },
 });
 
@@ -173,6 +176,14 @@ export function doorRows(f: DoorFigures, words: { setup: string; teardown: strin
     row(`${mt} containers in a row: ${words.teardown}, total`, sum(first(f.manyTeardown.peer, mt)), sum(first(f.manyTeardown.yard, mt)), 0),
     row(`  per container, median`, p50(first(f.manyTeardown.peer, mt)), p50(first(f.manyTeardown.yard, mt))),
   ];
+  if (f.api.setup.length) {
+    const k = f.api.setup.length;
+    const apiRow = (label: string, yardSide: number, api: number) => [label, '', fmt(api, 1), `${fmt(api / yardSide, 2)} of Switchyard's call`];
+    rows.push(
+      apiRow(`Switchyard's daemon alone (the same request on a kept-alive socket, no process): ${words.setup}, median of ${k}`, p50(first(f.setup.yard, n)), p50(f.api.setup)),
+      apiRow(`  ${words.teardown}, median of ${k}`, p50(first(f.teardown.yard, n)), p50(f.api.teardown)),
+    );
+  }
   const c = (s: Side) => `${f.checks[s].passed}/${f.checks[s].made}`;
   rows.push(['checks passed (address in the namespace after setup, interface gone after teardown)', c('peer'), c('yard'), '']);
   return rows;
@@ -209,7 +220,7 @@ async function exe(lab: Lab, argv: string[], input: string, what: string): Promi
   return { ms, out };
 }
 
-const nsName = (lab: Lab, door: Door, side: Side, i: number) => `rt${lab.tag}${door === 'cni' ? 'c' : 'n'}${side === 'peer' ? 'p' : 'y'}${i}`;
+const nsName = (lab: Lab, door: Door, side: Side, i: number, api = false) => `rt${lab.tag}${door === 'cni' ? 'c' : 'n'}${api ? 'a' : side === 'peer' ? 'p' : 'y'}${i}`;
 
 async function nsAdd(lab: Lab, name: string): Promise<string> {
   await run('ip', ['netns', 'del', name]);
@@ -269,6 +280,24 @@ function cniRunner(lab: Lab, side: Side): Runner {
   };
 }
 
+/** Switchyard's daemon alone: the request its executable posts, sent on the bench's kept-alive socket. */
+function apiRunner(lab: Lab, door: Door): Runner {
+  const post = async (p: string, body: unknown, what: string): Promise<Call> => {
+    const [ms, r] = await timed(() => lab.ctx.api(1).request('POST', p, body));
+    if (r.status >= 300) throw new Error(`${what} answered ${r.status}: ${r.text.trim().slice(0, 300)}`);
+    return { ms, out: r.text.trim() ? JSON.parse(r.text) : undefined };
+  };
+  if (door === 'netavark') {
+    const net = NETS.netavark.yard;
+    const call = (cmd: string, ns: string, i: number) => post(`/yard/v1/netavark/${cmd}`, { netns: ns, pid: process.pid, options: JSON.stringify(netavarkOptions(net, 'yard', i)) }, `POST /yard/v1/netavark/${cmd}`);
+    return { label: 'POST /yard/v1/netavark', setup: (ns, i) => call('setup', ns, i), teardown: (ns, i) => call('teardown', ns, i) };
+  }
+  const conf = switchyardConf(NETS.cni.yard, lab.host.socket);
+  const call = (command: 'ADD' | 'DEL', ns: string, i: number, config: Record<string, unknown>) =>
+    post('/yard/v1/cni', { command, containerId: `rtbench-${lab.tag}-api-${i}`, netns: ns, ifname: IFNAME, args: {}, config, pid: process.pid }, `POST /yard/v1/cni ${command}`);
+  return { label: 'POST /yard/v1/cni', setup: (ns, i) => call('ADD', ns, i, conf), teardown: (ns, i, prev) => call('DEL', ns, i, prev ? { ...conf, prevResult: prev } : conf) };
+}
+
 /** The live containers of a measurement (for cleanup on failure). */
 interface Live {
   runner: Runner;
@@ -279,8 +308,8 @@ interface Live {
 }
 
 /** Setup, timed; then the untimed check that the interface has the address the call reported. */
-async function up(lab: Lab, door: Door, side: Side, r: Runner, i: number, f: DoorFigures, live: Map<string, Live>): Promise<Live & { ms: number }> {
-  const name = nsName(lab, door, side, i);
+async function up(lab: Lab, door: Door, side: Side, r: Runner, i: number, f: DoorFigures, live: Map<string, Live>, api = false): Promise<Live & { ms: number }> {
+  const name = nsName(lab, door, side, i, api);
   const p = await nsAdd(lab, name);
   const l: Live = { runner: r, ns: name, path: p, i, out: undefined };
   live.set(name, l);
@@ -323,7 +352,17 @@ async function measureDoor(lab: Lab, door: Door, runners: Record<Side, Runner>, 
         }
       }
     }
-    ctx.log(`${door}: one container, setup p50 ${fmt(p50(f.setup.peer), 0)} / ${fmt(p50(f.setup.yard), 0)} ms, teardown p50 ${fmt(p50(f.teardown.peer), 0)} / ${fmt(p50(f.teardown.yard), 0)} ms (${runners.peer.label} / ${runners.yard.label})`);
+    // The daemon's share of Switchyard's figure: the same calls without the executable.
+    const api = apiRunner(lab, door);
+    for (let i = 0; i < WARM + RUNS && !ctx.expired(); i++) {
+      const u = await up(lab, door, 'yard', api, 0, f, live, true);
+      const d = await down(lab, 'yard', u, f, live);
+      if (i >= WARM) {
+        f.api.setup.push(u.ms);
+        f.api.teardown.push(d);
+      }
+    }
+    ctx.log(`${door}: one container, setup p50 ${fmt(p50(f.setup.peer), 0)} / ${fmt(p50(f.setup.yard), 0)} ms, teardown p50 ${fmt(p50(f.teardown.peer), 0)} / ${fmt(p50(f.teardown.yard), 0)} ms (${runners.peer.label} / ${runners.yard.label}); the daemon alone ${fmt(p50(f.api.setup), 0)} / ${fmt(p50(f.api.teardown), 0)} ms`);
     return;
   }
   const made: Record<Side, Live[]> = { peer: [], yard: [] };
@@ -450,7 +489,7 @@ export const RUNTIMES_PART: PartSpec = {
   // On a 2-core machine at load 5 a Switchyard call takes ~0.8 s and a netavark one ~0.5 s:
   // the four series of 50 alone are ~4 minutes there, so the budget cuts them (n shows it);
   // teardown of what was set up always runs (also the cleanup), hence the watchdog's margin.
-  budgetMs: 210_000,
-  watchdogMs: 300_000,
+  budgetMs: 240_000,
+  watchdogMs: 330_000,
   measure,
 };

@@ -10,6 +10,7 @@
  */
 import crypto from 'node:crypto';
 import { getDriver } from '../drivers/index.js';
+import { EMBEDDED_DNS, servesDns } from '../dns/records.js';
 import type { Engine } from '../engine/engine.js';
 import { ERROR_CODES, YardError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
@@ -87,7 +88,13 @@ export class CniRoom {
     const net = this.network(call);
     const [containerId, ifname, netns] = [call.containerId!, call.ifname!, call.netns!];
     const id = cniSandboxId(containerId);
-    const attach = { ifname, ...(call.config.ipv4 ? { ip: call.config.ipv4 } : {}), ...(call.config.ipv6 ? { ip6: call.config.ipv6 } : {}), ...(call.config.mac ? { mac: call.config.mac } : {}) };
+    const attach = {
+      ifname,
+      ...(call.config.ipv4 ? { ip: call.config.ipv4 } : {}),
+      ...(call.config.ipv6 ? { ip6: call.config.ipv6 } : {}),
+      ...(call.config.mac ? { mac: call.config.mac } : {}),
+      ...(call.config.aliases ? { aliases: call.config.aliases } : {}),
+    };
     let sb = this.sandboxOf(containerId);
     if (sb && sb.runtime?.path !== netns) {
       // The same container ID in another namespace (the runtime restarted it without a DEL):
@@ -112,7 +119,7 @@ export class CniRoom {
     } else {
       await this.engine.createSandbox({
         id,
-        name: `${CNI_SANDBOX_PREFIX}${id.slice(0, 12)}`,
+        name: this.nameFor(call.config.containerName, id),
         networks: [{ network: net.id, ...attach }],
         runtime: { kind: 'cni', mode: 'configure', ...this.engine.kernel.runtimeNamespace(netns, call.pid), container: containerId },
         start: false,
@@ -120,6 +127,12 @@ export class CniRoom {
     }
     const now = this.engine.state.sandboxes.get(id)!;
     return this.result(call, now, net, now.endpoints[net.id]!);
+  }
+
+  /** The container's own name when it has one that no other sandbox has, else `cni-<12 hex>`. */
+  private nameFor(name: string | undefined, id: string): string {
+    if (name && ![...this.engine.state.sandboxes.values()].some((s) => s.name === name)) return name;
+    return `${CNI_SANDBOX_PREFIX}${id.slice(0, 12)}`;
   }
 
   private async result(call: CheckedCall, sb: SandboxRecord, net: NetworkRecord, ep: EndpointRecord): Promise<CniResult> {
@@ -137,7 +150,9 @@ export class CniRoom {
       gateway4: pool(false)?.gateway,
       gateway6: pool(true)?.gateway,
       defaultRoute: this.gatewayEndpoint(sb)?.id === ep.id,
-      dns: call.config.dns,
+      // Names answer through the embedded resolver in the container's namespace (a runtime
+      // that writes resolv.conf from the result, as Podman does, points it there).
+      dns: call.config.dns ?? (servesDns(net) ? { nameservers: [EMBEDDED_DNS] } : undefined),
     });
   }
 

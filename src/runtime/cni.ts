@@ -102,6 +102,10 @@ export interface CniConfig {
   ipv6?: string;
   /** MAC asked for (args.cni.mac, runtimeConfig.mac, CNI_ARGS MAC=), lowercase. */
   mac?: string;
+  /** The container's name (CNI_ARGS K8S_POD_NAME, which Kubernetes and Podman pass): its DNS name. */
+  containerName?: string;
+  /** DNS aliases on this network (capability `aliases`: runtimeConfig.aliases[<name>], as Podman passes them). */
+  aliases?: string[];
   prevResult?: unknown;
   /** The configuration's own `dns` (passed through to the result). */
   dns?: { nameservers?: string[]; search?: string[]; options?: string[] };
@@ -239,6 +243,16 @@ export function parseConfig(raw: unknown, command: CniCommand, cniArgs: Record<s
   for (const [from, m] of macs) {
     if (typeof m !== 'string' || !MAC_RE.test(m.toLowerCase())) throw invalidConfig(from, `${JSON.stringify(m)} is not a MAC address`, 'give six colon-separated hex pairs, e.g. 02:42:0a:58:00:05');
     cfg.mac = m.toLowerCase();
+  }
+  // Names: the pod or container name, and aliases per network (Podman's `aliases` capability).
+  const DNS_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+  if (cniArgs.K8S_POD_NAME !== undefined && DNS_NAME_RE.test(cniArgs.K8S_POD_NAME)) cfg.containerName = cniArgs.K8S_POD_NAME;
+  if (rc?.aliases !== undefined) {
+    const mine = isObject(rc.aliases) ? rc.aliases[cfg.name] : undefined;
+    if (!isObject(rc.aliases) || (mine !== undefined && (!Array.isArray(mine) || mine.some((a) => typeof a !== 'string' || !DNS_NAME_RE.test(a))))) {
+      throw invalidConfig('runtimeConfig.aliases', `is not {"<network>": ["alias", ...]} of names`, 'give aliases of letters, digits, _ . or - per network name');
+    }
+    if (mine?.length) cfg.aliases = [...new Set(mine as string[])];
   }
   if (raw.prevResult !== undefined) {
     if (!isObject(raw.prevResult)) throw invalidConfig('prevResult', 'is not an object', "pass the previous plugin's result as it printed it");

@@ -23,7 +23,7 @@ const pod = async (...args: string[]) => {
   if (r.code !== 0) throw new Error(`podman ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout.trim();
 };
-const cniSandboxes = async () => ((await api(h(), 'GET', '/yard/v1/sandboxes?all=1')).body as { Name: string; NetworkSettings: any }[]).filter((s) => s.Name.startsWith('/cni-'));
+const cniSandboxes = async () => ((await api(h(), 'GET', '/yard/v1/sandboxes?all=1')).body as { Name: string; NetworkSettings: any }[]).filter((s) => s.NetworkSettings.Networks.pmnet);
 
 describe('Podman (CNI backend) with a switchyard conflist', () => {
   beforeAll(async () => {
@@ -57,6 +57,13 @@ describe('Podman (CNI backend) with a switchyard conflist', () => {
     // What Podman's container has inside is what the daemon gave it.
     expect(await pod('exec', 'c2', 'ip', '-4', '-o', 'addr', 'show', 'eth0')).toContain(`${ip2}/24`);
     expect((await labPodman(lab.info, h(), ['exec', 'c1', 'ping', '-c1', '-W2', ip2])).code).toBe(0);
+    // By name: Podman passes the container's name (K8S_POD_NAME) and writes the result's
+    // nameserver (the embedded resolver) into resolv.conf; the sandboxes carry the names.
+    expect(sbs.map((s) => s.Name).sort()).toEqual(['/c1', '/c2']);
+    expect(await pod('exec', 'c1', 'cat', '/etc/resolv.conf')).toContain('nameserver 127.0.0.11');
+    expect(await pod('exec', 'c1', 'ping', '-c1', '-W2', 'c2')).toContain(`(${ip2})`);
+    const nobody = await labPodman(lab.info, h(), ['exec', 'c1', 'ping', '-c1', '-W1', 'nobody']);
+    expect(nobody.stdout + nobody.stderr).toMatch(/bad address 'nobody'/);
     // Positive control for the ping: an address nobody has is not answered.
     expect((await labPodman(lab.info, h(), ['exec', 'c1', 'ping', '-c1', '-W1', '10.79.0.250'])).code).not.toBe(0);
     await pod('rm', '-f', '-t', '0', 'c1', 'c2');
