@@ -12,6 +12,7 @@ fi
 # iproute2: ip/netns/bridge; nftables: the firewall; util-linux: nsenter; busybox-static:
 # httpd/nc/wget/nslookup inside sandboxes; qemu-system-x86 + linux-image-cloud-amd64: the VM lab
 # (src/lab/vm.ts, a guest kernel with ipvlan); iputils-ping, dnsutils (dig), iperf3, jq: tests;
+# python3-docker: docker-py, a real SDK the suite drives the Docker API with (test/lab/docker-sdks.test.ts);
 # dnsperf: the embedded DNS benchmark (yard bench --only dns);
 # etcd-server, etcd-client: the cluster store of overlay networks (the lab runs its own);
 # docker.io, containerd, runc, iptables: a real Docker engine 20.10 for the lab (`yard lab up
@@ -19,7 +20,7 @@ fi
 # podman 4.3, conmon, netavark, aardvark-dns, containernetworking-plugins: a real Podman for the
 # lab (`yard lab up --podman`), only ever run inside lab hosts with its own storage, run and
 # configuration directories (src/lab/podman.ts); runc is its runtime there.
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins)
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make python3-docker etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins)
 # Packages that ship services of the machine's own; installing them must not start them.
 SERVICE_PKGS=(docker.io containerd podman)
 missing=()
