@@ -16,6 +16,9 @@ import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
 import type { EmbeddedDns } from '../dns/resolver.js';
 import { mountUnsupported } from './unsupported.js';
+import { explainDockerName } from '../plugin/docker-explain.js';
+import type { DockerNames } from '../plugin/docker-names.js';
+import { mountEvents } from './events.js';
 import { cniRoutes } from './cni-routes.js';
 import { netavarkRoutes } from './netavark-routes.js';
 import { MAX_BODY_BYTES, json, parseBody, tooLarge } from './body.js';
@@ -28,6 +31,8 @@ export interface ApiRooms {
   dns?: Pick<EmbeddedDns, 'explain' | 'listenerCount' | 'stats'>;
   /** The name dockerd knows the daemon's network plugin by, for the answers to Docker's container routes. */
   dockerPlugin?: string;
+  /** dockerd's view of its containers' names (yard dns explain --from a Docker container). */
+  dockerNames?: DockerNames;
 }
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
@@ -122,18 +127,49 @@ export function answerClientErrors(server: http.Server): void {
 
 const NETWORK_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
 
-/** Docker's checks of `GET /networks` filters, before any network is looked at. */
+/** The filters `POST /networks/prune` takes (Docker 20.10's). */
+const PRUNE_FILTERS = ['label', 'label!', 'until'];
+
+/** An unknown filter key: Docker's 400 and its words, `Invalid filter 'KEY'`. */
+function checkFilterKeys(f: Map<string, string[]>, known: string[]): void {
+  for (const k of f.keys()) {
+    if (!known.includes(k)) throw new YardError('INVALID_ARGUMENT', `Invalid filter '${k}'`, { field: 'filters', hint: `use one of ${known.join(', ')}` });
+  }
+}
+
+/**
+ * Docker's checks of `GET /networks` filters, before any network is looked at, in its
+ * words (dockerd answers a bad `type` with a 500; Switchyard with a 400).
+ */
 function checkNetworkFilters(f: Map<string, string[]>): void {
-  for (const [k, vals] of f) {
-    if (!NETWORK_FILTERS.includes(k)) {
-      throw new YardError('INVALID_ARGUMENT', `invalid filter '${k}'`, { field: 'filters', hint: `use one of ${NETWORK_FILTERS.join(', ')}` });
-    }
-    const allowed = k === 'dangling' ? ['true', 'false', '1', '0'] : k === 'type' ? ['builtin', 'custom'] : null;
-    const bad = allowed && vals.find((v) => !allowed.includes(v));
-    if (bad !== null && bad !== undefined) {
-      throw new YardError('INVALID_ARGUMENT', `invalid filter '${k}=${bad}'`, { field: 'filters', hint: `use ${k}=${allowed!.join(' or ')}` });
+  checkFilterKeys(f, NETWORK_FILTERS);
+  for (const v of f.get('dangling') ?? []) {
+    if (!['true', 'false', '1', '0'].includes(v)) {
+      throw new YardError('INVALID_ARGUMENT', `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`, { field: 'filters', hint: `dangling=${v} is neither` });
     }
   }
+  for (const v of f.get('type') ?? []) {
+    if (!['builtin', 'custom'].includes(v)) {
+      throw new YardError('INVALID_ARGUMENT', `invalid filter: 'type'='${v}'`, { field: 'filters', hint: 'use type=custom or type=builtin' });
+    }
+  }
+}
+
+/**
+ * A name another network has. Docker 20.10 refuses it (409) only with `CheckDuplicate:
+ * true` (the docker CLI's, and every client's at API 1.44 and later); with it false or
+ * absent (docker-py's default) dockerd creates a second network of the same name and says
+ * so in `Warning`, after which the name is ambiguous (dockerd then refuses the name in
+ * inspect, rm, connect). Switchyard looks networks up by name and keys a sandbox's
+ * endpoints by network name (`NetworkSettings.Networks`), so a name is always unique: the
+ * request is refused as with CheckDuplicate true, and the hint says why.
+ */
+function checkDuplicateName(engine: Engine, name: string, checkDuplicate: boolean | undefined): void {
+  if (checkDuplicate === true || !engine.networks().some((n) => n.name === name)) return;
+  throw new YardError('NETWORK_EXISTS', `network with name ${name} already exists`, {
+    field: 'name',
+    hint: `Switchyard keeps network names unique even with CheckDuplicate ${checkDuplicate === false ? 'false' : 'absent'}: pick another name, or remove the existing network first`,
+  });
 }
 
 function networkMatches(engine: Engine, n: NetworkRecord, f: Map<string, string[]>): boolean {
@@ -183,6 +219,8 @@ const NetworkCreateSchema = z.object({
   EnableIPv4: opt(z.boolean()),
   CheckDuplicate: opt(z.boolean()),
   ConfigOnly: opt(z.boolean()),
+  ConfigFrom: opt(z.object({ Network: opt(z.string()) })),
+  Scope: opt(z.string()),
   IPAM: opt(z.object({ Driver: opt(z.string()), Config: opt(z.array(IpamConfigSchema)), Options: opt(strings) })),
   Options: opt(strings),
   Labels: opt(strings),
@@ -195,6 +233,8 @@ const ConnectSchema = z.object({
     z.object({
       IPAMConfig: opt(z.object({ IPv4Address: opt(z.string()), IPv6Address: opt(z.string()) })),
       Aliases: opt(z.array(z.string())),
+      Links: opt(z.array(z.string())),
+      DriverOpts: opt(strings),
     }),
   ),
   DryRun: opt(z.boolean()),
@@ -337,10 +377,12 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   app.post('/networks/create', async (c) => {
     const b = parseBody(NetworkCreateSchema, await json(c));
     if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') {
-      throw new YardError('INVALID_ARGUMENT', `IPAM driver ${b.IPAM.Driver} is not supported`, { field: '--ipam-driver', hint: 'use the default IPAM driver' });
+      // Docker's 404 and words for an IPAM driver it has no plugin for.
+      throw new YardError('UNKNOWN_DRIVER', `plugin ${JSON.stringify(b.IPAM.Driver)} not found`, { field: '--ipam-driver', hint: 'Switchyard has only the default IPAM driver: omit --ipam-driver' });
     }
-    if (b.Ingress || b.ConfigOnly) {
-      throw new YardError('NOT_IMPLEMENTED', `${b.Ingress ? '--ingress' : '--config-only'} networks are not supported`, { field: b.Ingress ? '--ingress' : '--config-only', hint: 'omit the flag' });
+    checkDuplicateName(engine, b.Name, b.CheckDuplicate);
+    if (b.Ingress) {
+      throw new YardError('NOT_IMPLEMENTED', '--ingress networks are not supported', { field: '--ingress', hint: 'omit the flag' });
     }
     const { net, warnings, plan } = await engine.createNetwork({
       name: b.Name,
@@ -352,6 +394,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
       labels: b.Labels ?? {},
       ipam: (b.IPAM?.Config ?? []).map((p) => ({ subnet: p.Subnet, gateway: p.Gateway, ipRange: p.IPRange, auxAddresses: p.AuxiliaryAddresses })),
       ...(b.IPAM?.Options ? { ipamOptions: b.IPAM.Options } : {}),
+      scope: b.Scope,
+      configOnly: !!b.ConfigOnly,
+      configFrom: b.ConfigFrom?.Network || undefined,
       dryRun: b.DryRun,
     });
     return c.json({ Id: b.DryRun ? '' : net.id, Warning: warnings.join('\n'), ...(b.DryRun ? { Plan: plan } : {}) }, 201);
@@ -368,7 +413,13 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     const r = await engine.connect(
       c.req.param('id'),
       b.Container,
-      { ip: cfg?.IPAMConfig?.IPv4Address || undefined, ip6: cfg?.IPAMConfig?.IPv6Address || undefined, aliases: cfg?.Aliases ?? [] },
+      {
+        ip: cfg?.IPAMConfig?.IPv4Address || undefined,
+        ip6: cfg?.IPAMConfig?.IPv6Address || undefined,
+        aliases: cfg?.Aliases ?? [],
+        ...(cfg?.Links?.length ? { links: cfg.Links } : {}),
+        ...(cfg?.DriverOpts ? { driverOpts: cfg.DriverOpts } : {}),
+      },
       b.DryRun,
     );
     return b.DryRun ? c.json({ Plan: r.plan }) : c.body(null, 200);
@@ -382,11 +433,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
 
   app.post('/networks/prune', async (c) => {
     const f = parseFilters(c.req.query('filters'));
-    for (const k of f.keys()) {
-      if (!['label', 'label!', 'until'].includes(k)) {
-        throw new YardError('INVALID_ARGUMENT', `invalid filter '${k}'`, { field: 'filters', hint: 'use label, label! or until' });
-      }
-    }
+    checkFilterKeys(f, PRUNE_FILTERS);
     const until = f.get('until')?.[0];
     const cutoff = until ? untilToMs(until) : undefined;
     const removed = await engine.pruneNetworks(
@@ -463,6 +510,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     const [name, from] = [c.req.query('name'), c.req.query('from')];
     if (!name) throw new YardError('INVALID_ARGUMENT', 'NAME is missing', { field: 'NAME', hint: 'give the name (or IP address) to explain' });
     if (!from) throw new YardError('INVALID_ARGUMENT', '--from is missing', { field: '--from', hint: 'name the sandbox that asks' });
+    // A Docker container (or its endpoint's sandbox) asks Docker's resolver, not ours.
+    const docker = rooms.dockerNames ? await explainDockerName(engine, rooms.dockerNames, from, name, c.req.query('type') || undefined) : undefined;
+    if (docker) return c.json(docker);
     return c.json(await dns().explain(engine.findSandbox(from), name, c.req.query('type') || undefined));
   });
   app.get(`${y}/dns/stats`, (c) => c.json({ listeners: dns().listenerCount(), ...dns().stats }));
@@ -470,6 +520,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   // The runtimes' front doors: Podman (netavark's contract) and CNI.
   netavarkRoutes(app, engine);
   cniRoutes(app, engine);
+
+  // Docker's events (networks only): past and live.
+  mountEvents(app, engine);
 
   // Docker's container, image, volume and swarm endpoints: what to use instead.
   mountUnsupported(app, { pluginName: rooms.dockerPlugin });
@@ -481,6 +534,7 @@ function untilToMs(v: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(v);
   if (m) return Date.now() - Number(m[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[m[2] as 's' | 'm' | 'h'];
   const t = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v);
-  if (Number.isNaN(t)) throw new YardError('INVALID_ARGUMENT', `until=${v} is not a duration or timestamp`, { field: 'filters', hint: 'use e.g. until=24h' });
+  // Docker's words first (dockerd answers them with a 500; Switchyard with a 400).
+  if (Number.isNaN(t)) throw new YardError('INVALID_ARGUMENT', `failed to parse value as time or duration: ${JSON.stringify(v)}`, { field: 'filters', hint: `until=${v} is not a duration or timestamp; use e.g. until=24h` });
   return t;
 }

@@ -24,6 +24,8 @@ import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
 import { serveDockerPlugin } from './docker-plugin.js';
+import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
+import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
@@ -194,7 +196,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       networks: engine.networks().length,
       sandboxes: engine.sandboxes().length,
       reconcile: report,
-    }), { firewall, dns, dockerPlugin: opts.dockerPluginName });
+    }), {
+      firewall,
+      dns,
+      dockerPlugin: opts.dockerPluginName,
+      ...(opts.dockerPluginDir === null ? {} : { dockerNames: new DockerNames(dockerSocketBeside(opts.dockerPluginDir ?? DOCKER_PLUGIN_SOCKET_DIR)) }),
+    });
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
     fs.rmSync(socket, { force: true });
     const server = http.createServer(withLingeringClose(getRequestListener(app.fetch)));

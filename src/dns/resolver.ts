@@ -72,7 +72,8 @@ export interface Explanation {
   from: string;
   question: { name: string; type: string };
   networks: string[];
-  source: 'local' | 'upstream' | 'refused' | 'none';
+  /** `docker`: a Docker container asks, and Docker's own embedded DNS answers it (src/plugin/docker-explain.ts). */
+  source: 'local' | 'upstream' | 'refused' | 'none' | 'docker';
   network?: string;
   rcode: string;
   records: string[];

@@ -45,6 +45,15 @@ describe('Switchyard under the real Docker engine', () => {
     expect(sbs).toContain(webIp);
     // Docker lists both containers on the network.
     expect(await dk('network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'app')).toMatch(/(web cli|cli web)/);
+    // yard dns explain knows Docker's names (from dockerd: plugins are never told them), by container name or sandbox.
+    const explained = await sh(lab.host(1), `yard dns explain web --from cli`);
+    expect(explained.stdout).toMatch(/answer: NOERROR \(Docker's embedded DNS, network app\)/);
+    expect(explained.stdout).toContain(`web 600 A ${webIp}`);
+    const bySandbox = JSON.parse((await sh(lab.host(1), `yard dns explain WEB.app --from docker-${epId.slice(0, 12)} --json`)).stdout);
+    expect(bySandbox.records).toEqual([`WEB.app 600 A ${webIp}`]);
+    const nobody = JSON.parse((await sh(lab.host(1), 'yard dns explain nobody --from cli --json')).stdout);
+    expect(nobody.records).toEqual([]);
+    expect(nobody.reason).toMatch(/no container on app is called nobody/);
   });
 
   it('publishes ports through Switchyard: reachable from the LAN, a 127.0.0.1 binding only from the host itself', async () => {

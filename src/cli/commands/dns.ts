@@ -20,10 +20,10 @@ export function register(program: Command, ctx: CliContext): void {
       const e = await ctx.client().get<Explanation>(`/yard/v1/dns/explain?${qs}`);
       if (o.json) return ctx.out(JSON.stringify(e, null, 2));
       ctx.out(`${e.question.name} ${e.question.type} from ${e.from} (networks: ${e.networks.join(', ') || 'none with DNS'})`);
-      ctx.out(`answer: ${e.rcode}${e.source === 'local' ? ` (local, network ${e.network})` : e.source === 'upstream' ? ' (upstream)' : ''}`);
+      ctx.out(`answer: ${e.rcode}${e.source === 'local' ? ` (local, network ${e.network})` : e.source === 'upstream' ? ' (upstream)' : e.source === 'docker' ? ` (Docker's embedded DNS${e.network ? `, network ${e.network}` : ''})` : ''}`);
       for (const r of e.records) ctx.out(`  ${r}`);
       ctx.out(`why: ${e.reason}`);
-      if (e.source !== 'local') ctx.out(`upstreams: ${e.upstreams.join(', ') || 'none'}`);
+      if (e.source !== 'local' && e.source !== 'docker') ctx.out(`upstreams: ${e.upstreams.join(', ') || 'none'}`);
       for (const t of e.trace) ctx.out(`  ${t}`);
     });
 
