@@ -64,7 +64,7 @@ describe('YardError', () => {
       ['NETWORK_NOT_FOUND', 404],
       ['UNKNOWN_DRIVER', 404],
       ['NETWORK_EXISTS', 409],
-      ['SUBNET_OVERLAP', 409],
+      ['SUBNET_OVERLAP', 403],
       ['POOLS_EXHAUSTED', 503],
       ['DAEMON_UNREACHABLE', 503],
       ['KERNEL_FAILED', 500],

@@ -9,11 +9,14 @@ import { publishTarget, shownHostIps, type PortMapping } from '../model/ports.js
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.12';
 
-function ipamConfig(p: PoolConfig) {
+function ipamConfig(p: PoolConfig, predefined: boolean) {
   return {
     Subnet: p.subnet,
     ...(p.ipRange ? { IPRange: p.ipRange } : {}),
-    ...(p.gateway ? { Gateway: p.gateway } : {}),
+    // As Docker: a gateway given, or one of a pool from the defaults; not one chosen in a
+    // given subnet. The default bridge shows its gateway, as dockerd's does once docker0
+    // exists when it starts (on its first start, before docker0 exists, it shows none).
+    ...(p.gateway && (!p.gatewayChosen || predefined) ? { Gateway: p.gateway } : {}),
     ...(Object.keys(p.auxAddresses).length ? { AuxiliaryAddresses: p.auxAddresses } : {}),
   };
 }
@@ -26,13 +29,13 @@ export function networkJson(net: NetworkRecord, attached?: { sb: SandboxRecord; 
     Scope: net.scope,
     Driver: net.driver,
     EnableIPv6: net.ipv6,
-    // Docker shows null for its predefined networks and what was given (the CLI gives {}) for the others.
-    IPAM: { Driver: net.ipam.driver, Options: net.predefined ? null : net.ipam.options, Config: net.ipam.config.map(ipamConfig) },
+    // As Docker: null for the predefined networks and when none were given (docker-py), what was given otherwise (the CLI gives {}).
+    IPAM: { Driver: net.ipam.driver, Options: net.predefined ? null : net.ipam.options, Config: net.ipam.config.map((p) => ipamConfig(p, !!net.predefined)) },
     Internal: net.internal,
     Attachable: net.attachable,
     Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
+    ConfigFrom: { Network: net.configFrom ?? '' },
+    ConfigOnly: !!net.configOnly,
     Containers: {} as Record<string, unknown>,
     Options: net.options,
     Labels: net.labels,
@@ -63,7 +66,7 @@ export function endpointSettings(net: NetworkRecord, ep: EndpointRecord) {
   const [ip6, len6] = ep.ipv6 ? ep.ipv6.split('/') : ['', '0'];
   return {
     IPAMConfig: ep.requestedIpv4 || ep.requestedIpv6 ? { IPv4Address: ep.requestedIpv4 ?? '', IPv6Address: ep.requestedIpv6 ?? '' } : null,
-    Links: null,
+    Links: ep.links?.length ? ep.links : null,
     Aliases: ep.aliases.length ? ep.aliases : null,
     NetworkID: net.id,
     EndpointID: ep.id,
@@ -74,7 +77,7 @@ export function endpointSettings(net: NetworkRecord, ep: EndpointRecord) {
     GlobalIPv6Address: ip6,
     GlobalIPv6PrefixLen: Number(len6),
     MacAddress: ep.mac ?? '',
-    DriverOpts: null,
+    DriverOpts: ep.driverOpts ?? null,
     // Switchyard: the interface names on both sides.
     Interface: ep.ifname,
     HostInterface: ep.hostIfname ?? '',

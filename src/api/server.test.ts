@@ -103,7 +103,7 @@ describe('networks', () => {
     expect(await listNames(q({ driver: ['null'] }))).toEqual(['none']);
     const bad = await app.request(q({ colour: ['red'] }));
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { message: string }).message).toMatch(/invalid filter 'colour'/);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/^Invalid filter 'colour'/);
   });
 
   it('DELETE answers 204; predefined and in-use networks are 403', async () => {
@@ -140,7 +140,8 @@ describe('networks', () => {
     expect(await d.text()).toBe('');
     const net2 = (await (await app.request(`/networks/${id}`)).json()) as { Containers: object };
     expect(net2.Containers).toEqual({});
-    expect((await post('/networks/app/disconnect', { Container: 'web' })).status).toBe(403);
+    // dockerd 20.10 answers 500 (`container ... is not connected to network app`): bad input, so 400.
+    expect((await post('/networks/app/disconnect', { Container: 'web' })).status).toBe(400);
     expect((await post('/networks/app/connect', { Container: 'nosuch' })).status).toBe(404);
   });
 
@@ -227,18 +228,28 @@ describe('request validation: malformed and type-confused input is a 400, never 
     expect(await (await post(`/networks/prune?filters=${encodeURIComponent('{"label!":{"k=v":true}}')}`)).json()).toEqual({ NetworksDeleted: ['drop'] });
   });
 
-  it.each([['dangling', 'maybe'], ['type', 'other']])('GET /networks refuses filter %s=%s as Docker does', async (k, v) => {
+  it.each([
+    ['dangling', 'maybe', `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0"); dangling=maybe is neither`],
+    ['type', 'other', "invalid filter: 'type'='other'; use type=custom or type=builtin"],
+  ])('GET /networks refuses filter %s=%s in Docker 20.10\'s words (a 400 where dockerd answers type with a 500)', async (k, v, message) => {
     const r = await app.request(`/networks?filters=${encodeURIComponent(JSON.stringify({ [k]: [v] }))}`);
     expect(r.status).toBe(400);
-    expect(((await r.json()) as { message: string }).message).toContain(`invalid filter '${k}=${v}'`);
+    expect(await r.json()).toEqual({ message, code: 'INVALID_ARGUMENT', field: 'filters' });
+    // Positive control: the values Docker takes.
+    for (const ok of k === 'dangling' ? ['true', 'false', '1', '0'] : ['custom', 'builtin']) {
+      expect((await app.request(`/networks?filters=${encodeURIComponent(JSON.stringify({ [k]: [ok] }))}`)).status).toBe(200);
+    }
   });
 
   it('keeps --ipam-opt as given and shows IPAM.Options as Docker 20.10 does (null for the predefined networks)', async () => {
     expect((await post('/networks/create', { Name: 'io', IPAM: { Options: { a: 'b' } } })).status).toBe(201);
     expect((await post('/networks/create', { Name: 'plain' })).status).toBe(201);
     const ipam = async (n: string) => ((await (await app.request(`/networks/${n}`)).json()) as { IPAM: { Options: unknown } }).IPAM.Options;
+    expect((await post('/networks/create', { Name: 'cli', IPAM: { Driver: 'default', Options: {}, Config: [] } })).status).toBe(201);
     expect(await ipam('io')).toEqual({ a: 'b' });
-    expect(await ipam('plain')).toEqual({});
+    // None given (docker-py, curl): null, as dockerd 20.10 shows; {} given (the docker CLI): {}.
+    expect(await ipam('plain')).toBeNull();
+    expect(await ipam('cli')).toEqual({});
     expect(await ipam('bridge')).toBeNull();
     const bad = await post('/networks/create', { Name: 'io2', IPAM: { Options: { 'a\nb': 'c' } } });
     expect(bad.status).toBe(400);
@@ -354,5 +365,106 @@ describe('request body limit', () => {
     const padded = JSON.stringify({ Name: 'big', Labels: { pad: 'x'.repeat(4000) } }).padEnd(MAX_BODY_BYTES - 10, ' ');
     const r = await post('/networks/create', padded);
     expect(r.status).toBe(201);
+  });
+});
+
+/**
+ * What dockerd 20.10 answers, checked side by side in the lab (test/lab/docker-api-fidelity.test.ts),
+ * and what Switchyard answers to the same request.
+ */
+describe('Docker 20.10 fidelity: input and answers', () => {
+  const message = async (r: Response) => ((await r.json()) as { message: string }).message;
+
+  it('a duplicate name is 409 with CheckDuplicate true, and also when it is false or absent (names are unique)', async () => {
+    await create('dup');
+    const t1 = await post('/v1.41/networks/create', { Name: 'dup', CheckDuplicate: true });
+    expect(t1.status).toBe(409);
+    expect(await t1.json()).toEqual({ message: 'network with name dup already exists; pick another name, or remove the existing network first', code: 'NETWORK_EXISTS', field: 'name' });
+    for (const [body, said] of [[{ Name: 'dup', CheckDuplicate: false }, 'false'], [{ Name: 'dup' }, 'absent'], [{ Name: 'dup', CheckDuplicate: null }, 'absent']] as const) {
+      const r = await post('/v1.30/networks/create', body);
+      expect(r.status).toBe(409);
+      expect(await message(r)).toBe(`network with name dup already exists; Switchyard keeps network names unique even with CheckDuplicate ${said}: pick another name, or remove the existing network first`);
+    }
+    expect((await listNames('/networks')).filter((n) => n === 'dup')).toHaveLength(1);
+    // A predefined name stays Docker's 403, whatever CheckDuplicate says.
+    for (const cd of [undefined, false, true]) {
+      const pre = await post('/networks/create', { Name: 'host', CheckDuplicate: cd });
+      expect(pre.status).toBe(403);
+      expect(await message(pre)).toMatch(/^host is a pre-defined network and cannot be created/);
+    }
+    // Positive control: a free name with CheckDuplicate false is created.
+    await create('dup2', { CheckDuplicate: false });
+  });
+
+  it('an unknown filter key is 400 "Invalid filter \'KEY\'" on GET /networks and on prune; prune takes label, label! and until only', async () => {
+    await create('unused');
+    const q = (f: unknown) => `filters=${encodeURIComponent(JSON.stringify(f))}`;
+    const list = await app.request(`/networks?${q({ bogus: { x: true } })}`);
+    expect(list.status).toBe(400);
+    expect(await message(list)).toMatch(/^Invalid filter 'bogus'; use one of dangling, driver, id, label, name, scope, type$/);
+    for (const k of ['bogus', 'driver', 'dangling', 'type']) {
+      const r = await post(`/networks/prune?${q({ [k]: { x: true } })}`);
+      expect(r.status).toBe(400);
+      expect(await message(r)).toBe(`Invalid filter '${k}'; use one of label, label!, until`);
+    }
+    const until = await post(`/networks/prune?${q({ until: { xyz: true } })}`);
+    expect(until.status).toBe(400);
+    expect(await message(until)).toMatch(/^failed to parse value as time or duration: "xyz"; until=xyz is not a duration/);
+    expect(await listNames('/networks')).toContain('unused');
+    // Positive control.
+    expect(await (await post(`/networks/prune?${q({ until: { '1h': true } })}`)).json()).toEqual({ NetworksDeleted: [] });
+    expect(await (await post('/networks/prune')).json()).toEqual({ NetworksDeleted: ['unused'] });
+  });
+
+  it('answers Docker\'s 4xx codes: pool overlap 403, unknown IPAM driver 404, name conflict 409, not found 404, in use 403', async () => {
+    await create('first', { IPAM: { Config: [{ Subnet: '10.70.0.0/24' }] } });
+    const overlap = await post('/networks/create', { Name: 'second', IPAM: { Config: [{ Subnet: '10.70.0.0/25' }] } });
+    expect(overlap.status).toBe(403);
+    expect(await overlap.json()).toMatchObject({ code: 'SUBNET_OVERLAP', field: '--subnet', message: expect.stringMatching(/^Pool overlaps with other one on this address space: --subnet 10\.70\.0\.0\/25 overlaps 10\.70\.0\.0\/24 of network first; /) });
+    const ipam = await post('/networks/create', { Name: 'second', IPAM: { Driver: 'nosuch' } });
+    expect(ipam.status).toBe(404);
+    expect(await ipam.json()).toMatchObject({ code: 'UNKNOWN_DRIVER', field: '--ipam-driver', message: expect.stringMatching(/^plugin "nosuch" not found; /) });
+    expect((await post('/networks/create', { Name: 'first' })).status).toBe(409);
+    expect((await app.request('/networks/nosuch')).status).toBe(404);
+    expect(await listNames('/networks')).toEqual(['bridge', 'first', 'host', 'none']);
+    // Positive control: a free subnet and the default IPAM driver by name.
+    await create('second', { IPAM: { Driver: 'default', Config: [{ Subnet: '10.70.1.0/24' }] } });
+  });
+
+  it('bad input dockerd answers with a 500 is a 400 with Docker\'s words first', async () => {
+    const bad = await post('/networks/create', { Name: 'x', IPAM: { Config: [{ Subnet: '10.93.0.0/33' }] } });
+    expect(bad.status).toBe(400);
+    expect(await message(bad)).toMatch(/^Invalid subnet 10\.93\.0\.0\/33 : invalid CIDR address: 10\.93\.0\.0\/33; --subnet 10\.93\.0\.0\/33 is not a valid CIDR subnet; /);
+    const gw = await post('/networks/create', { Name: 'x', IPAM: { Config: [{ Subnet: '10.94.0.0/24', Gateway: '10.95.0.1' }] } });
+    expect(gw.status).toBe(400);
+    expect(await message(gw)).toMatch(/^failed to allocate gateway \(10\.95\.0\.1\): Requested address is out of range; --gateway 10\.95\.0\.1 is outside its --subnet 10\.94\.0\.0\/24; /);
+    expect(await listNames('/networks')).toEqual(['bridge', 'host', 'none']);
+  });
+
+  it('IPv6: an IPv6 subnet without EnableIPv6 is refused (400, naming --subnet); with it, the network is dual stack', async () => {
+    const r = await post('/networks/create', { Name: 'v6', IPAM: { Config: [{ Subnet: 'fd00:91::/64' }] } });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ field: '--subnet', message: expect.stringMatching(/^--subnet fd00:91::\/64 is IPv6 but IPv6 is off; add --ipv6 to use it/) });
+    expect(await listNames('/networks')).toEqual(['bridge', 'host', 'none']);
+    await create('v6', { EnableIPv6: true, IPAM: { Config: [{ Subnet: 'fd00:91::/64' }] } });
+    const net = (await (await app.request('/networks/v6')).json()) as { EnableIPv6: boolean; IPAM: { Config: unknown[] } };
+    expect(net.EnableIPv6).toBe(true);
+    // Docker: the IPv4 pool from the defaults shows its gateway, the given IPv6 subnet none.
+    expect(net.IPAM.Config).toEqual([{ Subnet: expect.stringMatching(/^172\./), Gateway: expect.stringMatching(/^172\..*\.1$/) }, { Subnet: 'fd00:91::/64' }]);
+  });
+
+  it('IPAM.Config shows a gateway only where Docker does: given, or of a pool from the defaults', async () => {
+    await create('given', { IPAM: { Config: [{ Subnet: '10.71.0.0/24', Gateway: '10.71.0.9' }] } });
+    await create('subnet', { IPAM: { Config: [{ Subnet: '10.72.0.0/24' }] } });
+    await create('pool');
+    const cfg = async (n: string) => ((await (await app.request(`/networks/${n}`)).json()) as { IPAM: { Config: unknown[] } }).IPAM.Config;
+    expect(await cfg('given')).toEqual([{ Subnet: '10.71.0.0/24', Gateway: '10.71.0.9' }]);
+    expect(await cfg('subnet')).toEqual([{ Subnet: '10.72.0.0/24' }]);
+    expect(await cfg('pool')).toEqual([{ Subnet: expect.any(String), Gateway: expect.any(String) }]);
+    expect(await cfg('bridge')).toEqual([{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }]);
+    // The gateway is still there: a sandbox's endpoint shows it, as a container's does in Docker.
+    await t.engine.createSandbox({ name: 'web', networks: [{ network: 'subnet' }] });
+    const sb = (await (await app.request('/yard/v1/sandboxes/web')).json()) as { NetworkSettings: { Networks: Record<string, { Gateway: string; IPAddress: string }> } };
+    expect(sb.NetworkSettings.Networks.subnet).toMatchObject({ Gateway: '10.72.0.1', IPAddress: '10.72.0.2' });
   });
 });

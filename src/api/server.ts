@@ -165,7 +165,8 @@ function checkNetworkFilters(f: Map<string, string[]>): void {
  * request is refused as with CheckDuplicate true, and the hint says why.
  */
 function checkDuplicateName(engine: Engine, name: string, checkDuplicate: boolean | undefined): void {
-  if (checkDuplicate === true || !engine.networks().some((n) => n.name === name)) return;
+  // A predefined name (bridge, host, none) is the engine's 403, as Docker's.
+  if (checkDuplicate === true || !engine.networks().some((n) => n.name === name && !n.predefined)) return;
   throw new YardError('NETWORK_EXISTS', `network with name ${name} already exists`, {
     field: 'name',
     hint: `Switchyard keeps network names unique even with CheckDuplicate ${checkDuplicate === false ? 'false' : 'absent'}: pick another name, or remove the existing network first`,
@@ -196,7 +197,7 @@ function labelMatch(labels: Record<string, string>, f: string): boolean {
 
 /**
  * Docker's routes: unknown keys are ignored (newer clients send fields such as
- * CheckDuplicate, ConfigFrom, Scope, EnableIPv4) and `null` for an optional field is the
+ * EnableIPv4) and `null` for an optional field is the
  * field left out (docker-py sends "IPRange": null), as in Docker.
  */
 const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);

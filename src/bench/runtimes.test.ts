@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetavarkOptions, setupSteps } from '../runtime/netavark.js';
-import { addressesOf, bridgeConf, cniEnv, containerAddress, doorRows, emptyFigures, hexId, MANY, NETS, netavarkOptions, reportedAddress, switchyardConf } from './runtimes.js';
+import { seriesCount, addressesOf, bridgeConf, cniEnv, containerAddress, doorRows, emptyFigures, hexId, MANY, NETS, netavarkOptions, reportedAddress, switchyardConf } from './runtimes.js';
 
 describe('runtimes part: the inputs', () => {
   it('gives Podman-shaped 64-hex IDs, distinct per side and container', () => {
@@ -73,6 +73,18 @@ describe('runtimes part: the checks', () => {
     const result = { cniVersion: '1.0.0', ips: [{ address: 'fd00::2/64' }, { address: '10.63.0.7/24', gateway: '10.63.0.1' }] };
     expect(reportedAddress('cni', 'cnibench', result)).toBe('10.63.0.7/24');
     expect(reportedAddress('cni', 'cnibench', {})).toBeUndefined();
+  });
+});
+
+describe('runtimes part: sizing a series to the budget', () => {
+  it('fits as many rounds as the share allows, with slack, between 0 and the maximum', () => {
+    expect(seriesCount(150_000, 1_000, 50)).toBe(50);
+    expect(seriesCount(60_000, 1_000, 50)).toBe(40);
+    expect(seriesCount(60_000, 1_000, 50, 1)).toBe(50);
+    expect(seriesCount(1_000, 1_000, 50)).toBe(0);
+    // No time left, or no round measured: nothing.
+    expect(seriesCount(-5, 1_000, 50)).toBe(0);
+    expect(seriesCount(60_000, NaN, 50)).toBe(0);
   });
 });
 

@@ -149,7 +149,8 @@ export function lookupLocal(records: Records, sb: SandboxRecord, qname: string, 
     return { kind: 'none', reason: `no sandbox on ${scopeNames(scope)} has address ${address}` };
   }
   for (const nn of scope) {
-    const holders = nn.names.get(name);
+    // A link alias of this sandbox on this network stands for its target's name there (Docker's legacy links).
+    const holders = nn.names.get(linkTarget(sb, nn, name) ?? name);
     if (!holders?.length) continue;
     if (qtype !== 'A' && qtype !== 'AAAA') return { kind: 'nodata', network: nn.net, holders };
     const addresses = holders.map((h) => (qtype === 'A' ? h.ipv4 : h.ipv6)).filter((a): a is string => !!a);
@@ -157,6 +158,21 @@ export function lookupLocal(records: Records, sb: SandboxRecord, qname: string, 
     return { kind: 'addresses', network: nn.net, holders, addresses: rotate(addresses, rotation(holders)) };
   }
   return { kind: 'none', reason: `no sandbox, alias or short ID "${name}" on ${scopeNames(scope)}` };
+}
+
+/**
+ * `--link NAME:ALIAS` of the asking sandbox's endpoint on this network: ALIAS (and
+ * ALIAS.<network>) is looked up as NAME; only that sandbox sees it.
+ */
+export function linkTarget(sb: SandboxRecord, nn: NetworkNames, name: string): string | undefined {
+  const links = sb.endpoints[nn.net.id]?.links;
+  if (!links?.length) return undefined;
+  const net = nn.net.name.toLowerCase();
+  for (const l of links) {
+    const [target, alias = target] = l.replace(/^\//, '').toLowerCase().split(':') as [string, string?];
+    if (name === alias || name === `${alias}.${net}`) return target;
+  }
+  return undefined;
 }
 
 function scopeNames(scope: NetworkNames[]): string {

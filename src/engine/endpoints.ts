@@ -25,6 +25,50 @@ export interface AttachRequest {
   ip?: string;
   ip6?: string;
   aliases?: string[];
+  /** Docker's `--link NAME[:ALIAS]` on a user-defined network: ALIAS answers NAME's addresses to this sandbox only. */
+  links?: string[];
+  /** Docker's `--driver-opt key=value` (EndpointConfig.DriverOpts): kept and shown; IFNAME_DRIVER_OPT names the interface. */
+  driverOpts?: Record<string, string>;
+}
+
+/** The endpoint option that names the sandbox's interface (Docker's key; Docker 20.10 keeps it without acting on it). */
+export const IFNAME_DRIVER_OPT = 'com.docker.network.endpoint.ifname';
+const LINK_NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const MAX_DRIVER_OPTS = 64;
+const MAX_DRIVER_OPT_VALUE = 4096;
+
+/**
+ * `--link NAME[:ALIAS]` entries as Docker keeps them (ALIAS defaults to NAME). NAME need not
+ * be on the network yet (Docker's rule): ALIAS answers whenever NAME is.
+ */
+export function validateLinks(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 64) throw new YardError('INVALID_ARGUMENT', '--link takes a list of at most 64 links', { field: '--link', hint: 'give --link NAME[:ALIAS] for each link' });
+  return v.map((l) => {
+    const parts = typeof l === 'string' ? l.split(':') : [];
+    const [name, alias] = parts;
+    if (!name || parts.length > 2 || (parts.length === 2 && !alias) || !LINK_NAME_RE.test(name)) {
+      throw new YardError('INVALID_ARGUMENT', `--link ${JSON.stringify(l)} is not NAME[:ALIAS]`, { field: '--link', hint: 'give the sandbox name, optionally followed by :ALIAS, e.g. --link db:database' });
+    }
+    validateAliases([alias ?? name.replace(/^\//, '')], '--link');
+    return l as string;
+  });
+}
+
+/** `--driver-opt` values: plain strings, on one line. */
+export function validateDriverOpts(v: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (v === undefined || !Object.keys(v).length) return undefined;
+  const entries = Object.entries(v);
+  if (entries.length > MAX_DRIVER_OPTS) throw new YardError('INVALID_ARGUMENT', `--driver-opt: ${entries.length} options, at most ${MAX_DRIVER_OPTS}`, { field: '--driver-opt', hint: 'give fewer options' });
+  for (const [k, val] of entries) {
+    if (!k || typeof val !== 'string' || val.length > MAX_DRIVER_OPT_VALUE || /[\u0000-\u001f\u007f]/.test(k + val)) {
+      throw new YardError('INVALID_ARGUMENT', `--driver-opt ${JSON.stringify(k.slice(0, 40))}: the key is empty, or the value is not a plain string on one line of at most ${MAX_DRIVER_OPT_VALUE} characters`, {
+        field: '--driver-opt',
+        hint: 'give --driver-opt key=value',
+      });
+    }
+  }
+  return { ...v };
 }
 
 /** The interface a runtime takes over, while it is in the daemon's namespace: `yc` + 12 hex of the endpoint ID. */
@@ -85,6 +129,12 @@ export class Endpoints {
   /** Validate and allocate an endpoint (no kernel work). */
   prepare(net: NetworkRecord, sb: SandboxRecord, req: AttachRequest, order: number): EndpointRecord {
     const driver = getDriver(net.driver);
+    if (net.configOnly) {
+      throw new YardError('NETWORK_MODE_EXCLUSIVE', `cannot create endpoint on configuration-only network`, {
+        field: '--network',
+        hint: `${net.name} only holds configuration: create a network from it (--config-from ${net.name}) and attach to that one`,
+      });
+    }
     if (sb.endpoints[net.id]) {
       throw new YardError('ALREADY_CONNECTED', `endpoint with name ${sb.name} already exists in network ${net.name}`, {
         hint: `the sandbox is already attached; disconnect it first to change its settings`,
@@ -117,8 +167,21 @@ export class Endpoints {
       if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
     }
     const aliases = validateAliases(req.aliases, '--alias');
+    const links = validateLinks(req.links);
+    if (links.length && (net.driverState.defaultBridge || driver.attach !== 'interface')) {
+      throw new YardError('INVALID_ARGUMENT', `--link on network ${net.name}: links are answered by the embedded DNS of user-defined networks, and ${net.name} has none`, {
+        field: '--link',
+        hint: 'connect to a user-defined network (yard network create) with --link, or use --alias',
+      });
+    }
+    const driverOpts = validateDriverOpts(req.driverOpts);
+    const optIfname = driverOpts?.[IFNAME_DRIVER_OPT];
+    if (optIfname !== undefined && req.ifname && optIfname !== req.ifname) {
+      throw new YardError('INVALID_ARGUMENT', `--driver-opt ${IFNAME_DRIVER_OPT}=${optIfname} disagrees with the interface name ${req.ifname}`, { field: '--driver-opt', hint: 'give the interface name once' });
+    }
+    if (optIfname !== undefined) req = { ...req, ifname: optIfname };
     const id = req.endpointId === undefined ? newId() : validateId('endpoint', req.endpointId);
-    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases, order };
+    const ep: EndpointRecord = { id, networkId: net.id, ifname: '', aliases, order, ...(links.length ? { links } : {}), ...(driverOpts ? { driverOpts } : {}) };
     if (driver.attach === 'interface') {
       const used = new Set(Object.values(sb.endpoints).map((e) => e.ifname));
       let i = 0;

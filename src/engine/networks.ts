@@ -33,6 +33,51 @@ export interface NetworkCreateRequest {
   id?: string;
   /** --ipam-opt: stored and shown as Docker does (the default IPAM acts on none). */
   ipamOptions?: Record<string, string>;
+  /** --scope: local, or global for overlay; empty or absent: the driver's own. */
+  scope?: string;
+  /** --config-only: store IPAM and options for networks created --config-from this one. */
+  configOnly?: boolean;
+  /** --config-from: the config-only network (name or ID) whose IPAM and options this one takes. */
+  configFrom?: string;
+}
+
+/** Docker's refusals for config-only networks and networks created from them. */
+const CONFIG_OPERATOR_FIELDS =
+  'configuration network can only contain network specific fields. Network operator fields like [ ingress | internal | attachable | scope ] are not supported.';
+const CONFIG_FROM_OWN = 'user specified configurations are not supported if the network depends on a configuration network';
+const CONFIG_FROM_OPTIONS = 'network driver options are not supported if the network depends on a configuration network';
+
+/**
+ * The scope a network gets: the driver's, or `--scope` where it agrees. Switchyard never
+ * runs in a swarm; global is the overlay driver's (the cluster store's) and nobody else's.
+ */
+export function networkScope(driverName: string, driverScope: NetworkRecord['scope'], asked: string | undefined): NetworkRecord['scope'] {
+  if (asked === undefined || asked === '') return driverScope;
+  if (asked === 'swarm') {
+    throw new YardError('INVALID_ARGUMENT', '--scope swarm: cannot create a swarm scoped network when swarm is not active', {
+      field: '--scope',
+      hint: 'Switchyard has no swarm mode: omit --scope (or use --scope local; overlay networks are global through the cluster store)',
+    });
+  }
+  if (asked === 'local') {
+    if (driverScope !== 'local') {
+      throw new YardError('INVALID_ARGUMENT', `--scope local: cannot downgrade network scope for ${driverName} networks`, {
+        field: '--scope',
+        hint: `${driverName} networks are ${driverScope}: omit --scope`,
+      });
+    }
+    return 'local';
+  }
+  if (asked === 'global') {
+    if (driverScope !== 'global') {
+      throw new YardError('INVALID_ARGUMENT', `--scope global: ${driverName} networks exist on one host only; only overlay networks are global (shared through the cluster store)`, {
+        field: '--scope',
+        hint: 'omit --scope, or create an overlay network (-d overlay) for a network across hosts',
+      });
+    }
+    return 'global';
+  }
+  throw new YardError('INVALID_ARGUMENT', `--scope ${asked} is not a scope`, { field: '--scope', hint: 'use local, or global for overlay networks' });
 }
 
 export interface NetworkCreated {
@@ -66,7 +111,8 @@ export class Networks {
         release: async () => {
           if (global) await this.core.cluster?.releaseNetwork(net).catch((e) => this.core.log(`release ${net.name}: ${(e as Error).message}`));
         },
-        plan: () => getDriver(net.driver).planCreate(net, this.core.planEnv()),
+        // A config-only network has no kernel objects.
+        plan: () => (net.configOnly ? [] : getDriver(net.driver).planCreate(net, this.core.planEnv())),
         commit: () => this.core.commitNetwork(net),
       });
       if (!req.dryRun) this.core.log(`network ${net.name} (${shortId(net.id)}) created`);
@@ -75,6 +121,8 @@ export class Networks {
   }
 
   private async validate(req: NetworkCreateRequest, opts: NetworkCreateOptions): Promise<{ net: NetworkRecord; warnings: string[] }> {
+    if (req.configOnly) return this.validateConfigOnly(req);
+    if (req.configFrom !== undefined && req.configFrom !== '') req = this.fromConfig(req);
     const name = validateName('network', req.name);
     const driverName = req.driver || 'bridge';
     if (!opts.predefined && ['bridge', 'host', 'none'].includes(name)) {
@@ -87,6 +135,7 @@ export class Networks {
       throw new YardError('NETWORK_EXISTS', `network with name ${name} already exists`, { field: 'name', hint: 'pick another name, or remove the existing network first' });
     }
     const driver = getDriver(driverName);
+    const scope = networkScope(driverName, driver.scope, req.scope);
     const options = { ...(req.options ?? {}) };
     checkOptionKeys(driver, options);
     const intent: NetworkIntent = {
@@ -122,21 +171,93 @@ export class Networks {
       id,
       name,
       driver: driverName,
-      scope: driver.scope,
+      scope,
       created: nowRfc3339Nano(),
       internal: intent.internal,
       attachable: intent.attachable,
       ipv6: intent.ipv6,
-      ipam: { driver: 'default', options: validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
+      ipam: { driver: 'default', options: req.ipamOptions === undefined ? null : validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
       options,
       labels: intent.labels,
       driverState: prepared.driverState,
       ...(opts.predefined ? { predefined: true } : {}),
+      ...(req.configFrom ? { configFrom: req.configFrom } : {}),
     };
     if (driver.attach === 'interface' && driverName === 'bridge' && !net.driverState.bridge) net.driverState.bridge = `br-${id.slice(0, 12)}`;
     driver.finishNetwork?.(net, env);
     if (net.scope === 'global') this.core.requireCluster(net);
     return { net, warnings: prepared.warnings };
+  }
+
+  /**
+   * A config-only network (Docker's --config-only): IPAM and options kept as given for the
+   * networks created --config-from it; driver null, no kernel objects, no endpoints. Its
+   * subnets are checked for form only: they are taken by the network created from it.
+   */
+  private validateConfigOnly(req: NetworkCreateRequest): { net: NetworkRecord; warnings: string[] } {
+    const name = validateName('network', req.name);
+    if (req.configFrom) {
+      throw new YardError('INVALID_ARGUMENT', 'a configuration network cannot depend on another configuration network', { field: '--config-from', hint: 'omit --config-from with --config-only' });
+    }
+    if (req.internal || req.attachable || (req.scope !== undefined && req.scope !== '')) {
+      const flag = req.internal ? '--internal' : req.attachable ? '--attachable' : '--scope';
+      throw new YardError('INVALID_ARGUMENT', CONFIG_OPERATOR_FIELDS, { field: flag, hint: `omit ${flag} with --config-only` });
+    }
+    if (['bridge', 'host', 'none'].includes(name)) {
+      throw new YardError('NETWORK_PREDEFINED', `${name} is a pre-defined network and cannot be created`, { field: 'name', hint: 'pick another name' });
+    }
+    if (this.core.networks().some((n) => n.name === name)) {
+      throw new YardError('NETWORK_EXISTS', `network with name ${name} already exists`, { field: 'name', hint: 'pick another name, or remove the existing network first' });
+    }
+    const options = { ...(req.options ?? {}) };
+    // Every value is checked as for a driver that knows every key: the driver is only known at --config-from.
+    checkOptionKeys({ ...getDriver('null'), optionKeys: Object.keys(options) }, options);
+    const pools = planIpam({ networkName: name, configs: req.ipam ?? [], enableIPv6: !!req.ipv6, needsGateway: false }, { used: [] });
+    const id = req.id === undefined ? newId() : validateId('network', req.id);
+    const net: NetworkRecord = {
+      id,
+      name,
+      driver: 'null',
+      scope: 'local',
+      created: nowRfc3339Nano(),
+      internal: false,
+      attachable: false,
+      ipv6: !!req.ipv6,
+      ipam: { driver: 'default', options: req.ipamOptions === undefined ? null : validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
+      options,
+      labels: validateLabels(req.labels),
+      driverState: {},
+      configOnly: true,
+    };
+    return { net, warnings: [] };
+  }
+
+  /** --config-from: the request with the config-only network's IPAM, options and labels (Docker refuses any of its own). */
+  private fromConfig(req: NetworkCreateRequest): NetworkCreateRequest {
+    const ref = req.configFrom!;
+    const cfg = this.core.networks().find((n) => n.configOnly && (n.name === ref || n.id === ref));
+    if (!cfg) {
+      throw new YardError('NETWORK_NOT_FOUND', `configuration network ${JSON.stringify(ref)} does not exist`, {
+        field: '--config-from',
+        hint: 'name a network created with --config-only (yard network ls shows them with driver null)',
+      });
+    }
+    if (req.ipam?.length || req.ipv6 || Object.keys(req.labels ?? {}).length || Object.keys(req.ipamOptions ?? {}).length) {
+      const flag = req.ipam?.length ? '--subnet' : req.ipv6 ? '--ipv6' : Object.keys(req.labels ?? {}).length ? '--label' : '--ipam-opt';
+      throw new YardError('INVALID_ARGUMENT', CONFIG_FROM_OWN, { field: flag, hint: `omit ${flag}: the network takes its configuration from ${cfg.name}` });
+    }
+    if (Object.keys(req.options ?? {}).length) {
+      throw new YardError('INVALID_ARGUMENT', CONFIG_FROM_OPTIONS, { field: '--opt', hint: `omit -o: the network takes its options from ${cfg.name}` });
+    }
+    return {
+      ...req,
+      configFrom: cfg.name,
+      ipv6: cfg.ipv6,
+      options: { ...cfg.options },
+      labels: { ...cfg.labels },
+      ...(cfg.ipam.options ? { ipamOptions: { ...cfg.ipam.options } } : {}),
+      ipam: cfg.ipam.config.map((p) => ({ subnet: p.subnet, gateway: p.gateway, ipRange: p.ipRange, auxAddresses: { ...p.auxAddresses } })),
+    };
   }
 
   private async driverEnv(): Promise<DriverEnv> {
@@ -155,6 +276,7 @@ export class Networks {
     const used: UsedSubnet[] = [];
     const ours = new Set<string>();
     for (const n of this.core.networks()) {
+      if (n.configOnly) continue; // its subnets belong to the networks created from it
       for (const p of n.ipam.config) used.push({ prefix: p.subnet, owner: `network ${n.name}` });
       for (const l of getDriver(n.driver).hostLinksOf(n)) ours.add(l);
     }
@@ -186,6 +308,12 @@ export class Networks {
       if (eps.length) {
         throw new YardError('NETWORK_IN_USE', `error while removing network: network ${net.name} id ${net.id} has active endpoints (${eps.map((e) => e.sb.name).join(', ')})`, {
           hint: `disconnect or remove those sandboxes first (yard network disconnect ${net.name} <sandbox>)`,
+        });
+      }
+      const user = net.configOnly && this.core.networks().find((n) => n.configFrom === net.name && !n.deleting);
+      if (user) {
+        throw new YardError('NETWORK_IN_USE', `error while removing network: configuration network ${JSON.stringify(net.name)} is in use`, {
+          hint: `remove the networks created --config-from it first (${user.name})`,
         });
       }
       if (net.scope === 'global') await this.core.requireCluster(net).checkRemovable(net);
@@ -223,7 +351,7 @@ export class Networks {
     const net: NetworkRecord = { ...live, deleting: true };
     this.core.state.networks.set(net.id, net);
     await this.core.applyRemoval({ kind: 'network.remove', net });
-    const errors = await this.core.kernel.applyBestEffort(getDriver(net.driver).planDelete(net));
+    const errors = await this.core.kernel.applyBestEffort(net.configOnly ? [] : getDriver(net.driver).planDelete(net));
     for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.core.log(`network ${net.name} teardown: ${e}`);
     this.core.store.deleteNetwork(net.id);
     this.core.state.networks.delete(net.id);
@@ -235,9 +363,11 @@ export class Networks {
       const removed: string[] = [];
       // The cluster's gateway bridge is the way out of overlay sandboxes yet to come (as Docker's docker_gwbridge).
       const gateway = this.core.cluster?.gatewayNetwork?.()?.id;
-      for (const net of this.core.networks()) {
+      // Config-only networks last: the networks created from them may go first.
+      for (const net of [...this.core.networks()].sort((a, b) => Number(!!a.configOnly) - Number(!!b.configOnly))) {
         // Global networks may have endpoints on other hosts: they are removed explicitly.
         if (net.predefined || net.scope === 'global' || net.id === gateway || !filter(net) || this.core.endpointsOf(net.id).length) continue;
+        if (net.configOnly && this.core.networks().some((n) => n.configFrom === net.name && !n.deleting && !removed.includes(n.name))) continue;
         await this.tearDown(net);
         removed.push(net.name);
       }

@@ -75,6 +75,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
   // Namespaces where something was re-created: their routes are re-applied (see missingOps).
   const touched = new Set<string>();
   for (const net of engine.networks()) {
+    if (net.configOnly) continue; // IPAM and options only: nothing in the kernel
     const plan = missingOps(getDriver(net.driver).planCreate(net, engine.planEnv()), seen, touched);
     if (!plan.length) continue;
     await applyReport(engine, plan, `network ${net.name}`, report);

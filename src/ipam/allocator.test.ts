@@ -157,7 +157,7 @@ describe('allocateAddress: static', () => {
   });
 
   it('explains --ip6 on a network without IPv6', () => {
-    expectError(() => alloc({ pools: [v4], family: 6, requested: 'fd00:1::5' }), 'INVALID_IP', '--ip6', /network app2 has no IPv6 subnet/, /--ipv6/);
+    expectError(() => alloc({ pools: [v4], family: 6, requested: 'fd00:1::5' }), 'INVALID_IP', '--ip6', /^user specified IP address is supported only when connecting to networks with user configured subnets; --ip6 fd00:1::5 cannot be used: network app2 has no IPv6 subnet$/, /--ipv6/);
   });
 
   it('uses the field it is given', () => {

@@ -124,8 +124,10 @@ function noPoolError(r: AllocationRequest, field: string): YardError {
     r.family === 6
       ? 'create the network with --ipv6 to give it an IPv6 subnet'
       : `omit ${field}, or create the network with an IPv4 --subnet`;
+  // A requested address: Docker 20.10's words first (its 400 for an address of a family
+  // the network has no subnet of), then Switchyard's.
   const message = r.requested
-    ? `${field} ${r.requested} cannot be used: network ${r.networkName} has no ${fam} subnet`
+    ? `user specified IP address is supported only when connecting to networks with user configured subnets; ${field} ${r.requested} cannot be used: network ${r.networkName} has no ${fam} subnet`
     : `network ${r.networkName} has no ${fam} subnet to take an address from`;
   return new YardError('INVALID_IP', message, { field, hint });
 }

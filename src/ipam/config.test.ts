@@ -121,7 +121,7 @@ describe('planIpam: explicit subnets', () => {
     expectError(() => plan([{ subnet: '10.20.0.0/31' }]), 'INVALID_SUBNET', '--subnet', /too small/, /\/30/);
     expectError(() => plan([{ subnet: '10.20.0.4/32' }]), 'INVALID_SUBNET', '--subnet', /too small/);
     expectError(() => plan([{ subnet: 'fd00::/127' }], { ipv6: true }), 'INVALID_SUBNET', '--subnet', /too small/, /\/126/);
-    expect(plan([{ subnet: '10.20.0.4/30' }])[0]).toEqual({ subnet: '10.20.0.4/30', gateway: '10.20.0.5', auxAddresses: {} });
+    expect(plan([{ subnet: '10.20.0.4/30' }])[0]).toEqual({ subnet: '10.20.0.4/30', gateway: '10.20.0.5', gatewayChosen: true, auxAddresses: {} });
     expect(plan([{ subnet: 'fd00::/126' }], { ipv6: true, v4: false })[0]!.gateway).toBe('fd00::1');
   });
 
@@ -146,7 +146,7 @@ describe('planIpam: explicit subnets', () => {
   it('rejects an IPv6 subnet while IPv6 is off', () => {
     const e = expectError(() => plan([{ subnet: 'fd00::/64' }]), 'INVALID_ARGUMENT', '--subnet');
     expect(e.message).toBe('--subnet fd00::/64 is IPv6 but IPv6 is off');
-    expect(e.hint).toBe('add --ipv6');
+    expect(e.hint).toBe('add --ipv6 to use it (dual stack), or leave the IPv6 --subnet out');
   });
 
   it('rejects requested subnets that overlap each other, either way round', () => {
@@ -159,8 +159,8 @@ describe('planIpam: explicit subnets', () => {
   it('rejects overlap with used subnets, naming their owner, either way round', () => {
     const used = [{ prefix: '10.20.0.0/16', owner: 'network app1' }, { prefix: '192.168.7.0/24', owner: 'a route on the host (dev lan0)' }];
     const e = expectError(() => plan([{ subnet: '10.20.0.0/24' }], { used }), 'SUBNET_OVERLAP', '--subnet');
-    expect(e.message).toBe('--subnet 10.20.0.0/24 overlaps 10.20.0.0/16 of network app1');
-    expectError(() => plan([{ subnet: '192.168.0.0/16' }], { used }), 'SUBNET_OVERLAP', '--subnet', '--subnet 192.168.0.0/16 overlaps 192.168.7.0/24 of a route on the host (dev lan0)');
+    expect(e.message).toBe('Pool overlaps with other one on this address space: --subnet 10.20.0.0/24 overlaps 10.20.0.0/16 of network app1');
+    expectError(() => plan([{ subnet: '192.168.0.0/16' }], { used }), 'SUBNET_OVERLAP', '--subnet', 'Pool overlaps with other one on this address space: --subnet 192.168.0.0/16 overlaps 192.168.7.0/24 of a route on the host (dev lan0)');
     expect(plan([{ subnet: '10.21.0.0/16' }], { used })[0]!.subnet).toBe('10.21.0.0/16');
   });
 });
@@ -196,10 +196,18 @@ describe('planIpam: gateway', () => {
 });
 
 describe('planIpam: ip-range', () => {
+  it('marks only a gateway it chose inside a given subnet (Docker\'s inspect leaves that one out)', () => {
+    expect(plan([{ subnet: '10.20.0.0/24', gateway: '10.20.0.9' }])[0]).toEqual({ subnet: '10.20.0.0/24', gateway: '10.20.0.9', auxAddresses: {} });
+    expect(plan([{ subnet: '10.20.0.0/24' }])[0]).toEqual({ subnet: '10.20.0.0/24', gateway: '10.20.0.1', gatewayChosen: true, auxAddresses: {} });
+    expect(plan([])[0]).toEqual({ subnet: '172.17.0.0/16', gateway: '172.17.0.1', auxAddresses: {} });
+    expect(plan([{ subnet: '10.20.0.0/24' }], { gw: false })[0]).toEqual({ subnet: '10.20.0.0/24', auxAddresses: {} });
+  });
+
   it('keeps a range inside the subnet', () => {
     expect(plan([{ subnet: '10.231.0.0/24', ipRange: '10.231.0.192/27' }])[0]).toEqual({
       subnet: '10.231.0.0/24',
       gateway: '10.231.0.1',
+      gatewayChosen: true,
       ipRange: '10.231.0.192/27',
       auxAddresses: {},
     });
@@ -230,9 +238,9 @@ describe('planIpam: aux addresses', () => {
       { ipv6: true },
     );
     expect(out).toEqual([
-      { subnet: '10.20.0.0/24', gateway: '10.20.0.1', auxAddresses: { router: '10.20.0.2' } },
-      { subnet: '10.30.0.0/24', gateway: '10.30.0.1', auxAddresses: { printer: '10.30.0.9' } },
-      { subnet: 'fd00::/64', gateway: 'fd00::1', auxAddresses: { 'fd-host': 'fd00::9' } },
+      { subnet: '10.20.0.0/24', gateway: '10.20.0.1', gatewayChosen: true, auxAddresses: { router: '10.20.0.2' } },
+      { subnet: '10.30.0.0/24', gateway: '10.30.0.1', gatewayChosen: true, auxAddresses: { printer: '10.30.0.9' } },
+      { subnet: 'fd00::/64', gateway: 'fd00::1', gatewayChosen: true, auxAddresses: { 'fd-host': 'fd00::9' } },
     ]);
   });
 

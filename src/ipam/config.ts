@@ -35,6 +35,12 @@ export interface SubnetRequest {
 export interface PoolConfig {
   subnet: string;
   gateway?: string;
+  /**
+   * The gateway was chosen by Switchyard inside a subnet given without --gateway. Docker's
+   * inspect leaves such a gateway out of IPAM.Config (it shows a gateway only when given or
+   * when the whole pool came from the default pools), and so does Switchyard's.
+   */
+  gatewayChosen?: true;
   ipRange?: string;
   auxAddresses: Record<string, string>;
 }
@@ -93,7 +99,8 @@ const given = (s: string | undefined): string | undefined => (s === '' ? undefin
 function parseSubnet(text: string, enableIPv6: boolean): Prefix {
   const p = parsePrefix(text);
   if (p === null) {
-    throw new YardError('INVALID_SUBNET', `--subnet ${text} is not a valid CIDR subnet`, {
+    // Docker's words first (dockerd answers them with a 500), then Switchyard's.
+    throw new YardError('INVALID_SUBNET', `Invalid subnet ${text} : invalid CIDR address: ${text}; --subnet ${text} is not a valid CIDR subnet`, {
       field: '--subnet',
       hint: CIDR_EXAMPLE,
     });
@@ -101,7 +108,9 @@ function parseSubnet(text: string, enableIPv6: boolean): Prefix {
   if (p.family === 6 && !enableIPv6) {
     throw new YardError('INVALID_ARGUMENT', `--subnet ${text} is IPv6 but IPv6 is off`, {
       field: '--subnet',
-      hint: 'add --ipv6',
+      // Docker 20.10 takes such a subnet, shows it and never uses it (no address on the
+      // bridge or on any endpoint); Switchyard refuses what it would not use.
+      hint: 'add --ipv6 to use it (dual stack), or leave the IPv6 --subnet out',
     });
   }
   if (hasHostBits(p)) {
@@ -163,7 +172,7 @@ function parseGateway(text: string, subnet: Prefix): Addr {
     });
   }
   if (!prefixContains(subnet, g)) {
-    throw new YardError('INVALID_GATEWAY', `--gateway ${text} is outside its --subnet ${sub}`, {
+    throw new YardError('INVALID_GATEWAY', `failed to allocate gateway (${text}): Requested address is out of range; --gateway ${text} is outside its --subnet ${sub}`, {
       field: '--gateway',
       hint: `pick an address inside ${sub} or omit --gateway`,
     });
@@ -205,6 +214,7 @@ function parseIpRange(text: string, subnet: Prefix): Prefix {
 interface Draft {
   subnet: Prefix;
   gateway?: Addr;
+  gatewayChosen?: true;
   ipRange?: Prefix;
   aux: Array<[string, Addr]>;
 }
@@ -285,6 +295,7 @@ function toPoolConfig(d: Draft): PoolConfig {
   return {
     subnet: formatPrefix(d.subnet),
     ...(d.gateway && { gateway: formatAddr(d.gateway) }),
+    ...(d.gateway && d.gatewayChosen && { gatewayChosen: true as const }),
     ...(d.ipRange && { ipRange: formatPrefix(d.ipRange) }),
     auxAddresses: Object.fromEntries(d.aux.map(([name, a]) => [name, formatAddr(a)])),
   };
@@ -312,7 +323,8 @@ export function planIpam(req: PlanRequest, ctx: { used: UsedSubnet[] }): PoolCon
     }
     const clash = used.find((u) => prefixesOverlap(u.prefix, subnet));
     if (clash) {
-      throw new YardError('SUBNET_OVERLAP', `--subnet ${text} overlaps ${formatPrefix(clash.prefix)} of ${clash.owner}`, {
+      // Docker's words first (dockerd answers them with a 403, as Switchyard does).
+      throw new YardError('SUBNET_OVERLAP', `Pool overlaps with other one on this address space: --subnet ${text} overlaps ${formatPrefix(clash.prefix)} of ${clash.owner}`, {
         field: '--subnet',
         hint: 'pick a --subnet that is free, or omit --subnet to get one from the default pools',
       });
@@ -321,7 +333,10 @@ export function planIpam(req: PlanRequest, ctx: { used: UsedSubnet[] }): PoolCon
     const gateway = given(c.gateway);
     const ipRange = given(c.ipRange);
     if (gateway !== undefined) draft.gateway = parseGateway(gateway, subnet);
-    else if (req.needsGateway) draft.gateway = addrAdd({ family: subnet.family, value: subnet.base }, 1n);
+    else if (req.needsGateway) {
+      draft.gateway = addrAdd({ family: subnet.family, value: subnet.base }, 1n);
+      draft.gatewayChosen = true;
+    }
     if (ipRange !== undefined) draft.ipRange = parseIpRange(ipRange, subnet);
     drafts.push(draft);
   }

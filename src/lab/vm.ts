@@ -164,6 +164,10 @@ function stage2Script(o: { cwd: string; env: Record<string, string>; command: st
 # module autoloading, with /lib/modules of the cloud kernel that apt installed.
 ${env}
 mount -t proc proc /proc; mount -t sysfs sys /sys
+# The lab's Docker engine (src/lab/docker.ts) needs cgroups, and its overlay2 storage refuses
+# an overlayfs backing: cgroup v2, and a tmpfs for the lab's data directory.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mkdir -p "\${YARD_LIB_DIR:-/var/lib/switchyard}" && mount -t tmpfs -o mode=755 yardlib "\${YARD_LIB_DIR:-/var/lib/switchyard}"
 mkdir -p /dev/pts /dev/shm /run/netns; mount -t devpts devpts /dev/pts; mount -t tmpfs shm /dev/shm
 # /tmp is NOT a fresh tmpfs: the checkout under test may live there (CI clones anywhere);
 # the overlay's tmpfs upper layer already takes every write.

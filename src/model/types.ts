@@ -19,7 +19,8 @@ export interface NetworkRecord {
   internal: boolean;
   attachable: boolean;
   ipv6: boolean;
-  ipam: { driver: string; options: Record<string, string>; config: PoolConfig[] };
+  /** `options` is null when the request gave none at all (Docker's inspect then shows null). */
+  ipam: { driver: string; options: Record<string, string> | null; config: PoolConfig[] };
   /** Driver options as the user gave them (`-o key=value`). */
   options: Record<string, string>;
   labels: Record<string, string>;
@@ -27,6 +28,13 @@ export interface NetworkRecord {
   driverState: Record<string, string | number | boolean>;
   /** bridge, host and none: created by the daemon, never removable. */
   predefined?: boolean;
+  /**
+   * Docker's --config-only: the network only holds IPAM and driver options for networks
+   * created `--config-from` it. It has no kernel objects and no endpoints (driver `null`).
+   */
+  configOnly?: boolean;
+  /** Docker's --config-from: the name of the config-only network whose IPAM and options this one took. */
+  configFrom?: string;
   /** Tombstone: removal started; a restart finishes it. */
   deleting?: boolean;
 }
@@ -47,6 +55,13 @@ export interface EndpointRecord {
   requestedIpv4?: string;
   requestedIpv6?: string;
   aliases: string[];
+  /**
+   * Docker's legacy links on a user-defined network (`--link NAME[:ALIAS]`), as given: the
+   * sandbox alone resolves ALIAS to NAME's addresses on this network.
+   */
+  links?: string[];
+  /** Docker's EndpointConfig.DriverOpts (`--driver-opt key=value`), as given. */
+  driverOpts?: Record<string, string>;
   /** Order in which the sandbox joined its networks; the lowest usable one gives the default route. */
   order: number;
   /** Driver-specific facts for this endpoint (e.g. which gateway it programmed). */

@@ -34,6 +34,16 @@ describe('Docker plugin backend', () => {
     expect(net.labels['switchyard.runtime']).toBe('docker');
   });
 
+  it('an ipvlan endpoint answers no MAC (the child has its parent\'s; the kernel refuses to set one), a bridge endpoint does', async () => {
+    const b = await setup();
+    t.engine.linkKinds = new Set([...t.engine.linkKinds, 'ipvlan']);
+    await t.kernel.apply([{ op: 'link.add.veth', name: 'lanpeer', peerName: 'lan0', peerMac: '02:00:00:00:00:01' }]); // the LAN parent
+    const IPV = 'd'.repeat(64);
+    await b.createNetwork({ id: IPV, scope: 'local', driver: 'ipvlan', options: { parent: 'lan0' }, ipv4: [{ addressSpace: 'LocalDefault', subnet: '10.31.0.0/24', gateway: '10.31.0.1', auxAddresses: {} }], ipv6: [], enableIPv6: false, internal: false });
+    expect(await b.createEndpoint({ ...endpoint(EP2, '10.31.0.5/24'), networkId: IPV })).toEqual({ ipv4: '10.31.0.5/24' });
+    expect((await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'))).mac).toBe('02:42:0a:1e:00:02');
+  });
+
   it('an endpoint is a runtime-owned sandbox whose interface stays in the daemon namespace, unconfigured, for dockerd', async () => {
     const b = await setup();
     const got = await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));

@@ -92,7 +92,10 @@ export class EngineDockerBackend implements DockerPluginBackend {
       start: false,
     });
     const ep = sb.endpoints[net.id]!;
-    return { ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), ...(ep.mac ? { mac: ep.mac } : {}) };
+    // An ipvlan child has its parent's MAC and the kernel refuses to set any other (even
+    // that one): dockerd would try to set a MAC we answered, and fail the container.
+    const mac = ep.mac && net.driver !== 'ipvlan' ? { mac: ep.mac } : {};
+    return { ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), ...mac };
   }
 
   async deleteEndpoint(_networkId: string, endpointId: string): Promise<void> {

@@ -16,6 +16,7 @@ const scalarMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolea
 const pool = z.object({
   subnet: z.string().min(1),
   gateway: z.string().optional(),
+  gatewayChosen: z.literal(true).optional(),
   ipRange: z.string().optional(),
   auxAddresses: stringMap,
 });
@@ -29,11 +30,13 @@ export const networkRecordSchema = z.object({
   internal: z.boolean(),
   attachable: z.boolean(),
   ipv6: z.boolean(),
-  ipam: z.object({ driver: z.string(), options: stringMap, config: z.array(pool) }),
+  ipam: z.object({ driver: z.string(), options: stringMap.nullable(), config: z.array(pool) }),
   options: stringMap,
   labels: stringMap,
   driverState: scalarMap,
   predefined: z.boolean().optional(),
+  configOnly: z.boolean().optional(),
+  configFrom: z.string().optional(),
   deleting: z.boolean().optional(),
 });
 
@@ -48,6 +51,8 @@ const endpoint = z.object({
   requestedIpv4: z.string().optional(),
   requestedIpv6: z.string().optional(),
   aliases: strings,
+  links: strings.optional(),
+  driverOpts: stringMap.optional(),
   order: z.number().int().nonnegative(),
   driverState: scalarMap.optional(),
 });

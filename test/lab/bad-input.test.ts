@@ -131,7 +131,7 @@ describe('bad input', () => {
       ['POST', '/networks/create', { Name: 'm3', Options: { 'com.docker.network.driver.mtu': 'abc' } }, 400, /mtu=abc/],
       ['POST', '/networks/create', { Driver: 'bridge' }, 400, /Name/],
       ['POST', '/v1.41/networks/create', { Name: 'app2' }, 409, /network with name app2 already exists/],
-      ['POST', '/networks/create', { Name: 'm4', IPAM: { Config: [{ Subnet: '10.20.0.0/16' }] } }, 409, /overlaps/],
+      ['POST', '/networks/create', { Name: 'm4', IPAM: { Config: [{ Subnet: '10.20.0.0/16' }] } }, 403, /^Pool overlaps with other one on this address space: .*overlaps/],
       ['POST', '/networks/create', { Name: 'm5', Driver: 'nosuch' }, 404, /nosuch/],
       ['DELETE', '/networks/bridge', undefined, 403, /pre-defined/],
       ['DELETE', '/v1.41/networks/app2', undefined, 403, /has active endpoints/],

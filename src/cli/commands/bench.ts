@@ -44,7 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
         'Prints figures and ratios, never a pass/fail: for core, median, p99 and min per measurement with the goal, Docker/netavark\n' +
         'reference figures and the ratio to a floor (the same kernel work done by `ip` alone) measured in the same run; the other\n' +
         'parts compare with a baseline measured in the same run. Writes bench/results/latest.md (core), bench/results/<part>.md\n' +
-        'and the generated blocks of docs/performance.md. All default parts take about 11 to 14 minutes; vm-datapath\n' +
+        'and the generated blocks of docs/performance.md. All default parts take about 13 to 18 minutes; vm-datapath\n' +
         'about 2.5 minutes more on a quiet host.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
