@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { labExec, restartDocker } from '../../src/lab/lab.js';
-import { docker, withLab } from './helpers.js';
+import { curlSocket, docker, withLab } from './helpers.js';
 
 const lab = withLab('dfid', 1, { docker: { hosts: 1 } });
 const h = () => lab.host(1);
@@ -20,21 +20,8 @@ interface Answer {
   body: any;
 }
 
-async function req(which: Daemon, method: string, path: string, body?: unknown): Promise<Answer> {
-  const socket = which === 'docker' ? h().docker!.socket : h().socket;
-  const args = ['curl', '-sS', '--max-time', '20', '--unix-socket', socket, '-X', method, '-w', '\n%{http_code}'];
-  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
-  const r = await labExec(lab.info, h(), [...args, `http://x${path}`]);
-  if (r.code !== 0) throw new Error(`curl ${method} ${path} (${which}) exited ${r.code}: ${r.stderr}`);
-  const nl = r.stdout.lastIndexOf('\n');
-  const text = r.stdout.slice(0, nl);
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  return { status: Number(r.stdout.slice(nl + 1)), body: parsed };
+function req(which: Daemon, method: string, path: string, body?: unknown): Promise<Answer> {
+  return curlSocket(h(), which === 'docker' ? h().docker!.socket : h().socket, method, path, body === undefined ? undefined : JSON.stringify(body));
 }
 
 /** The same request to both daemons; `body(i)` gets 0 for dockerd and 1 for Switchyard. */

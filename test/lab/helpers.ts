@@ -154,8 +154,13 @@ export async function api(host: LabHost, method: string, path: string, body?: un
 }
 
 /** As api, with the body sent as given (malformed JSON, raw bytes); parsed as JSON when it is. */
-export async function rawApi(host: LabHost, method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
-  const args = ['curl', '-sS', '--max-time', '20', '--unix-socket', host.socket, '-X', method, '-w', '\n%{http_code}'];
+export function rawApi(host: LabHost, method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
+  return curlSocket(host, host.socket, method, path, body);
+}
+
+/** curl inside a lab host to any API socket (the host's daemon, its dockerd); the body as given, the answer parsed as JSON when it is. */
+export async function curlSocket(host: LabHost, socket: string, method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
+  const args = ['curl', '-sS', '--max-time', '20', '--unix-socket', socket, '-X', method, '-w', '\n%{http_code}'];
   if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', body);
   const r = await exec(host, [...args, `http://x${path}`]);
   if (r.code !== 0) throw new Error(`curl ${method} ${path} exited ${r.code}: ${r.stderr}`);
