@@ -22,7 +22,7 @@ describe('Docker SDKs against Switchyard', () => {
     await ok(yard(h(), 'run', '-d', '--name', 'peer1', '--', 'sleep', '600'));
   });
 
-  it('docker-py: create with IPAMPool, refused duplicate, filters, connect with alias and address, errors, prune', async () => {
+  it('docker-py: create with IPAMPool, refused duplicate, filters, connect with alias, address, IPv6 and a link, events, errors, prune', async () => {
     const r = JSON.parse(await ok(exec(h(), [...env(), '/usr/bin/python3', path.join(SDK, 'docker_py_flow.py'), 'target', '10.91.0.0/24'], { timeoutMs: 60_000 }), 'docker-py script'));
     expect(r.api_version).toBe('1.41');
     expect(r.created).toEqual({ name: 'pynet', driver: 'bridge', subnet: '10.91.0.0/24', gateway: '10.91.0.1', labels: { app: 'py' } });
@@ -33,6 +33,9 @@ describe('Docker SDKs against Switchyard', () => {
     expect(r.names).toEqual(['bridge', 'host', 'none', 'pynet']);
     expect(r.connected).toEqual([{ ipv4: '10.91.0.50/24', name: 'target' }]);
     expect(r.after_disconnect).toBe(0);
+    expect(r.ipv6).toEqual({ enabled: true, address: 'fd00:91::50/64' });
+    expect(r.links).toEqual(['peer1:pl']);
+    expect(r.events).toEqual(['create', 'connect', 'disconnect', 'destroy']);
     expect(r.not_found).toEqual({ status: 404 });
     expect(r.containers.status).toBe(501);
     expect(r.containers.explanation).toMatch(/yard run/);

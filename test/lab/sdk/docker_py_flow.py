@@ -3,6 +3,7 @@ an application calls it. Prints one JSON object of what it saw; the lab test ass
 argv: SANDBOX (a running Switchyard sandbox to connect), SUBNET (an IPv4 /24)."""
 import json
 import sys
+import time
 
 import docker
 
@@ -49,6 +50,24 @@ try:
     out["containers"] = "listed?"
 except docker.errors.APIError as e:
     out["containers"] = {"status": e.status_code, "explanation": e.explanation}
+
+# A link and IPv6, as an application asks for them; the events of it afterwards.
+t0 = time.time()
+octets = subnet.split(".")
+v4b = ".".join([octets[0], str(int(octets[1]) + 100)] + octets[2:])
+v6 = client.networks.create("py6", enable_ipv6=True, ipam=docker.types.IPAMConfig(pool_configs=[
+    docker.types.IPAMPool(subnet=v4b), docker.types.IPAMPool(subnet="fd00:91::/64")]))
+client.api.connect_container_to_network(sandbox, v6.id, ipv6_address="fd00:91::50", links=[("peer1", "pl")])
+v6.reload()
+ep = list(v6.attrs["Containers"].values())[0]
+out["ipv6"] = {"enabled": v6.attrs["EnableIPv6"], "address": ep["IPv6Address"]}
+# The sandbox as Switchyard shows it (Docker's container routes are not served): the link is kept.
+sb = client.api._result(client.api._get(client.api.base_url + "/yard/v1/sandboxes/" + sandbox), True)
+out["links"] = sb["NetworkSettings"]["Networks"]["py6"].get("Links")
+client.api.disconnect_container_from_network(sandbox, v6.id)
+v6.remove()
+events = client.events(since=int(t0), until=int(time.time()) + 1, filters={"type": "network", "network": "py6"}, decode=True)
+out["events"] = [e["Action"] for e in events]
 
 client.networks.create("pyidle", driver="bridge")
 pruned = client.networks.prune(filters={"label": "app=py"})
