@@ -44,7 +44,7 @@ describe('Docker SDKs against Switchyard', () => {
     expect(r.left).toEqual(['bridge', 'host', 'none']);
   });
 
-  it('dockerode: create with nulls, refused duplicate, filters in both shapes, connect with alias and address, errors, remove', async () => {
+  it('dockerode: create with nulls, refused duplicate, filters in both shapes, connect with alias, address, IPv6 and a link, events, prune, errors, remove', async () => {
     // Traffic while connected is checked from the kernel's side: connect through the SDK, ping, then let the script go on.
     const r = JSON.parse(await ok(exec(h(), [...env(), 'node', path.join(SDK, 'dockerode-flow.mjs'), 'target', '10.92.0.0/24'], { timeoutMs: 60_000 }), 'dockerode script'));
     expect(r.version).toBe('1.41');
@@ -54,10 +54,37 @@ describe('Docker SDKs against Switchyard', () => {
     expect(r.byName).toEqual(['nodenet']);
     expect(r.connected).toEqual(['10.92.0.60/24']);
     expect(r.afterDisconnect).toBe(0);
+    expect(r.ipv6).toEqual(['fd00:92::60/64']);
+    expect(r.events).toEqual(['create', 'connect', 'disconnect', 'destroy']);
+    expect(r.pruned).toEqual(['nodeidle']);
     expect(r.notFound.status).toBe(404);
     expect(r.containers.status).toBe(501);
     expect(r.removed).toBe('ok');
     expect(r.left).toEqual(['bridge', 'host', 'none']);
+  });
+
+  it.each([
+    ['20.10 (Debian docker.io)', '/usr/bin/docker', 94],
+    ['28.x', '/usr/local/bin/docker', 95],
+  ])('the docker CLI %s: create, inspect, ls --filter, connect with alias, addresses and a link, disconnect, events, prune', async (_v, cli, octet) => {
+    const dk = async (...args: string[]) => ok(exec(h(), [cli, '-H', `unix://${h().socket}`, ...args], { timeoutMs: 60_000 }), `${cli} ${args.join(' ')}`);
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    const net = `cli${octet}`;
+    await dk('network', 'create', '--subnet', `10.${octet}.0.0/24`, '--gateway', `10.${octet}.0.1`, '--ipv6', '--subnet', `fd00:${octet}::/64`, '--label', 'via=cli', net);
+    expect(await dk('network', 'inspect', '-f', '{{.Driver}} {{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}{{.Labels.via}}', net)).toBe(`bridge true 10.${octet}.0.0/24 fd00:${octet}::/64 cli`);
+    expect(await dk('network', 'ls', '--filter', 'label=via=cli', '--format', '{{.Name}}')).toBe(net);
+    await dk('network', 'connect', '--alias', 'cal', '--ip', `10.${octet}.0.7`, '--ip6', `fd00:${octet}::7`, '--link', 'peer1:pl', net, 'target');
+    expect(await dk('network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{.IPv4Address}} {{.IPv6Address}}{{end}}', net)).toBe(`target 10.${octet}.0.7/24 fd00:${octet}::7/64`);
+    expect(await pings(h(), 'peer1', `10.${octet}.0.7`)).toBe(false); // peer1 is not on the network (the control below is)
+    await dk('network', 'connect', net, 'peer1');
+    expect(await pings(h(), 'peer1', `10.${octet}.0.7`)).toBe(true);
+    await dk('network', 'disconnect', net, 'target');
+    await dk('network', 'disconnect', net, 'peer1');
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const events = await dk('events', '--since', since, '--until', until, '--filter', 'type=network', '--filter', `network=${net}`, '--format', '{{.Action}}');
+    expect(events.split('\n')).toEqual(['create', 'connect', 'connect', 'disconnect', 'disconnect']);
+    expect(await dk('network', 'prune', '-f', '--filter', 'label=via=cli')).toContain(net);
+    expect(await dk('network', 'ls', '--format', '{{.Name}}')).not.toContain(net);
   });
 
   it('an SDK-made network carries traffic: connect two sandboxes through the API, they ping; after disconnect they do not', async () => {

@@ -29,6 +29,23 @@ await net.connect({ Container: sandbox, EndpointConfig: { Aliases: ['nodealias']
 out.connected = Object.values((await net.inspect()).Containers).map((c) => c.IPv4Address);
 await net.disconnect({ Container: sandbox, Force: false });
 out.afterDisconnect = Object.keys((await net.inspect()).Containers ?? {}).length;
+// IPv6 with a static address and a link, then the network's events.
+const t0 = Math.floor(Date.now() / 1000) - 1;
+const v6 = docker.getNetwork((await docker.createNetwork({ Name: 'node6', EnableIPv6: true, IPAM: { Config: [{ Subnet: `${prefix}.0/24`.replace(/^(\d+)\.(\d+)/, (_m, a, b) => `${a}.${Number(b) + 100}`) }, { Subnet: 'fd00:92::/64' }] } })).id);
+await v6.connect({ Container: sandbox, EndpointConfig: { Links: ['peer1:pl'], IPAMConfig: { IPv6Address: 'fd00:92::60' } } });
+out.ipv6 = Object.values((await v6.inspect()).Containers).map((c) => c.IPv6Address);
+await v6.disconnect({ Container: sandbox });
+await v6.remove();
+const stream = await docker.getEvents({ since: t0, until: Math.floor(Date.now() / 1000) + 1, filters: { type: ['network'], network: ['node6'] } });
+const text = await new Promise((resolve, reject) => {
+  let buf = '';
+  stream.on('data', (c) => (buf += c));
+  stream.on('end', () => resolve(buf));
+  stream.on('error', reject);
+});
+out.events = text.split('\n').filter(Boolean).map((l) => JSON.parse(l).Action);
+await docker.createNetwork({ Name: 'nodeidle', Labels: { prune: 'me' } });
+out.pruned = (await docker.pruneNetworks({ filters: { label: ['prune=me'] } })).NetworksDeleted;
 out.notFound = await status(docker.getNetwork('no-such-network').inspect());
 out.containers = await status(docker.listContainers());
 out.removed = await status(net.remove());
