@@ -33,6 +33,14 @@ function send(req) {
     try {
       r = http.request({ socketPath: socket, method: req.method, path: req.path, headers, timeout: 20_000, agent: false }, (res) => {
       const chunks = [];
+      // GET /events without `until` streams until the client goes: take what came in 300 ms,
+      // then close, as `docker events` does on ^C (the daemon must let go of it).
+      if (res.statusCode === 200 && /\/events$/.test(req.path.split('?')[0])) {
+        setTimeout(() => {
+          resolve({ status: 200, text: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - t0 });
+          r.destroy();
+        }, 300);
+      }
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - t0 }));
       res.on('error', () => resolve({ status: res.statusCode, text: '', ms: Date.now() - t0 }));
@@ -83,7 +91,10 @@ for (; i < requests.length && Date.now() < deadline; i++) {
   const req = requests[i];
   const r = await send(req);
   const body = json(r.text);
-  const hasMessage = !!body && typeof body === 'object' && typeof body.message === 'string' && body.message.length > 0;
+  // The CNI route answers CNI's own error object (what the plugin prints): its text is `msg`.
+  const cni = /\/yard\/v1\/cni$/.test(req.path.split('?')[0]);
+  const nonEmpty = (v) => typeof v === 'string' && v.length > 0;
+  const hasMessage = !!body && typeof body === 'object' && (nonEmpty(body.message) || (cni && nonEmpty(body.msg) && Number.isInteger(body.code)));
   results.push({ i, status: r.status, hasMessage, ms: r.ms, ...(r.status >= 500 || r.status === 0 || (r.status >= 400 && !hasMessage && req.method !== 'HEAD') ? { text: r.text.slice(0, 400) } : {}) });
   if (r.status === 201 && body?.Id && /\/networks\/create$/.test(req.path.split('?')[0])) {
     createdNetworks.push(body.Id);

@@ -60,7 +60,7 @@ export interface FuzzRequest {
 
 /** The routes the daemon really serves (Hono's table; the handlers are never called here). */
 function routeTable(): { method: string; path: string }[] {
-  const app = createApp({} as Engine, () => ({}));
+  const app = createApp({ addParticipant() {} } as unknown as Engine, () => ({}));
   return app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, path: r.path }));
 }
 
