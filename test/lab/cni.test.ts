@@ -17,7 +17,7 @@ import { run } from '../../src/kernel/exec.js';
 import { BIN_DIR } from '../../src/paths.js';
 import { api, eventually, exec, ok, sh, withLab, yard } from './helpers.js';
 import { restartDaemon, type LabHost } from '../../src/lab/lab.js';
-import { processGone } from '../../src/kernel/process.js';
+import { killNetnsProcesses, processGone } from '../../src/kernel/process.js';
 
 const lab = withLab('cni', 2);
 const h = () => lab.host(1);
@@ -145,8 +145,13 @@ describe('the switchyard CNI plugin under a CNI runtime', () => {
     await ok(yard(h(), 'network', 'create', '--subnet', '10.78.0.0/24', 'cniback'));
   });
   afterAll(async () => {
-    if (server?.pid) process.kill(server.pid, 'SIGKILL');
-    for (const n of NETS) await run('ip', ['netns', 'del', ns(n)]);
+    // SIGTERM: `timeout` passes it on to the server (a SIGKILL would orphan the server).
+    if (server?.pid) process.kill(server.pid, 'SIGTERM');
+    for (const n of NETS) {
+      // Whatever still runs in the test's namespaces (the server, if it outlived timeout) goes by PID first.
+      await killNetnsProcesses(ns(n));
+      await run('ip', ['netns', 'del', ns(n)]);
+    }
     fs.rmSync(pluginDir, { recursive: true, force: true });
   });
 
