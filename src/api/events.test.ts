@@ -6,7 +6,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { createApp } from './server.js';
 import {
   EventLog,
   checkEventFilters,
@@ -19,6 +18,7 @@ import {
   type EventDraft,
   type RecordedEvent,
 } from './events.js';
+import { useApiApp } from '../../test/unit/api-app.js';
 import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
 import type { StateView } from '../engine/participants.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
@@ -220,11 +220,10 @@ describe('the engine records committed changes only', () => {
 describe('GET /events', () => {
   let t: TestEngine;
   let app: Hono;
-  beforeEach(async () => {
-    t = await makeEngine();
-    app = createApp(t.engine, () => ({ instance: 'u1' }));
+  useApiApp((e, a) => {
+    t = e;
+    app = a;
   });
-  afterEach(() => t.cleanup());
   const lines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
   const q = (o: Record<string, string>) => new URLSearchParams(o).toString();
 

@@ -4,21 +4,20 @@
  * --config-only / --config-from, connect --link and --driver-opt. What each does in the
  * real kernel and the resolver is test/lab/docker-network-flags.test.ts's job.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { createApp } from './server.js';
-import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
+import { useApiApp } from '../../test/unit/api-app.js';
+import type { TestEngine } from '../../test/unit/fakes.js';
 import { networkRecordSchema, sandboxRecordSchema, recordProblem } from '../store/records.js';
 import { buildRecords, lookupLocal } from '../dns/records.js';
 
 let t: TestEngine;
 let app: Hono;
 
-beforeEach(async () => {
-  t = await makeEngine();
-  app = createApp(t.engine, () => ({ instance: 'u1' }));
+useApiApp((e, a) => {
+  t = e;
+  app = a;
 });
-afterEach(() => t.cleanup());
 
 const post = (path: string, body: unknown) => app.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const get = async (path: string) => (await app.request(path)).json() as Promise<any>;

@@ -3,19 +3,19 @@
  * routes, status codes and body shapes as the docker CLI and SDKs see them. The data plane
  * is the lab tests' job.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { createApp, MAX_BODY_BYTES } from './server.js';
-import { makeEngine, type TestEngine } from '../../test/unit/fakes.js';
+import { MAX_BODY_BYTES } from './server.js';
+import { useApiApp } from '../../test/unit/api-app.js';
+import type { TestEngine } from '../../test/unit/fakes.js';
 
 let t: TestEngine;
 let app: Hono;
 
-beforeEach(async () => {
-  t = await makeEngine();
-  app = createApp(t.engine, () => ({ instance: 'u1' }));
+useApiApp((e, a) => {
+  t = e;
+  app = a;
 });
-afterEach(() => t.cleanup());
 
 const post = (path: string, body?: unknown) =>
   app.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body ?? {}) });
