@@ -20,7 +20,10 @@ fi
 # podman 4.3, conmon, netavark, aardvark-dns, containernetworking-plugins: a real Podman for the
 # lab (`yard lab up --podman`), only ever run inside lab hosts with its own storage, run and
 # configuration directories (src/lab/podman.ts); runc is its runtime there.
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make python3-docker etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins)
+# chromium: the topology page is tested in a real headless browser; python3-prometheus-client:
+# the metrics endpoint is parsed by Prometheus's own parser in the suite; dnsmasq-base: the lab
+# LAN's DHCP server (started by PID inside a lab namespace, never as a service).
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make python3-docker etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins chromium dnsmasq-base python3-prometheus-client)
 # Packages that ship services of the machine's own; installing them must not start them.
 SERVICE_PKGS=(docker.io containerd podman)
 missing=()
