@@ -17,7 +17,7 @@ import { JsonStore } from '../store/store.js';
 import { answerClientErrors, createApp, withLingeringClose } from '../api/server.js';
 import { EmbeddedDns } from '../dns/resolver.js';
 import { FirewallParticipant } from '../firewall/participant.js';
-import { NftCli } from '../kernel/nft.js';
+import { openNft } from '../kernel/nft.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
@@ -161,7 +161,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const dns = new EmbeddedDns();
     log(`dns: at most ${dns.limits.tcpMax} TCP connections and ${dns.limits.upstreamTcpMax} upstream TCP sockets in all (descriptor limit ${dns.limits.nofile})`);
     engine.addParticipant(dns);
-    const firewall = new FirewallParticipant(new NftCli());
+    const firewall = new FirewallParticipant(openNft());
     engine.addParticipant(firewall);
     // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
     const agent = await startClusterAgent(engine, opts, dns);
