@@ -161,3 +161,26 @@ describe('records', () => {
     expect(embeddedResolvConf({ ...web1, dnsOptions: ['ndots:3'] }, { dnsSearch: [], dnsOptions: [] }).options).toEqual(['ndots:3']);
   });
 });
+
+describe('records built again from changed records', () => {
+  it('a renamed sandbox or network answers by its new name only, even when the endpoint record is the same object', () => {
+    const app = net('app');
+    const web = sandbox('web', [[app, '10.0.0.2', 'fd00::2']]);
+    const first = buildRecords([app], [web]);
+    expect(lookupLocal(first, web, 'web.app', 'A')).toMatchObject({ kind: 'addresses', addresses: ['10.0.0.2'] });
+    // Same endpoint objects, new sandbox and network records (as a commit makes them).
+    const renamed: SandboxRecord = { ...web, name: 'www' };
+    const app2: NetworkRecord = { ...app, name: 'shop' };
+    const second = buildRecords([app2], [renamed]);
+    expect(lookupLocal(second, renamed, 'www.shop', 'A')).toMatchObject({ kind: 'addresses', addresses: ['10.0.0.2'] });
+    expect(lookupLocal(second, renamed, 'web', 'A').kind).toBe('none');
+    expect(lookupLocal(second, renamed, 'www.app', 'A').kind).toBe('none');
+    expect(second.networks.get(app.id)!.ptr.get('fd00::2')).toEqual({ target: 'www.shop', sandboxName: 'www' });
+  });
+  it('IPv6 addresses are canonical whatever their spelling, IPv4 ones as given', () => {
+    const app = net('app');
+    const a = sandbox('a', [[app, '10.0.0.2', 'FD00:0:0::0002']]);
+    const r = buildRecords([app], [a]);
+    expect([...r.networks.get(app.id)!.ptr.keys()].sort()).toEqual(['10.0.0.2', 'fd00::2']);
+  });
+});

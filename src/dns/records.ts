@@ -60,12 +60,24 @@ export interface Records {
 
 const bare = (cidr?: string) => (cidr ? canonicalIp(cidr.split('/')[0]!) : undefined);
 
+/** A dotted quad without leading zeros is already canonical: no parse needed. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** Parsing is slow (ipaddr.js: tens of µs); the same few addresses come back all the time. */
+const canonicalCache = new Map<string, string>();
+
 export function canonicalIp(ip: string): string {
+  if (CANONICAL_V4.test(ip)) return ip;
+  const hit = canonicalCache.get(ip);
+  if (hit !== undefined) return hit;
+  let out: string;
   try {
-    return ipaddr.process(ip).toString();
+    out = ipaddr.process(ip).toString();
   } catch {
-    return ip;
+    out = ip;
   }
+  if (canonicalCache.size >= 4096) canonicalCache.clear();
+  canonicalCache.set(ip, out);
+  return out;
 }
 
 export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Iterable<SandboxRecord>): Records {
@@ -83,30 +95,53 @@ export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Itera
   return out;
 }
 
-function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): void {
+/** What one endpoint adds to its network's names, computed once per record (records are immutable). */
+interface EndpointEntries {
+  sb: SandboxRecord;
+  net: NetworkRecord;
+  names: [string, Holder][];
+  ptr: [string, { target: string; sandboxName: string }][];
+}
+const entriesCache = new WeakMap<EndpointRecord, EndpointEntries>();
+
+function endpointEntries(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): EndpointEntries {
+  const hit = entriesCache.get(ep);
+  if (hit && hit.sb === sb && hit.net === net) return hit;
   const ipv4 = bare(ep.ipv4);
   const ipv6 = bare(ep.ipv6);
   // `.<network>`, and the network's own DNS domain when it has one (Podman's dns.podman).
-  const domain = nn.net.labels?.[DNS_DOMAIN_LABEL]?.toLowerCase().replace(/\.$/, '');
-  const suffixes = [`.${nn.net.name.toLowerCase()}`, ...(domain ? [`.${domain}`] : [])];
+  const domain = net.labels?.[DNS_DOMAIN_LABEL]?.toLowerCase().replace(/\.$/, '');
+  const suffixes = [`.${net.name.toLowerCase()}`, ...(domain ? [`.${domain}`] : [])];
   const keys: [string, NameKind][] = [
     [sb.name, 'name'],
     ...ep.aliases.map((a): [string, NameKind] => [a, 'alias']),
     [sb.id.slice(0, 12), 'short-id'],
   ];
+  const names: [string, Holder][] = [];
   const seen = new Set<string>();
   for (const [raw, kind] of keys) {
     const key = raw.toLowerCase().replace(/\.$/, '');
     if (!key || seen.has(key)) continue;
     seen.add(key);
-    for (const k of [key, ...suffixes.map((x) => key + x)]) {
-      const list = nn.names.get(k) ?? [];
-      list.push({ sandboxId: sb.id, sandboxName: sb.name, kind, ipv4, ipv6 });
-      nn.names.set(k, list);
-    }
+    const holder: Holder = { sandboxId: sb.id, sandboxName: sb.name, kind, ipv4, ipv6 };
+    for (const k of [key, ...suffixes.map((x) => key + x)]) names.push([k, holder]);
   }
-  const target = `${sb.name}.${nn.net.name}`;
-  for (const ip of [ipv4, ipv6]) if (ip) nn.ptr.set(ip, { target, sandboxName: sb.name });
+  const target = `${sb.name}.${net.name}`;
+  const ptr: EndpointEntries['ptr'] = [];
+  for (const ip of [ipv4, ipv6]) if (ip) ptr.push([ip, { target, sandboxName: sb.name }]);
+  const out = { sb, net, names, ptr };
+  entriesCache.set(ep, out);
+  return out;
+}
+
+function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): void {
+  const e = endpointEntries(nn.net, sb, ep);
+  for (const [k, holder] of e.names) {
+    const list = nn.names.get(k);
+    if (list) list.push(holder);
+    else nn.names.set(k, [holder]);
+  }
+  for (const [ip, p] of e.ptr) nn.ptr.set(ip, p);
 }
 
 /** The networks a sandbox's queries may see, in the order it joined them. */
