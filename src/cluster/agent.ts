@@ -98,11 +98,11 @@ export class OverlayAgent implements ClusterSeam, Participant {
 
   private constructor(
     private readonly engine: ClusterHost,
-    storeUrl: string,
+    store: ClusterStore,
     node: NodeInfo,
     private readonly dnsSink?: RemoteSandboxSink,
   ) {
-    this.store = new ClusterStore(storeUrl);
+    this.store = store;
     this.node = node;
     this.link = engine.link;
   }
@@ -132,8 +132,9 @@ export class OverlayAgent implements ClusterSeam, Participant {
         hint: 'give the interface an address, or name another interface',
       });
     }
+    const store = await ClusterStore.open(opts.store);
     engine.setUnderlay({ local: vtep, dev: link.name, mtu: link.mtu });
-    const agent = new OverlayAgent(engine, opts.store, { name: engine.link.config.instance, vtep, dev: link.name }, opts.dnsSink);
+    const agent = new OverlayAgent(engine, store, { name: engine.link.config.instance, vtep, dev: link.name }, opts.dnsSink);
     engine.setCluster(agent);
     return agent;
   }

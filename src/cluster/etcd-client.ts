@@ -1,8 +1,10 @@
 /**
  * The etcd client, wrapped so that every call fails fast with CLUSTER_UNAVAILABLE (a
- * deadline on each call) instead of hanging while the store is down.
+ * deadline on each call) instead of hanging while the store is down. The etcd3 package
+ * (gRPC, protobuf: about 30 MiB of a daemon's memory) is loaded only by a daemon that has a
+ * cluster store (`ClusterStore.open`).
  */
-import { Etcd3, type IKeyValue } from 'etcd3';
+import type { Etcd3, IKeyValue } from 'etcd3';
 import { YardError } from '../errors.js';
 
 const CALL_DEADLINE_MS = 2_000;
@@ -21,14 +23,18 @@ export function parseStoreUrl(url: string): string[] {
 }
 
 export class ClusterStore {
-  readonly client: Etcd3;
+  private constructor(
+    readonly url: string,
+    readonly client: Etcd3,
+  ) {}
 
-  constructor(readonly url: string) {
-    this.client = new Etcd3({
-      hosts: parseStoreUrl(url),
-      dialTimeout: 1_000,
-      defaultCallOptions: () => ({ deadline: new Date(Date.now() + CALL_DEADLINE_MS) }),
-    });
+  static async open(url: string): Promise<ClusterStore> {
+    const hosts = parseStoreUrl(url);
+    const { Etcd3: Client } = await import('etcd3');
+    return new ClusterStore(
+      url,
+      new Client({ hosts, dialTimeout: 1_000, defaultCallOptions: () => ({ deadline: new Date(Date.now() + CALL_DEADLINE_MS) }) }),
+    );
   }
 
   unavailable(what: string, e: unknown): YardError {
