@@ -24,6 +24,7 @@ import { netavarkRoutes } from './netavark-routes.js';
 import { MAX_BODY_BYTES, json, parseBody, tooLarge } from './body.js';
 export { MAX_BODY_BYTES } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
+import { mountUi } from '../ui/routes.js';
 
 /** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
 export interface ApiRooms {
@@ -524,6 +525,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
 
   // Docker's events (networks only): past and live.
   mountEvents(app, engine);
+
+  // The topology page and its read-only data (ui/).
+  mountUi(app, engine);
 
   // Docker's container, image, volume and swarm endpoints: what to use instead.
   mountUnsupported(app, { pluginName: rooms.dockerPlugin });

@@ -27,6 +27,7 @@ import { serveDockerPlugin } from './docker-plugin.js';
 import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
 import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
+import { parseUiAddress, serveUi } from '../ui/listen.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
 export const RUNTIME_WATCH_MS = 3_000;
@@ -53,6 +54,8 @@ export interface DaemonOptions {
   dockerPluginDir?: string | null;
   /** The plugin's base name (default switchyard; the global one adds -global). */
   dockerPluginName?: string;
+  /** `--ui 127.0.0.1:PORT`: also serve the topology page on this loopback address (ui/listen.ts). */
+  ui?: string;
   log?: (msg: string) => void;
 }
 
@@ -124,6 +127,8 @@ async function startClusterAgent(engine: Engine, opts: DaemonOptions, dnsSink: R
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  // Checked before anything is touched: a refused --ui changes nothing.
+  const uiAddress = opts.ui ? parseUiAddress(opts.ui) : undefined;
   if (process.getuid?.() !== 0) {
     throw new YardError('NOT_ROOT', 'the daemon must run as root', { hint: 'run it with sudo, or as root' });
   }
@@ -218,6 +223,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       fs.rmSync(socket, { force: true });
       throw e;
     });
+    const ui = uiAddress && (await serveUi(app.fetch, uiAddress).catch(async (e) => {
+      await plugin?.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      fs.rmSync(socket, { force: true });
+      throw e;
+    }));
+    if (ui) log(`topology page on http://${uiAddress!.host.includes(':') ? `[${uiAddress!.host}]` : uiAddress!.host}:${uiAddress!.port}/yard/ui/ (loopback only, read-only)`);
     // Containers that went without a Leave (a runtime that crashed): released within seconds.
     // Only while a runtime has sandboxes here, or had one in the last minute (a runtime may
     // give an interface back after it removed the endpoint).
@@ -250,6 +262,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
           server.closeAllConnections();
         });
         await plugin?.close();
+        await ui?.close();
         // Let queued mutations finish before the lock goes.
         await engine.serial(async () => {});
         for (const p of engine.participants) await p.close?.();

@@ -84,16 +84,33 @@ export function listNetns(): string[] {
 export interface RouteState {
   dst: string;
   dev?: string;
+  /** The next hop, the source address the kernel picks, and who made the route (kernel, boot, static, ...). */
+  gateway?: string;
+  prefsrc?: string;
+  protocol?: string;
+  scope?: string;
+  metric?: number;
 }
 
-/** Routes of the daemon's namespace, both families (for IPAM's "routed on the host" check). */
+/**
+ * Routes of a namespace's main table (the daemon's without `ns`), both families: IPAM's
+ * "routed on the host" check, and a sandbox's routes on the topology page.
+ */
 export async function readRoutes(ns?: string): Promise<RouteState[]> {
   const out: RouteState[] = [];
   const results = await Promise.all(['-4', '-6'].map((fam) => run('ip', [fam, ...(ns ? ['-n', ns] : []), '-j', 'route', 'show'])));
   for (const r of results) {
     if (r.code !== 0) continue;
-    for (const rt of JSON.parse(r.stdout || '[]') as { dst: string; dev?: string }[]) {
-      out.push({ dst: rt.dst, dev: rt.dev });
+    for (const rt of JSON.parse(r.stdout || '[]') as RouteState[]) {
+      out.push({
+        dst: rt.dst,
+        dev: rt.dev,
+        ...(rt.gateway ? { gateway: rt.gateway } : {}),
+        ...(rt.prefsrc ? { prefsrc: rt.prefsrc } : {}),
+        ...(rt.protocol ? { protocol: rt.protocol } : {}),
+        ...(rt.scope ? { scope: rt.scope } : {}),
+        ...(typeof rt.metric === 'number' ? { metric: rt.metric } : {}),
+      });
     }
   }
   return out;

@@ -49,6 +49,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--cluster-advertise <interface>', 'interface (or address) whose address is this host\'s VXLAN endpoint (with --cluster-store)')
     .option('--docker-plugin-dir <dir>', 'where to serve the Docker network and IPAM plugin sockets, or "none" (default: /run/docker/plugins, where dockerd looks)')
     .option('--docker-plugin-name <name>', 'the plugin\'s name for docker network create -d NAME; overlay networks use NAME-global (default: switchyard)')
+    .option('--ui <host:port>', 'also serve the topology page (read-only) on this loopback address, e.g. 127.0.0.1:8080; it is always at /yard/ui/ on the API socket')
     .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
@@ -70,6 +71,7 @@ export function register(program: Command, ctx: CliContext): void {
         clusterAdvertise: o.clusterAdvertise,
         dockerPluginDir: o.dockerPluginDir === 'none' ? null : o.dockerPluginDir,
         dockerPluginName: o.dockerPluginName && checkPluginName(o.dockerPluginName, '--docker-plugin-name'),
+        ui: o.ui,
       });
       await new Promise<void>((resolve) => {
         const stop = () => {
