@@ -125,7 +125,7 @@ async function crossHost(ctx: PartCtx): Promise<PartTable> {
     ['overlay (VXLAN), sandbox -> sandbox', ovClient, { addr: ovIp, ...OVERLAY_SERVER }],
   ];
   const best = await measureRows(ctx, rows);
-  return { title: `Cross-host data paths (host 2 -> host 1), best of ${PASSES} interleaved passes; ratios to host networking (Docker overlay is reported at 85-90 % of bare-metal throughput)`, headers: PATH_HEADERS, rows: rowsWithRatios(best) };
+  return { title: `Cross-host data paths (host 2 -> host 1), best of ${PASSES} interleaved passes; ratios to host networking`, headers: PATH_HEADERS, rows: rowsWithRatios(best) };
 }
 
 async function measure(ctx: PartCtx): Promise<PartTable[]> {

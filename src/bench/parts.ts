@@ -1,14 +1,15 @@
 /**
- * `make bench` / `yard bench [--only core,firewall,datapath,overlay,dns,docker,runtimes,vm-datapath]`:
+ * `make bench` / `yard bench [--only core,firewall,datapath,overlay,dns,docker,api,runtimes,vm-datapath]`:
  * the core engine's benchmark (core.ts) and the feature parts, one after another, each in
  * its own throwaway lab with its own budget and watchdog (at the very most: core 270 s,
- * firewall 160 s, datapath 150 s, overlay 280 s, dns 260 s, docker 220 s, runtimes 330 s;
- * about 13 to 17 minutes in all). The vm-datapath part runs only when --only names it. `yard bench --help`
+ * firewall 160 s, datapath 150 s, overlay 280 s, dns 260 s, docker 220 s, api 200 s, runtimes 330 s;
+ * about 15 to 20 minutes in all). The vm-datapath part runs only when --only names it. `yard bench --help`
  * lists the parts (src/cli/commands/bench.ts; its test keeps that list equal to BENCH_PARTS +
  * OPT_IN_PARTS).
  */
 import { labDown, labList, processGone } from '../lab/lab.js';
 import { DATAPATH_PART } from './datapath.js';
+import { API_PART } from './api-side.js';
 import { DNS_PART } from './dns.js';
 import { DOCKER_PART } from './docker.js';
 import { FIREWALL_PART } from './firewall.js';
@@ -17,7 +18,7 @@ import { OVERLAY_PART } from './overlay.js';
 import { RUNTIMES_PART } from './runtimes.js';
 import { markdownPart, printReport, runPart, writePartResults, type PartSpec } from './run-part.js';
 
-export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns', 'docker', 'runtimes'] as const;
+export const BENCH_PARTS = ['core', 'firewall', 'datapath', 'overlay', 'dns', 'docker', 'api', 'runtimes'] as const;
 /** Parts only `--only` runs: vm-datapath boots the VM lab (qemu packages; ~2.5 min on a quiet machine, several times that on a loaded one under TCG). */
 export const OPT_IN_PARTS = ['vm-datapath'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number] | (typeof OPT_IN_PARTS)[number];
@@ -28,6 +29,7 @@ const FEATURE_PARTS: Record<Exclude<BenchPart, 'core' | 'vm-datapath'>, PartSpec
   overlay: OVERLAY_PART,
   dns: DNS_PART,
   docker: DOCKER_PART,
+  api: API_PART,
   runtimes: RUNTIMES_PART,
 };
 
@@ -95,14 +97,14 @@ function parseArgs(argv: string[]): Pick<BenchOptions, 'runs' | 'many' | 'write'
       o[a === '--runs' ? 'runs' : 'many'] = v;
     } else if (a === '--no-write') o.write = false;
     else if (a === '--only') o.only = argv[++i];
-    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay|dns|docker|runtimes|vm-datapath`);
+    else throw new Error(`unknown argument ${a}; use --runs N, --many N, --no-write, --only core|firewall|datapath|overlay|dns|docker|api|runtimes|vm-datapath`);
   }
   return o;
 }
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry) {
-  // All parts (core first, then firewall, datapath, overlay, dns, docker, runtimes), or those of --only.
+  // All parts (core first, then firewall, datapath, overlay, dns, docker, api, runtimes), or those of --only.
   const all = async () => {
     const { only, ...args } = parseArgs(process.argv.slice(2));
     return runBenchParts({ ...args, only: only === undefined ? undefined : parseOnly(only), out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });

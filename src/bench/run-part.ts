@@ -40,6 +40,13 @@ export interface PartCtx {
   notes: string[];
 }
 
+/** Thrown by a part's `measure` that broke after some tables were complete: they are still reported. */
+export class PartFailure extends Error {
+  constructor(message: string, readonly tables: PartTable[]) {
+    super(message);
+  }
+}
+
 export interface PartSpec {
   part: string;
   lab: Omit<LabUpOptions, 'name' | 'onProgress'>;
@@ -103,6 +110,8 @@ export async function runPart(spec: PartSpec, labName: string, err: (l: string) 
       failed = `${spec.part}: ${(e as Error).message}`;
       err(failed);
       notes.push(failed);
+      // A part may hand over the tables it completed before the failure (PartFailure).
+      if (e instanceof PartFailure) tables = e.tables;
     }
     if (ctx.expired()) notes.push(`the ${spec.budgetMs / 1000} s budget ran out: some rows were skipped or cut short`);
   } finally {

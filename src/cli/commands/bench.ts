@@ -21,6 +21,7 @@ export const PART_HELP: readonly { part: string; what: string }[] = [
   { part: 'overlay', what: 'convergence across 3 hosts, overlay vs macvlan vs host networking, 3 hosts x 100 sandboxes' },
   { part: 'dns', what: 'the embedded resolver vs the upstream (sequential and dnsperf), forwarding cost, memory with 1,000 sandboxes' },
   { part: 'docker', what: 'a real dockerd: docker run x50, connect/disconnect, 100 published ports on -d switchyard vs Docker\'s bridge' },
+  { part: 'api', what: 'a real dockerd and the Switchyard daemon side by side: API requests with curl, docker network connect, embedded DNS (dnsperf)' },
   { part: 'runtimes', what: 'Podman\'s network executable (netavark 1.4 vs switchyard-netavark) and CNI (bridge + host-local vs switchyard): setup/teardown, 50 in a row' },
   { part: 'vm-datapath', what: 'only with --only: ipvlan l2/l3, macvlan, bridge, host networking in the VM lab\'s emulated guest (ratios only)' },
 ];
@@ -37,14 +38,15 @@ function onlyParts(v: string): string[] {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('bench')
-    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns, docker, runtimes; vm-datapath on request) (root)')
+    .description('Measure Switchyard in throwaway labs, part by part (core, firewall, datapath, overlay, dns, docker, api, runtimes; vm-datapath on request) (root)')
     .addHelpText(
       'after',
       `\nParts (each in its own throwaway lab bench-<pid>, always taken down, also on ^C):\n${PART_HELP.map((p) => `  ${p.part.padEnd(12)} ${p.what}`).join('\n')}\n\n` +
-        'Prints figures and ratios, never a pass/fail: for core, median, p99 and min per measurement with the goal, Docker/netavark\n' +
-        'reference figures and the ratio to a floor (the same kernel work done by `ip` alone) measured in the same run; the other\n' +
-        'parts compare with a baseline measured in the same run. Writes bench/results/latest.md (core), bench/results/<part>.md\n' +
-        'and the generated blocks of docs/performance.md. All default parts take about 13 to 18 minutes; vm-datapath\n' +
+        'Prints figures and ratios, never a pass/fail: for core, median, p99 and min per measurement with the goal, netavark\'s\n' +
+        'published figures and the ratio to a floor (the same kernel work done by `ip` alone) measured in the same run; the other\n' +
+        'parts compare with a baseline measured in the same run (docker and api: a real Docker 20.10 in the same lab host).\n' +
+        'Writes bench/results/latest.md (core), bench/results/<part>.md and the generated blocks of docs/performance.md.\n' +
+        'All default parts take about 15 to 20 minutes; vm-datapath\n' +
         'about 2.5 minutes more on a quiet host.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
