@@ -8,12 +8,14 @@ import { Command, CommanderError } from 'commander';
 import { asYardError, YardError } from '../errors.js';
 import { makeContext } from './context.js';
 import { COMMANDS } from './commands/index.js';
+import { VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('yard');
   program
     .description('Switchyard: container networking on the real Linux kernel, with Docker\'s vocabulary')
     .option('-H, --host <socket>', 'daemon socket (unix://PATH or PATH); default: $YARD_HOST, $DOCKER_HOST, then this namespace\'s instance socket')
+    .version(VERSION, '-V, --version', 'print the CLI\'s version and exit (yard version also asks the daemon)')
     .enablePositionalOptions()
     .addHelpText(
       'after',

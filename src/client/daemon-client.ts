@@ -24,6 +24,11 @@ export class DaemonClient {
           hint: 'start it with `yard daemon`, or point --host/YARD_HOST at the right socket (inside a lab: `yard lab exec hostN -- yard ...`)',
         });
       }
+      if (code === 'EACCES') {
+        throw new YardError('DAEMON_UNREACHABLE', `permission denied on the Switchyard daemon's socket ${this.opts.socket} (EACCES)`, {
+          hint: 'run yard as root, or as a member of the socket\'s group (usermod -aG switchyard USER, then log in again)',
+        });
+      }
       throw err;
     }
     const parsed = res.text ? safeJson(res.text) : undefined;

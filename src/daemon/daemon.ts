@@ -24,6 +24,8 @@ import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
 import { serveDockerPlugin } from './docker-plugin.js';
+import { resolveGroup } from './socket-group.js';
+import { recordHostSysctls } from './host-sysctls.js';
 import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
 import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
@@ -56,6 +58,8 @@ export interface DaemonOptions {
   dockerPluginName?: string;
   /** `--ui 127.0.0.1:PORT`: also serve the topology page on this loopback address (ui/listen.ts). */
   ui?: string;
+  /** Group (name or GID) that owns the API socket (mode 0660): its members may use the API. */
+  socketGroup?: string;
   log?: (msg: string) => void;
 }
 
@@ -135,6 +139,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
   const stateDir = opts.stateDir ?? stateDirFor(opts.instance);
   const socket = opts.socket ?? socketPathFor(opts.instance);
+  // Checked before anything changes: a group that does not exist is a refusal.
+  const socketGid = opts.socketGroup === undefined ? undefined : resolveGroup(opts.socketGroup);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const unlock = lockStateDir(stateDir);
   // Descriptors: the soft limit up to the hard one; the resolver's TCP caps derive from it.
@@ -176,6 +182,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     for (const q of store.quarantined()) {
       log(`state: quarantined damaged ${q.kind} record ${q.file}: ${q.reason}; ${q.movedTo ? `moved to ${q.movedTo}` : 'left in place (read-only directory)'}; nothing it describes is touched`);
     }
+    // What forwarding was before Switchyard first set it here: `yard uninstall` restores it.
+    recordHostSysctls(stateDir, log);
     const report = await reconcile(engine);
     try {
       await ensurePredefined(engine, report);
@@ -216,6 +224,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       server.once('error', reject);
       server.listen(socket, () => resolve());
     });
+    if (socketGid !== undefined) fs.chownSync(socket, 0, socketGid);
     fs.chmodSync(socket, 0o660);
     log(`switchyard ${VERSION} instance ${opts.instance} listening on ${socket}`);
     const plugin = opts.dockerPluginDir === null ? undefined : await serveDockerPlugin(engine, { dir: opts.dockerPluginDir, base: opts.dockerPluginName, log }).catch(async (e) => {

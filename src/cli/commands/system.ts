@@ -16,12 +16,14 @@ Environment:
                               (default 172.17.0.0/16; later starts keep the subnet it was created with)
   YARD_EXEC=spawn             run each ip/nft command as its own process instead of through the daemon's
                               long-lived command shells (slower; for troubleshooting)
+  YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
 
 Files:
   /var/lib/switchyard/<instance>/        state (--state-dir): networks/ and sandboxes/ (one JSON file each),
                                          sandboxes/<id>.d/output.log (a detached command's output),
-                                         quarantine/ (damaged records, never acted on), daemon.pid (one daemon per state dir)
-  /run/switchyard/<instance>/yard.sock   the API socket (--socket), mode 0660
+                                         quarantine/ (damaged records, never acted on), daemon.pid (one daemon per state dir),
+                                         host-sysctls.json (forwarding as it was before the first start; yard uninstall restores it)
+  /run/switchyard/<instance>/yard.sock   the API socket (--socket), mode 0660, owned by root and the --group
   /etc/resolv.conf                       read at start: the upstream DNS servers when no --dns is given (loopback ones left out)
   /etc/netns/<namespace>/                each sandbox's resolv.conf and hosts (\`ip netns exec\` shows them as /etc/...)
   /run/netns/yard-<instance>-<id12>      the sandboxes' network namespaces
@@ -30,6 +32,11 @@ Files:
                                          -d switchyard-global for overlay
   nftables                               tables inet switchyard and bridge switchyard (rewritten by the daemon);
                                          your own rules go in table inet switchyard-user, chain user-forward
+  sysctls                                net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in this namespace,
+                                         net.ipv4.conf.<bridge>.route_localnet=1 on each bridge network's bridge
+  links                                  bridges yard0, br-<id12>, ov-<id12>, yi<id12>, VXLAN vx-<id12>, shims ys<id12>,
+                                         endpoint veths yv<id12>, yc<id12>; a network's links carry the ifalias
+                                         switchyard:<instance>:<network id>
 
 The daemon runs as root, in the network namespace it serves, and logs to stderr.
 `;
@@ -50,6 +57,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--docker-plugin-dir <dir>', 'where to serve the Docker network and IPAM plugin sockets, or "none" (default: /run/docker/plugins, where dockerd looks)')
     .option('--docker-plugin-name <name>', 'the plugin\'s name for docker network create -d NAME; overlay networks use NAME-global (default: switchyard)')
     .option('--ui <host:port>', 'also serve the topology page (read-only) on this loopback address, e.g. 127.0.0.1:8080; it is always at /yard/ui/ on the API socket')
+    .option('--group <group>', 'group (name or GID) that owns the API socket: its members may use yard without root (the installed service uses switchyard; default: root only)')
     .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
@@ -72,6 +80,7 @@ export function register(program: Command, ctx: CliContext): void {
         dockerPluginDir: o.dockerPluginDir === 'none' ? null : o.dockerPluginDir,
         dockerPluginName: o.dockerPluginName && checkPluginName(o.dockerPluginName, '--docker-plugin-name'),
         ui: o.ui,
+        socketGroup: o.group,
       });
       await new Promise<void>((resolve) => {
         const stop = () => {

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make install`: lay the built package out under PREFIX (default /usr/local), staged under
+# DESTDIR when given. What it writes (every path is recorded in the install manifest, which
+# `yard uninstall` reads):
+#   PREFIX/lib/switchyard/                  dist/, bin/, libexec/, package.json, the production
+#                                           node_modules, install-manifest
+#   PREFIX/bin/yard, switchyard-cni, switchyard-netavark   symlinks into the package
+#   UNITDIR/switchyard.service              the systemd unit (UNITDIR default PREFIX/lib/systemd/system)
+#   PREFIX/share/bash-completion/completions/yard, PREFIX/share/zsh/site-functions/_yard
+# With an empty DESTDIR (a real install, as root) it also creates the system group
+# `switchyard` when missing: its members may use the daemon's socket.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+UNITDIR=${UNITDIR:-$PREFIX/lib/systemd/system}
+GROUP=${GROUP:-switchyard}
+fail() { echo "install: error: $*" >&2; exit 1; }
+
+case "$PREFIX" in /*) ;; *) fail "PREFIX=$PREFIX is not an absolute path; e.g. PREFIX=/usr/local" ;; esac
+case "$UNITDIR" in /*) ;; *) fail "UNITDIR=$UNITDIR is not an absolute path; e.g. UNITDIR=/etc/systemd/system" ;; esac
+case "$DESTDIR" in ''|/*) ;; *) fail "DESTDIR=$DESTDIR is not an absolute path" ;; esac
+for v in "$PREFIX" "$UNITDIR" "$DESTDIR"; do
+  case "$v" in *[!A-Za-z0-9_./+-]*) fail "path \"$v\" has characters outside [A-Za-z0-9_./+-]" ;; esac
+  case "/$v/" in */../*|*/./*) fail "path \"$v\" has . or .. components" ;; esac
+done
+[[ "$GROUP" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || fail "GROUP=$GROUP is not a group name; e.g. GROUP=switchyard"
+PREFIX=${PREFIX%/}; UNITDIR=${UNITDIR%/}; DESTDIR=${DESTDIR%/}
+[ -n "$PREFIX" ] || fail "PREFIX=/ is not supported; e.g. PREFIX=/usr/local"
+
+command -v node >/dev/null || fail "node (>= 20) is not on PATH; apt-get install nodejs"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || fail "node $(node --version) is too old: Switchyard needs node >= 20"
+if [ ! -f dist/cli/main.js ]; then
+  [ -x node_modules/.bin/tsc ] || fail "dist/ is not built and the build tools are missing; run npm ci, then make install"
+  echo "install: building dist/"
+  node_modules/.bin/tsc -p tsconfig.json
+fi
+if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then fail "installing into $PREFIX needs root; run with sudo (or stage it with DESTDIR=...)"; fi
+for tool in ip nft nsenter sysctl getent; do
+  command -v "$tool" >/dev/null || echo "install: warning: $tool is not on PATH; the daemon needs it (apt-get install iproute2 nftables util-linux procps)" >&2
+done
+
+PKG=$PREFIX/lib/switchyard
+STAGE=$DESTDIR$PKG
+MANIFEST=$STAGE/install-manifest
+# A group an earlier install created stays recorded, so uninstall --purge still removes it.
+old_group=""
+[ -f "$MANIFEST" ] && old_group=$(sed -n 's/^group \(.*\)$/\1/p' "$MANIFEST" | head -n 1)
+
+# The package: replaced whole, so nothing of an older version lingers.
+rm -rf "$STAGE"
+mkdir -p "$STAGE"
+mkdir -p "$STAGE/dist"
+(cd dist && find . -type f ! -name '*.test.js' ! -name '*.test.js.map' -exec cp --parents -p -t "$STAGE/dist" {} +)
+cp -a bin libexec package.json README.md "$STAGE/"
+# Production dependencies only: the lockfile's packages not marked dev, top level (a package's
+# own nested node_modules come with it).
+mkdir -p "$STAGE/node_modules"
+node -e '
+  const lock = require(process.argv[1]);
+  const names = Object.entries(lock.packages || {})
+    .filter(([k, v]) => k.startsWith("node_modules/") && !k.slice(13).includes("/node_modules/") && !v.dev)
+    .map(([k]) => k.slice(13));
+  process.stdout.write(names.map((n) => n + "\n").join(""));
+' "$SRC/package-lock.json" | while IFS= read -r dep; do
+  [ -n "$dep" ] || continue
+  [ -e "node_modules/$dep" ] || continue # an optional package for another platform
+  mkdir -p "$(dirname "$STAGE/node_modules/$dep")"
+  cp -a "node_modules/$dep" "$STAGE/node_modules/$dep"
+done
+chmod -R go-w "$STAGE"
+
+entries=("dir $PKG")
+mkdir -p "$DESTDIR$PREFIX/bin"
+for b in yard switchyard-cni switchyard-netavark; do
+  [ -e "$STAGE/bin/$b" ] || continue
+  ln -sfn "../lib/switchyard/bin/$b" "$DESTDIR$PREFIX/bin/$b"
+  entries+=("link $PREFIX/bin/$b")
+done
+
+# The systemd unit. The daemon runs in the host's own namespace as instance "default"; its
+# socket is /run/switchyard/default/yard.sock, mode 0660, group $GROUP.
+node_dir=$(dirname "$(readlink -f "$(command -v node)")")
+mkdir -p "$DESTDIR$UNITDIR"
+sed -e "s#@BINDIR@#$PREFIX/bin#g" -e "s#@PKGDIR@#$PKG#g" -e "s#@GROUP@#$GROUP#g" -e "s#@PATH@#$node_dir:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin#g" \
+  "$SRC/scripts/switchyard.service.in" > "$DESTDIR$UNITDIR/switchyard.service"
+chmod 644 "$DESTDIR$UNITDIR/switchyard.service"
+entries+=("file $UNITDIR/switchyard.service")
+
+# Completion scripts, generated by the installed yard from its own command tree.
+mkdir -p "$DESTDIR$PREFIX/share/bash-completion/completions" "$DESTDIR$PREFIX/share/zsh/site-functions"
+node "$STAGE/dist/cli/main.js" completion bash > "$DESTDIR$PREFIX/share/bash-completion/completions/yard"
+node "$STAGE/dist/cli/main.js" completion zsh > "$DESTDIR$PREFIX/share/zsh/site-functions/_yard"
+entries+=("file $PREFIX/share/bash-completion/completions/yard" "file $PREFIX/share/zsh/site-functions/_yard")
+
+if [ -z "$DESTDIR" ]; then
+  if ! getent group "$GROUP" >/dev/null; then
+    groupadd --system "$GROUP"
+    echo "install: created the system group $GROUP (add users with: usermod -aG $GROUP USER)"
+    entries+=("group $GROUP")
+  elif [ "$old_group" = "$GROUP" ]; then
+    entries+=("group $GROUP")
+  fi
+fi
+
+{
+  echo "# Switchyard install manifest: what make install laid out; yard uninstall removes these."
+  printf '%s\n' "${entries[@]}"
+} > "$MANIFEST"
+chmod 644 "$MANIFEST"
+echo "install: Switchyard $(node -p 'require(process.argv[1]).version' "$SRC/package.json") in $DESTDIR$PKG"
+echo "install: start it with: systemctl daemon-reload && systemctl enable --now switchyard"
