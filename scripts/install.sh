@@ -2,7 +2,7 @@
 # `make install`: lay the built package out under PREFIX (default /usr/local), staged under
 # DESTDIR when given. What it writes (every path is recorded in the install manifest, which
 # `yard uninstall` reads):
-#   PREFIX/lib/switchyard/                  dist/, bin/, libexec/, package.json, the production
+#   PREFIX/lib/switchyard/                  dist/, bin/, libexec/, ui/ (the topology page), package.json, the production
 #                                           node_modules, install-manifest
 #   PREFIX/bin/yard, switchyard-cni, switchyard-netavark   symlinks into the package
 #   UNITDIR/switchyard.service              the systemd unit (UNITDIR default PREFIX/lib/systemd/system)
@@ -54,7 +54,7 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE"
 mkdir -p "$STAGE/dist"
 (cd dist && find . -type f ! -name '*.test.js' ! -name '*.test.js.map' -exec cp --parents -p -t "$STAGE/dist" {} +)
-cp -a bin libexec package.json README.md "$STAGE/"
+cp -a bin libexec ui package.json README.md "$STAGE/"
 # Production dependencies only: the lockfile's packages not marked dev, top level (a package's
 # own nested node_modules come with it).
 mkdir -p "$STAGE/node_modules"

@@ -47,7 +47,7 @@ afterAll(() => {
 
 describe('make install DESTDIR=... PREFIX=/usr/local', () => {
   it('lays the package out under PREFIX/lib/switchyard with links in PREFIX/bin', () => {
-    for (const f of ['dist/cli/main.js', 'dist/daemon/daemon.js', 'dist/runtime/cni-main.js', 'bin/yard', 'bin/switchyard-cni', 'bin/switchyard-netavark', 'package.json', 'install-manifest']) {
+    for (const f of ['dist/cli/main.js', 'dist/daemon/daemon.js', 'dist/runtime/cni-main.js', 'bin/yard', 'bin/switchyard-cni', 'bin/switchyard-netavark', 'ui/index.html', 'ui/app.js', 'node_modules/cytoscape/dist/cytoscape.min.js', 'package.json', 'install-manifest']) {
       expect(fs.existsSync(path.join(pkg, f)), f).toBe(true);
     }
     // Podman's netavark link still resolves inside the installed package.
