@@ -25,6 +25,7 @@ import { MAX_BODY_BYTES, json, parseBody, tooLarge } from './body.js';
 export { MAX_BODY_BYTES } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 import { mountUi } from '../ui/routes.js';
+import type { Doctor } from '../doctor/doctor.js';
 
 /** The daemon's diagnostics rooms the API answers from (absent: the route says the daemon runs without it). */
 export interface ApiRooms {
@@ -34,6 +35,8 @@ export interface ApiRooms {
   dockerPlugin?: string;
   /** dockerd's view of its containers' names (yard dns explain --from a Docker container). */
   dockerNames?: DockerNames;
+  /** `yard doctor`: the triage checks over the state and the kernel. */
+  doctor?: Pick<Doctor, 'run'>;
 }
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
@@ -518,6 +521,15 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     return c.json(await dns().explain(engine.findSandbox(from), name, c.req.query('type') || undefined));
   });
   app.get(`${y}/dns/stats`, (c) => c.json({ listeners: dns().listenerCount(), ...dns().stats }));
+
+  // yard doctor: host=1 (host-level checks only), sandbox=REF (that sandbox), to=TARGET (from it).
+  app.get(`${y}/doctor`, async (c) => {
+    const d = rooms.doctor;
+    if (!d) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without its doctor', { hint: 'start the daemon normally (yard daemon)' });
+    const [sandbox, to] = [c.req.query('sandbox') || undefined, c.req.query('to')];
+    const host = c.req.query('host');
+    return c.json(await d.run({ ...(sandbox ? { sandbox } : {}), ...(to !== undefined ? { to } : {}), ...(host !== undefined ? { host: ['1', 'true'].includes(host) } : {}) }));
+  });
 
   // The runtimes' front doors: Podman (netavark's contract) and CNI.
   netavarkRoutes(app, engine);

@@ -18,6 +18,9 @@ import { answerClientErrors, createApp, withLingeringClose } from '../api/server
 import { EmbeddedDns } from '../dns/resolver.js';
 import { FirewallParticipant } from '../firewall/participant.js';
 import { openNft } from '../kernel/nft.js';
+import { Doctor } from '../doctor/doctor.js';
+import { kernelFacts } from '../kernel/doctor-facts.js';
+import { TABLE, USER_CHAIN, USER_TABLE } from '../firewall/render.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
@@ -213,6 +216,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       firewall,
       dns,
       dockerPlugin: opts.dockerPluginName,
+      doctor: new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster }),
       ...(opts.dockerPluginDir === null ? {} : { dockerNames: new DockerNames(dockerSocketBeside(opts.dockerPluginDir ?? DOCKER_PLUGIN_SOCKET_DIR)) }),
     });
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });

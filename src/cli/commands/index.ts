@@ -4,6 +4,7 @@ import { register as bench } from './bench.js';
 import { register as demo } from './demo.js';
 import { register as dns } from './dns.js';
 import { register as install } from './install.js';
+import { register as doctor } from './doctor.js';
 import { register as lab } from './lab.js';
 import { register as network } from './network.js';
 import { register as port } from './port.js';
@@ -14,4 +15,4 @@ import { register as vm } from './vm.js';
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command group, in the order `yard --help` lists them. */
-export const COMMANDS: RegisterCommand[] = [sandbox, port, network, dns, system, install, lab, vm, demo, bench];
+export const COMMANDS: RegisterCommand[] = [sandbox, port, network, dns, doctor, system, install, lab, vm, demo, bench];
