@@ -22,6 +22,7 @@ import { mountEvents } from './events.js';
 import { cniRoutes } from './cni-routes.js';
 import { netavarkRoutes } from './netavark-routes.js';
 import { MAX_BODY_BYTES, json, parseBody, tooLarge } from './body.js';
+import { reportRefusals } from './refusals.js';
 export { MAX_BODY_BYTES } from './body.js';
 import type { FirewallParticipant } from '../firewall/participant.js';
 import { mountUi } from '../ui/routes.js';
@@ -37,6 +38,8 @@ export interface ApiRooms {
   dockerNames?: DockerNames;
   /** `yard doctor`: the triage checks over the state and the kernel. */
   doctor?: Pick<Doctor, 'run'>;
+  /** The daemon's Prometheus metrics (src/observe/metrics.ts), served at GET /metrics. */
+  metrics?: { text(): Promise<string>; readonly contentType: string };
 }
 
 const VERSION_RE = /^\/v(\d+)\.(\d+)(\/.*)$/;
@@ -280,6 +283,12 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
       return m ? m[3]! : p;
     },
   });
+
+  // Operations the API refuses before the engine sees them: logged and counted as the engine's are.
+  app.use('*', reportRefusals(() => engine.onOperation, (url) => {
+    const p = new URL(url).pathname;
+    return VERSION_RE.exec(p)?.[3] ?? p;
+  }));
 
   // The body limit, before anything else: a Content-Length over it is refused unread.
   app.use('*', async (c, next) => {
@@ -529,6 +538,12 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     const [sandbox, to] = [c.req.query('sandbox') || undefined, c.req.query('to')];
     const host = c.req.query('host');
     return c.json(await d.run({ ...(sandbox ? { sandbox } : {}), ...(to !== undefined ? { to } : {}), ...(host !== undefined ? { host: ['1', 'true'].includes(host) } : {}) }));
+  });
+
+  // Prometheus's text format (docs: README, Metrics).
+  app.get('/metrics', async (c) => {
+    if (!rooms.metrics) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without its metrics', { hint: 'start the daemon normally (yard daemon)' });
+    return c.body(await rooms.metrics.text(), 200, { 'Content-Type': rooms.metrics.contentType });
   });
 
   // The runtimes' front doors: Podman (netavark's contract) and CNI.

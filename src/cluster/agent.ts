@@ -159,6 +159,14 @@ export class OverlayAgent implements ClusterSeam, Participant {
     return this.connected;
   }
 
+  /** For the metrics: the store's health and what this host sees of the cluster. */
+  health(): { connected: boolean; nodes: number; peers: number; globalNetworks: number; remoteEndpoints: number } {
+    let remote = 0;
+    for (const eps of this.view.endpoints.values()) for (const ep of eps.values()) if (ep.node !== this.node.name) remote++;
+    const peers = [...this.view.nodes.keys()].filter((n) => n !== this.node.name).length;
+    return { connected: this.connected, nodes: this.view.nodes.size, peers, globalNetworks: this.view.networks.size, remoteEndpoints: remote };
+  }
+
   // ------------------------------------------------------------ membership
 
   private async connect(): Promise<void> {

@@ -33,6 +33,9 @@ import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
 import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 import { parseUiAddress, serveUi } from '../ui/listen.js';
+import { createDaemonLog, operationMessage, type LogFormat, type LogLevel } from '../observe/log.js';
+import { DaemonMetrics, parseMetricsListen } from '../observe/metrics.js';
+import { serveMetrics } from '../observe/serve.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
 export const RUNTIME_WATCH_MS = 3_000;
@@ -63,6 +66,13 @@ export interface DaemonOptions {
   ui?: string;
   /** Group (name or GID) that owns the API socket (mode 0660): its members may use the API. */
   socketGroup?: string;
+  /** json or text (pino-pretty); default text on a terminal, else json. Ignored with `log`. */
+  logFormat?: LogFormat;
+  /** Default info. Ignored with `log`. */
+  logLevel?: LogLevel;
+  /** ADDRESS:PORT on loopback: serve GET /metrics over TCP there too (the API socket always does). */
+  metricsListen?: string;
+  /** Instead of the daemon's own log (pino on stderr): every line as a plain message. */
   log?: (msg: string) => void;
 }
 
@@ -86,7 +96,7 @@ function defaultUpstreams(): string[] {
   }
 }
 
-function lockStateDir(dir: string): () => void {
+function lockStateDir(dir: string, log: (m: string) => void): () => void {
   const pidFile = path.join(dir, 'daemon.pid');
   try {
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
@@ -107,7 +117,7 @@ function lockStateDir(dir: string): () => void {
   } catch (e) {
     // A read-only or full state directory: still start and serve reads; every change
     // then answers STATE_WRITE_FAILED naming the cause.
-    process.stderr.write(`${new Date().toISOString()} warning: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); changes will fail until the state directory is writable\n`);
+    log(`warning: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); changes will fail until the state directory is writable`);
   }
   return () => {
     try {
@@ -139,13 +149,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   if (process.getuid?.() !== 0) {
     throw new YardError('NOT_ROOT', 'the daemon must run as root', { hint: 'run it with sudo, or as root' });
   }
-  const log = opts.log ?? ((m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+  // Checked before anything is touched.
+  const metricsListen = opts.metricsListen === undefined ? undefined : parseMetricsListen(opts.metricsListen);
+  const daemonLog = opts.log ? undefined : createDaemonLog({ format: opts.logFormat, level: opts.logLevel });
+  const log = opts.log ?? daemonLog!.log;
   const stateDir = opts.stateDir ?? stateDirFor(opts.instance);
   const socket = opts.socket ?? socketPathFor(opts.instance);
   // Checked before anything changes: a group that does not exist is a refusal.
   const socketGid = opts.socketGroup === undefined ? undefined : resolveGroup(opts.socketGroup);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const unlock = lockStateDir(stateDir);
+  const unlock = lockStateDir(stateDir, log);
   // Descriptors: the soft limit up to the hard one; the resolver's TCP caps derive from it.
   try {
     const { before, after } = raiseNofileLimit();
@@ -179,7 +192,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     engine.addParticipant(firewall);
     // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
     const agent = await startClusterAgent(engine, opts, dns);
-    const t0 = Date.now();
+    // Every operation of the engine's front: one log line and the metrics.
+    const metrics = new DaemonMetrics({
+      state: () => {
+        const sbs = engine.sandboxes();
+        return { networks: engine.networks().length, sandboxes: sbs.length, publishedPorts: sbs.reduce((n, s) => n + (s.ports?.length ?? 0), 0) };
+      },
+      dns,
+      firewall,
+      ...(agent ? { cluster: agent } : {}),
+    });
+    engine.onOperation = (e) => {
+      metrics.operation(e);
+      if (daemonLog) daemonLog.operation(e);
+      else log(operationMessage(e));
+    };
+    const t0 = performance.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
     log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
     for (const q of store.quarantined()) {
@@ -194,10 +222,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       report.errors.push(`creating the predefined networks: ${(e as Error).message}`);
     }
     await reconcileParticipants(engine, report);
-    log(
-      `reconciled in ${Date.now() - t0} ms: ${report.created.length} created, ${report.repaired.length} repaired, ` +
-        `${report.leftoversRemoved.length} leftovers removed, ${report.finishedRemovals.length} removals finished, ${report.errors.length} errors`,
-    );
+    metrics.reconciled(report);
+    engine.onOperation({
+      operation: 'reconcile',
+      outcome: 'ok',
+      durationMs: performance.now() - t0,
+      fields: { created: report.created.length, repaired: report.repaired.length, leftoversRemoved: report.leftoversRemoved.length, finishedRemovals: report.finishedRemovals.length, errors: report.errors.length },
+    });
     for (const e of report.errors) log(`reconcile: ${e}`);
     await agent?.ensureGatewayBridge();
     agent?.start();
@@ -217,6 +248,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       dns,
       dockerPlugin: opts.dockerPluginName,
       doctor: new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster }),
+      metrics,
       ...(opts.dockerPluginDir === null ? {} : { dockerNames: new DockerNames(dockerSocketBeside(opts.dockerPluginDir ?? DOCKER_PLUGIN_SOCKET_DIR)) }),
     });
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
@@ -231,7 +263,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     if (socketGid !== undefined) fs.chownSync(socket, 0, socketGid);
     fs.chmodSync(socket, 0o660);
     log(`switchyard ${VERSION} instance ${opts.instance} listening on ${socket}`);
+    const metricsServer = metricsListen && (await serveMetrics(metricsListen, metrics).catch(async (e) => {
+      await new Promise<void>((r) => server.close(() => r()));
+      fs.rmSync(socket, { force: true });
+      throw e;
+    }));
+    if (metricsServer) log(`metrics: GET http://${metricsServer.address}/metrics`);
     const plugin = opts.dockerPluginDir === null ? undefined : await serveDockerPlugin(engine, { dir: opts.dockerPluginDir, base: opts.dockerPluginName, log }).catch(async (e) => {
+      await metricsServer?.close();
       await new Promise<void>((r) => server.close(() => r()));
       fs.rmSync(socket, { force: true });
       throw e;
@@ -252,6 +291,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       if (Date.now() - runtimeSeen > 60_000) return;
       releaseGoneRuntimeSandboxes(engine).then(
         (r) => {
+          metrics.reconciled(r);
           for (const m of r.finishedRemovals) log(`runtime: ${m}`);
           for (const m of r.leftoversRemoved) log(`runtime: removed ${m} (given back with no endpoint)`);
           for (const m of r.errors) log(`runtime: ${m}`);
@@ -276,6 +316,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         });
         await plugin?.close();
         await ui?.close();
+        await metricsServer?.close();
         // Let queued mutations finish before the lock goes.
         await engine.serial(async () => {});
         for (const p of engine.participants) await p.close?.();

@@ -15,7 +15,8 @@
  * query gets SERVFAIL immediately and `overload` counts it. TCP connections of all
  * sandboxes share one pool bounded by a cap derived from the daemon's descriptor limit
  * (tcp-pool.ts), as do upstream TCP sockets. Every outcome has a counter
- * (GET /yard/v1/dns/stats).
+ * (GET /yard/v1/dns/stats), and every answer is counted by source and rcode with its
+ * latency (`tally`, for GET /metrics).
  */
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -41,6 +42,7 @@ import {
 import { Budget, dnsTcpLimits, MAX_TCP_PER_SANDBOX, TcpPool, type DnsTcpLimits } from './tcp-pool.js';
 import { forward, MAX_PENDING_PER_SANDBOX, UPSTREAM_TIMEOUT_MS } from './upstream.js';
 import { nofileLimit } from '../kernel/netns-socket.js';
+import { DNS_LATENCY_BUCKETS, FastHistogram } from '../observe/tally.js';
 
 export interface DnsStats {
   queriesUdp: number;
@@ -103,6 +105,16 @@ export class EmbeddedDns implements Participant {
   private counters = {
     queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
     refusedInternal: 0, malformed: 0, truncated: 0, overload: 0, tcpRejected: 0, tcpShed: 0, tcpTimedOut: 0, errors: 0,
+  };
+  /**
+   * For the metrics, filled in place on every answer: answers by source (0: answered by
+   * the resolver itself, 1: forwarded upstream) and rcode, at `source * 16 + rcode`; their
+   * latency per source (query in, answer out); forwarded queries no upstream answered.
+   */
+  readonly tally = {
+    answers: new Float64Array(32),
+    latency: [new FastHistogram(DNS_LATENCY_BUCKETS), new FastHistogram(DNS_LATENCY_BUCKETS)] as const,
+    upstreamFailed: 0,
   };
   /** The caps on TCP connections and upstream TCP sockets, from the descriptor limit. */
   limits: DnsTcpLimits;
@@ -373,16 +385,25 @@ export class EmbeddedDns implements Participant {
 
   /** One query from a sandbox's socket: an answer now, later, or null (stay silent). */
   handle(sandboxId: string, raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
+    const t0 = performance.now();
     if (tcp) this.counters.queriesTcp++;
     else this.counters.queriesUdp++;
     const parsed = parseQuery(raw);
     if (!parsed.ok) {
       this.counters.malformed++;
-      return parsed.reply;
+      return parsed.reply && this.counted(0, parsed.reply, t0);
     }
     const q = parsed.query;
     const out = this.answer(sandboxId, q, raw, tcp);
-    return out instanceof Promise ? out.then((b) => this.fit(q, b, tcp)) : this.fit(q, out, tcp);
+    // Only forwarding answers later.
+    return out instanceof Promise ? out.then((b) => this.counted(1, this.fit(q, b, tcp), t0)) : this.counted(0, this.fit(q, out, tcp), t0);
+  }
+
+  /** Count an answer by source and rcode (the low 4 bits of header byte 3), and its latency. */
+  private counted(source: 0 | 1, answer: Buffer, t0: number): Buffer {
+    this.tally.answers[source * 16 + (answer[3]! & 15)]!++;
+    this.tally.latency[source].observe((performance.now() - t0) / 1000);
+    return answer;
   }
 
   private fit(q: Query, answer: Buffer, tcp: boolean): Buffer {
@@ -422,6 +443,7 @@ export class EmbeddedDns implements Participant {
       this.counters.upstreamTimeouts += r.timeouts;
       if (r.reply) return r.reply;
       this.counters.servfail++;
+      this.tally.upstreamFailed++;
       return reply(q, RCODE.SERVFAIL);
     });
   }

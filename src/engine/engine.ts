@@ -23,17 +23,21 @@ import { Networks, type NetworkCreateOptions, type NetworkCreateRequest, type Ne
 import { Endpoints, type AttachRequest } from './endpoints.js';
 import { Sandboxes, type SandboxCreateRequest } from './sandboxes.js';
 import type { EngineLink, Participant, StateView } from './participants.js';
+import { observed, type OperationObserver } from './operations.js';
 
 export type { ClusterSeam, EngineConfig } from './core.js';
 export type { NetworkCreateRequest, NetworkCreated } from './networks.js';
 export type { AttachRequest } from './endpoints.js';
 export type { SandboxCreateRequest } from './sandboxes.js';
+export type { OperationEvent, OperationObserver } from './operations.js';
 
 export class Engine {
   private readonly core: EngineCore;
   private readonly networkRoom: Networks;
   private readonly endpointRoom: Endpoints;
   private readonly sandboxRoom: Sandboxes;
+  /** Told of every operation of this front once it has ended: its duration and outcome (the daemon's log and metrics). */
+  onOperation?: OperationObserver;
 
   constructor(cfg: EngineConfig, kernel: Kernel, store: Store, state?: State) {
     this.core = new EngineCore(cfg, kernel, store, state);
@@ -122,16 +126,19 @@ export class Engine {
   // ------------------------------------------------------------ networks
 
   createNetwork(req: NetworkCreateRequest, opts: NetworkCreateOptions = {}): Promise<NetworkCreated> {
-    return this.networkRoom.create(req, opts);
+    return observed(this.onOperation, 'network.create', { network: req.name, driver: req.driver ?? 'bridge' }, () => this.networkRoom.create(req, opts), {
+      dryRun: req.dryRun,
+      more: (r) => ({ id: r.net.id }),
+    });
   }
   adoptNetwork(net: NetworkRecord): Promise<void> {
-    return this.networkRoom.adopt(net);
+    return observed(this.onOperation, 'network.adopt', { network: net.name, id: net.id, driver: net.driver }, () => this.networkRoom.adopt(net));
   }
   removeNetwork(ref: string): Promise<void> {
-    return this.networkRoom.remove(ref);
+    return observed(this.onOperation, 'network.remove', { network: ref }, () => this.networkRoom.remove(ref));
   }
   pruneNetworks(filter?: (n: NetworkRecord) => boolean): Promise<string[]> {
-    return this.networkRoom.prune(filter);
+    return observed(this.onOperation, 'network.prune', {}, () => this.networkRoom.prune(filter), { more: (r) => ({ removed: r.length }) });
   }
   /** Inside the queue: finish a removal (reconcile, the cluster agent). */
   tearDownNetwork(net: NetworkRecord): Promise<void> {
@@ -141,10 +148,10 @@ export class Engine {
   // ------------------------------------------------------------ endpoints
 
   connect(netRef: string, sbRef: string, req: Omit<AttachRequest, 'network'> = {}, dryRun = false, byRuntime?: RuntimeOwner['kind']): Promise<{ plan: string[] }> {
-    return this.endpointRoom.connect(netRef, sbRef, req, dryRun, byRuntime);
+    return observed(this.onOperation, 'network.connect', { network: netRef, sandbox: sbRef, runtime: byRuntime }, () => this.endpointRoom.connect(netRef, sbRef, req, dryRun, byRuntime), { dryRun });
   }
   disconnect(netRef: string, sbRef: string, force = false, byRuntime?: RuntimeOwner['kind']): Promise<void> {
-    return this.endpointRoom.disconnect(netRef, sbRef, force, byRuntime);
+    return observed(this.onOperation, 'network.disconnect', { network: netRef, sandbox: sbRef, runtime: byRuntime }, () => this.endpointRoom.disconnect(netRef, sbRef, force, byRuntime));
   }
   /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
   sandboxPlan(sb: SandboxRecord): Plan {
@@ -153,29 +160,34 @@ export class Engine {
 
   // ------------------------------------------------------------ sandboxes
 
+  /** Reported as `sandbox.run` when it has a command (yard run), `sandbox.create` otherwise. */
   createSandbox(req: SandboxCreateRequest): Promise<{ sb: SandboxRecord; plan: string[] }> {
-    return this.sandboxRoom.create(req);
+    const op = req.command?.length ? 'sandbox.run' : 'sandbox.create';
+    return observed(this.onOperation, op, { sandbox: req.name, runtime: req.runtime?.kind }, () => this.sandboxRoom.create(req), {
+      dryRun: req.dryRun,
+      more: (r) => ({ sandbox: r.sb.name, id: r.sb.id, ...(r.sb.pid ? { pid: r.sb.pid } : {}) }),
+    });
   }
   removeSandbox(ref: string, force = false, byRuntime = false): Promise<void> {
-    return this.sandboxRoom.remove(ref, force, byRuntime);
+    return observed(this.onOperation, 'sandbox.remove', { sandbox: ref, force, byRuntime }, () => this.sandboxRoom.remove(ref, force, byRuntime));
   }
   /** A runtime's sandbox's published ports (Docker's ProgramExternalConnectivity); [] withdraws them. */
   setPorts(id: string, ports: PortMapping[]): Promise<SandboxRecord> {
-    return this.sandboxRoom.setPorts(id, ports);
+    return observed(this.onOperation, 'sandbox.ports', { sandbox: id, ports: ports.length }, () => this.sandboxRoom.setPorts(id, ports));
   }
   /** A runtime's sandbox joined its namespace at `path` (Docker's Join), or left it (undefined). */
   setRuntimePath(id: string, path: string | undefined): Promise<SandboxRecord> {
-    return this.sandboxRoom.setRuntimePath(id, path);
+    return observed(this.onOperation, 'sandbox.join', { sandbox: id, joined: path !== undefined }, () => this.sandboxRoom.setRuntimePath(id, path));
   }
   /** Inside the queue: finish a removal (reconcile). */
   tearDownSandbox(sb: SandboxRecord): Promise<void> {
     return this.sandboxRoom.tearDown(sb);
   }
   markStarted(ref: string, pid: number): Promise<SandboxRecord> {
-    return this.sandboxRoom.markStarted(ref, pid);
+    return observed(this.onOperation, 'sandbox.start', { sandbox: ref, pid }, () => this.sandboxRoom.markStarted(ref, pid));
   }
   markExited(ref: string, code: number): Promise<SandboxRecord> {
-    return this.sandboxRoom.markExited(ref, code);
+    return observed(this.onOperation, 'sandbox.exit', { sandbox: ref, exitCode: code }, () => this.sandboxRoom.markExited(ref, code));
   }
   /** A sandbox as it is now (its process may have ended): a view, the record is unchanged. */
   refresh(sb: SandboxRecord): SandboxRecord {

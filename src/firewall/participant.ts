@@ -121,6 +121,13 @@ export class FirewallParticipant implements Participant {
     return this.loaded ? elementCount(this.loaded) : 0;
   }
 
+  /** Elements currently loaded, by set (the metrics). */
+  setSizes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.loaded) for (const [set, elements] of Object.entries(this.loaded)) out[set] = elements.size;
+    return out;
+  }
+
   // ------------------------------------------------------------------ loading
 
   /** Incremental when possible; the whole table when the kernel disagrees with our model. */

@@ -74,7 +74,7 @@ describe('yard --help', () => {
   it('daemon --help names every environment variable the daemon reads and the files it uses', async () => {
     const help = await helpOf(['daemon']);
     expect(help).toContain(DAEMON_HELP.trim());
-    for (const v of ['YARD_INSTANCE', 'YARD_EXEC', 'YARD_DEFAULT_BRIDGE_SUBNET', 'YARD_RUN_DIR', 'YARD_LIB_DIR']) expect(help).toContain(v);
+    for (const v of ['YARD_INSTANCE', 'YARD_EXEC', 'YARD_DEFAULT_BRIDGE_SUBNET', 'YARD_RUN_DIR', 'YARD_LIB_DIR', 'YARD_LOG_LEVEL']) expect(help).toContain(v);
     for (const f of ['/var/lib/switchyard/<instance>', '/run/switchyard/<instance>/yard.sock', '/etc/resolv.conf', '/etc/netns/']) expect(help).toContain(f);
   });
 

@@ -17,6 +17,7 @@ Environment:
   YARD_EXEC=spawn             run each ip/nft command as its own process instead of through the daemon's
                               long-lived command shells (slower; for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
+  YARD_LOG_LEVEL              the log level when --log-level is not given
 
 Files:
   /var/lib/switchyard/<instance>/        state (--state-dir): networks/ and sandboxes/ (one JSON file each),
@@ -38,7 +39,10 @@ Files:
                                          endpoint veths yv<id12>, yc<id12>; a network's links carry the ifalias
                                          switchyard:<instance>:<network id>
 
-The daemon runs as root, in the network namespace it serves, and logs to stderr.
+The daemon runs as root, in the network namespace it serves, and logs to stderr: one JSON object per line
+(level, time, msg and fields; each operation with op, outcome and durationMs), or readable text on a terminal.
+Prometheus metrics: GET /metrics on the API socket (curl --unix-socket <socket> http://localhost/metrics),
+and on --metrics-listen if given.
 `;
 
 export function register(program: Command, ctx: CliContext): void {
@@ -58,6 +62,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--docker-plugin-name <name>', 'the plugin\'s name for docker network create -d NAME; overlay networks use NAME-global (default: switchyard)')
     .option('--ui <host:port>', 'also serve the topology page (read-only) on this loopback address, e.g. 127.0.0.1:8080; it is always at /yard/ui/ on the API socket')
     .option('--group <group>', 'group (name or GID) that owns the API socket: its members may use yard without root (the installed service uses switchyard; default: root only)')
+    .option('--log-format <format>', 'json (one object per line) or text (readable) (default: text on a terminal, else json)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: $YARD_LOG_LEVEL, else info)')
+    .option('--metrics-listen <address:port>', 'also serve GET /metrics over TCP on this loopback address, e.g. 127.0.0.1:9464 (only 127.0.0.0/8 or [::1])')
     .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
       // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
@@ -65,6 +72,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { startDaemon } = await import('../../daemon/daemon.js');
       // The defaults every sandbox's resolv.conf gets: checked as strictly as a sandbox's own.
       const { validateDnsOptions, validateDnsSearch, validateDnsServers } = await import('../../model/validate.js');
+      const { parseLogFormat, parseLogLevel } = await import('../../observe/log.js');
+      const logLevel = o.logLevel !== undefined ? parseLogLevel(o.logLevel, '--log-level') : parseLogLevel(process.env.YARD_LOG_LEVEL, 'YARD_LOG_LEVEL');
       const d = await startDaemon({
         instance: o.instance ?? defaultInstance(),
         stateDir: o.stateDir,
@@ -81,6 +90,9 @@ export function register(program: Command, ctx: CliContext): void {
         dockerPluginName: o.dockerPluginName && checkPluginName(o.dockerPluginName, '--docker-plugin-name'),
         ui: o.ui,
         socketGroup: o.group,
+        logFormat: parseLogFormat(o.logFormat, '--log-format'),
+        logLevel,
+        metricsListen: o.metricsListen,
       });
       await new Promise<void>((resolve) => {
         const stop = () => {
