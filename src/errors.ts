@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   RUNTIME_OWNED: ['forbidden', 'The sandbox belongs to a container runtime (Docker): only that runtime connects, disconnects or removes it.'],
   PORT_IN_USE: ['conflict', 'A host port (address, protocol, port) is already published by another sandbox, or no free port is left in the range asked for.'],
   PUBLISH_NOT_ALLOWED: ['forbidden', 'Ports cannot be published from a sandbox on host or none, on only --internal networks, or on ::1.'],
+  DHCP_NO_ANSWER: ['unavailable', 'No DHCP server answered within the network\'s bound (--ipam-opt timeout, 10 s) when a sandbox joined a dhcp IPAM network; nothing was created.'],
+  DHCP_REFUSED: ['unavailable', 'The DHCP server refused the request (DHCPNAK) or answered with a lease that cannot be used; nothing was created.'],
   KERNEL_FAILED: ['internal', 'A kernel operation failed; everything applied before it was rolled back.'],
   DAEMON_UNREACHABLE: ['unavailable', 'The yard CLI could not reach the daemon\'s socket.'],
   DAEMON_RUNNING: ['conflict', 'Another daemon already holds this instance\'s state directory.'],

@@ -52,6 +52,8 @@ export function networkJson(net: NetworkRecord, attached?: { sb: SandboxRecord; 
         MacAddress: ep.mac ?? '',
         IPv4Address: ep.ipv4 ?? '',
         IPv6Address: ep.ipv6 ?? '',
+        // Switchyard's own: the DHCP lease (dhcp IPAM).
+        ...(ep.lease ? { DHCP: dhcpLeaseJson(ep) } : {}),
       };
     }
     out.Containers = containers;
@@ -70,7 +72,7 @@ export function endpointSettings(net: NetworkRecord, ep: EndpointRecord) {
     Aliases: ep.aliases.length ? ep.aliases : null,
     NetworkID: net.id,
     EndpointID: ep.id,
-    Gateway: ep.ipv4 && v4?.gateway && !net.internal ? v4.gateway : '',
+    Gateway: ep.ipv4 && (v4?.gateway ?? ep.lease?.router) && !net.internal ? (v4?.gateway ?? ep.lease?.router)! : '',
     IPAddress: ip4,
     IPPrefixLen: Number(len4),
     IPv6Gateway: ep.ipv6 && v6?.gateway && !net.internal ? v6.gateway : '',
@@ -81,7 +83,15 @@ export function endpointSettings(net: NetworkRecord, ep: EndpointRecord) {
     // Switchyard: the interface names on both sides.
     Interface: ep.ifname,
     HostInterface: ep.hostIfname ?? '',
+    // Switchyard: the DHCP lease the address came from (dhcp IPAM).
+    ...(ep.lease ? { DHCP: dhcpLeaseJson(ep) } : {}),
   };
+}
+
+/** An endpoint's DHCP lease as inspect shows it. */
+export function dhcpLeaseJson(ep: EndpointRecord) {
+  const l = ep.lease!;
+  return { Address: l.address, Server: l.server, Router: l.router ?? '', DNS: l.dns, LeaseSeconds: l.leaseSeconds, Obtained: l.obtained, RenewAt: l.renewAt, Expires: l.expires, ClientID: l.clientId };
 }
 
 export function sandboxJson(sb: SandboxRecord, networks: Map<string, NetworkRecord>, logPath: string) {

@@ -390,9 +390,9 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
 
   app.post('/networks/create', async (c) => {
     const b = parseBody(NetworkCreateSchema, await json(c));
-    if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') {
+    if (b.IPAM?.Driver && b.IPAM.Driver !== 'default' && b.IPAM.Driver !== 'dhcp') {
       // Docker's 404 and words for an IPAM driver it has no plugin for.
-      throw new YardError('UNKNOWN_DRIVER', `plugin ${JSON.stringify(b.IPAM.Driver)} not found`, { field: '--ipam-driver', hint: 'Switchyard has only the default IPAM driver: omit --ipam-driver' });
+      throw new YardError('UNKNOWN_DRIVER', `plugin ${JSON.stringify(b.IPAM.Driver)} not found`, { field: '--ipam-driver', hint: 'Switchyard has the default IPAM driver and dhcp (macvlan, ipvlan l2): omit --ipam-driver or give one of these' });
     }
     checkDuplicateName(engine, b.Name, b.CheckDuplicate);
     if (b.Ingress) {
@@ -408,6 +408,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
       labels: b.Labels ?? {},
       ipam: (b.IPAM?.Config ?? []).map((p) => ({ subnet: p.Subnet, gateway: p.Gateway, ipRange: p.IPRange, auxAddresses: p.AuxiliaryAddresses })),
       ...(b.IPAM?.Options ? { ipamOptions: b.IPAM.Options } : {}),
+      ...(b.IPAM?.Driver ? { ipamDriver: b.IPAM.Driver } : {}),
       scope: b.Scope,
       configOnly: !!b.ConfigOnly,
       configFrom: b.ConfigFrom?.Network || undefined,

@@ -232,6 +232,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     for (const e of report.errors) log(`reconcile: ${e}`);
     await agent?.ensureGatewayBridge();
     agent?.start();
+    engine.startLeases();
 
     const app = createApp(engine, () => ({
       instance: opts.instance,
@@ -309,6 +310,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         if (closed) return;
         closed = true;
         clearInterval(watch);
+        engine.stopLeases();
         process.once('exit', closeShellPool);
         await new Promise<void>((r) => {
           server.close(() => r());

@@ -239,11 +239,13 @@ export function addressOfReverseName(name: string): string | null {
 }
 
 /**
- * Upstream servers for a sandbox: its --dns, else the daemon's; at most 3, as a libc
- * resolver would use from resolv.conf.
+ * Upstream servers for a sandbox: its --dns, else the DNS servers its DHCP lease names
+ * (the earliest joined endpoint with a lease that names some), else the daemon's; at
+ * most 3, as a libc resolver would use from resolv.conf.
  */
 export function upstreamsOf(sb: SandboxRecord, daemonDns: readonly string[]): string[] {
-  return (sb.dns.length ? sb.dns : daemonDns).slice(0, 3);
+  const leased = Object.values(sb.endpoints).sort((a, b) => a.order - b.order).find((ep) => ep.lease?.dns.length)?.lease?.dns ?? [];
+  return (sb.dns.length ? sb.dns : leased.length ? leased : daemonDns).slice(0, 3);
 }
 
 /** Docker forwards only for sandboxes that can reach outside: at least one non-internal network. */

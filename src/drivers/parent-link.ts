@@ -250,6 +250,8 @@ export function lanHostLinks(net: NetworkRecord): string[] {
 }
 
 export function lanGatewayRoutes(net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, onLinkDefault = false): Plan {
+  // dhcp IPAM: the gateway is the router the endpoint's lease names (none before the lease).
+  if (net.ipam.driver === 'dhcp') return net.internal || !ep.lease?.router ? [] : [{ op: 'route.add', ns: sb.netns ?? undefined, dst: 'default', via: ep.lease.router, dev: ep.ifname }];
   if (!onLinkDefault) return gatewayRoutesViaPools(net, sb, ep);
   // ipvlan l3/l3s: the parent routes for the sandbox, so its default route is on-link.
   return net.internal || !ep.ipv4 ? [] : [{ op: 'route.add', ns: sb.netns ?? undefined, dst: 'default', dev: ep.ifname }];

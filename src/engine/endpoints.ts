@@ -13,6 +13,8 @@ import { renderPlan, type Plan } from '../plan/ops.js';
 import { validateAliases } from '../model/validate.js';
 import { runChange } from './pipeline.js';
 import type { EngineCore } from './core.js';
+import { isDhcpNetwork, Leases } from './leases.js';
+import { macForDhcpEndpoint } from '../ipam/dhcp.js';
 
 export interface AttachRequest {
   network: string;
@@ -101,7 +103,12 @@ export function refuseRuntimeOwned(sb: SandboxRecord, what: string): void {
 }
 
 export class Endpoints {
-  constructor(private readonly core: EngineCore) {}
+  /** DHCP leases of endpoints on dhcp IPAM networks (acquire, renew, release). */
+  readonly leases: Leases;
+
+  constructor(private readonly core: EngineCore) {
+    this.leases = new Leases(core, (sb, ep) => this.gatewayEndpoint(sb)?.id === ep.id);
+  }
 
   /** Give endpoints on global networks their addresses from the cluster store. */
   async claimAddresses(sb: SandboxRecord, eps: EndpointRecord[]): Promise<void> {
@@ -156,6 +163,19 @@ export class Endpoints {
         hint: 'create a network with `yard network create` and attach the sandbox there',
       });
     }
+    const dhcp = isDhcpNetwork(net);
+    if (dhcp && (req.ip || req.ip6)) {
+      throw new YardError('INVALID_IP', `${req.ip ? `--ip ${req.ip}` : `--ip6 ${req.ip6}`}: network ${net.name} takes its addresses from the LAN's DHCP server (--ipam-driver dhcp)`, {
+        field: req.ip ? '--ip' : '--ip6',
+        hint: "omit --ip/--ip6 (reserve the address for the endpoint's MAC or client identifier on the DHCP server instead), or use a network with the default IPAM driver",
+      });
+    }
+    if (dhcp && sb.runtime?.mode === 'handover') {
+      throw new YardError('INVALID_ARGUMENT', `network ${net.name} takes its addresses from DHCP, which needs the interface inside the sandbox's namespace; ${sb.runtime.kind} moves it there itself`, {
+        field: '--network',
+        hint: 'use a network with the default IPAM driver for this runtime',
+      });
+    }
     if ((req.ip || req.ip6) && driver.attach !== 'interface') {
       throw new YardError('INVALID_IP', `network ${net.name} has no addresses to assign`, { field: req.ip ? '--ip' : '--ip6', hint: 'omit --ip/--ip6' });
     }
@@ -191,6 +211,12 @@ export class Endpoints {
       ep.ifname = sb.runtime?.mode === 'handover' ? handoverIfname(id) : req.ifname ? checkedIfname(req.ifname, used) : `eth${i}`;
       ep.hostIfname = `yv${id.slice(0, 12)}`;
       const pools = net.ipam.config;
+      if (dhcp) {
+        // The address comes from the server once the link exists (Leases.acquireFor); the
+        // MAC is the endpoint's own (ipvlan's is the parent's: nothing to choose).
+        if (net.driver === 'macvlan') ep.mac = req.mac ?? macForDhcpEndpoint(id);
+        return ep;
+      }
       if (pools.some((p) => !p.subnet.includes(':')) || req.ip) {
         const a = allocateAddress({ networkName: net.name, pools, family: 4, inUse, requested: req.ip, field: '--ip' });
         ep.ipv4 = `${a.address}/${a.prefixLen}`;
@@ -213,7 +239,8 @@ export class Endpoints {
       .sort((a, b) => a.order - b.order)
       .find((ep) => {
         const net = this.core.state.networks.get(ep.networkId);
-        return net && getDriver(net.driver).planGatewayRoutes(net, sb, ep).length > 0;
+        // A DHCP endpoint still waiting for its lease will give the route its router gives.
+        return net && (getDriver(net.driver).planGatewayRoutes(net, sb, ep).length > 0 || (isDhcpNetwork(net) && !ep.lease && !net.internal));
       });
   }
   /** Full plan to bring a sandbox's namespace and all its endpoints up (run and reconcile). */
@@ -282,6 +309,7 @@ export class Endpoints {
       dryRun,
       reserve: () => this.claimAddresses(sb, [ep]),
       release: () => this.releaseAddresses([ep]),
+      acquire: () => this.leases.acquireFor(sb, [ep]),
       plan: () => {
         const p: Plan = [...driver.planJoin(net, sb, ep)];
         if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) p.push(...driver.planGatewayRoutes(net, next, ep));
@@ -289,7 +317,10 @@ export class Endpoints {
       },
       commit: () => this.core.commitSandbox(next),
     });
-    if (!dryRun) this.core.writeFilesAfterCommit(sb.netns, next);
+    if (!dryRun) {
+      this.core.writeFilesAfterCommit(sb.netns, next);
+      this.leases.track(next);
+    }
     return { plan: renderPlan(plan), next };
   }
 
@@ -336,6 +367,8 @@ export class Endpoints {
     // The record is written first: a failed write changes nothing, and a crash after it
     // leaves kernel objects the state no longer has, which reconcile removes.
     this.core.store.putSandbox(next);
+    // The lease goes back before the interface does (a crash in between: it expires at the server).
+    if (ep.lease) await this.leases.release(sb, ep);
     await this.core.applyRemoval({ kind: 'disconnect', sb, net, ep });
     const errors = await this.core.kernel.applyBestEffort(plan);
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);

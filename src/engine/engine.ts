@@ -157,6 +157,14 @@ export class Engine {
   sandboxPlan(sb: SandboxRecord): Plan {
     return this.endpointRoom.sandboxPlan(sb);
   }
+  /** DHCP leases: ask again for every recorded lease and keep them renewed (daemon start, after reconcile). */
+  startLeases(): void {
+    this.endpointRoom.leases.start();
+  }
+  /** Daemon shutdown: renewal timers stop; the leases stay recorded for the next start. */
+  stopLeases(): void {
+    this.endpointRoom.leases.stop();
+  }
 
   // ------------------------------------------------------------ sandboxes
 

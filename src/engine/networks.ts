@@ -16,6 +16,7 @@ import { renderPlan } from '../plan/ops.js';
 import type { RouteState } from '../kernel/index.js';
 import { validateLabels } from '../model/validate.js';
 import { runChange } from './pipeline.js';
+import { checkDhcpIpamOptions, DHCP_IPAM } from '../ipam/dhcp.js';
 import { lookupTombstone, type EngineCore } from './core.js';
 
 export interface NetworkCreateRequest {
@@ -31,7 +32,9 @@ export interface NetworkCreateRequest {
   dryRun?: boolean;
   /** The network's ID (a runtime's own, e.g. Docker's network ID); a new one by default. */
   id?: string;
-  /** --ipam-opt: stored and shown as Docker does (the default IPAM acts on none). */
+  /** --ipam-driver: default (Switchyard's own pools), or dhcp (macvlan and ipvlan l2: the LAN's DHCP server). */
+  ipamDriver?: string;
+  /** --ipam-opt: stored and shown as Docker does (the default IPAM acts on none; dhcp takes timeout=SECONDS). */
   ipamOptions?: Record<string, string>;
   /** --scope: local, or global for overlay; empty or absent: the driver's own. */
   scope?: string;
@@ -39,6 +42,31 @@ export interface NetworkCreateRequest {
   configOnly?: boolean;
   /** --config-from: the config-only network (name or ID) whose IPAM and options this one takes. */
   configFrom?: string;
+}
+
+/**
+ * `--ipam-driver dhcp`: only where the sandbox sits on the LAN with a MAC or client
+ * identifier of its own (macvlan, ipvlan l2), with no addresses of Switchyard's choosing.
+ */
+export function checkDhcpIntent(intent: NetworkIntent, ipamOptions: Record<string, string> | undefined): void {
+  const refuse = (field: string, why: string, hint: string) => new YardError('INVALID_ARGUMENT', `--ipam-driver dhcp: ${why}`, { field, hint });
+  if (intent.driver !== 'macvlan' && intent.driver !== 'ipvlan') {
+    throw refuse('--ipam-driver', `the ${intent.driver} driver does not put sandboxes on a LAN with a DHCP server; only macvlan and ipvlan (l2) networks take addresses from DHCP`, 'use -d macvlan -o parent=<LAN interface>, or the default IPAM driver');
+  }
+  if (intent.driver === 'ipvlan' && (intent.options.ipvlan_mode ?? 'l2') !== 'l2') {
+    throw refuse('-o ipvlan_mode', `ipvlan ${intent.options.ipvlan_mode} routes through this host, so the LAN's DHCP server never hears the sandboxes`, 'use ipvlan_mode=l2, or the default IPAM driver');
+  }
+  if (intent.ipam.length) {
+    const c = intent.ipam[0]!;
+    const flag = c.gateway ? '--gateway' : c.ipRange ? '--ip-range' : Object.keys(c.auxAddresses ?? {}).length ? '--aux-address' : '--subnet';
+    throw refuse(flag, `the DHCP server chooses the addresses, the subnet and the gateway, so ${flag} cannot be given`, `omit --subnet, --gateway, --ip-range and --aux-address (configure them on the DHCP server)`);
+  }
+  if (intent.ipv6) throw refuse('--ipv6', 'Switchyard\'s DHCP client is DHCPv4 only', 'omit --ipv6');
+  if (intent.internal) throw refuse('--internal', 'an --internal network has no uplink, so no DHCP server to ask', 'omit --internal, or use the default IPAM driver');
+  if (intent.options.host_access !== undefined && intent.options.host_access !== 'false') {
+    throw refuse('-o host_access', 'the host shim needs an address of a subnet known in advance', 'omit -o host_access, or use the default IPAM driver with the LAN\'s --subnet');
+  }
+  checkDhcpIpamOptions(ipamOptions);
 }
 
 /** Docker's refusals for config-only networks and networks created from them. */
@@ -149,6 +177,12 @@ export class Networks {
       ipam: req.ipam ?? [],
       isDefaultBridge: opts.isDefaultBridge,
     };
+    const ipamDriver = req.ipamDriver || 'default';
+    if (ipamDriver !== 'default' && ipamDriver !== DHCP_IPAM) {
+      throw new YardError('UNKNOWN_DRIVER', `plugin ${JSON.stringify(ipamDriver)} not found`, { field: '--ipam-driver', hint: 'Switchyard has the default IPAM driver and dhcp (macvlan, ipvlan l2): omit --ipam-driver or give one of these' });
+    }
+    const dhcp = ipamDriver === DHCP_IPAM;
+    if (dhcp) checkDhcpIntent(intent, req.ipamOptions);
     // Both kernel reads at once: each is an `ip` spawn.
     const [env, routes] = await Promise.all([this.driverEnv(), this.core.kernel.readRoutes()]);
     const prepared = opts.predefined && driver.attach !== 'interface'
@@ -157,7 +191,7 @@ export class Networks {
     if (!prepared.hasIpam && intent.ipam.length) {
       throw new YardError('INVALID_ARGUMENT', `the ${driverName} driver has no addresses`, { field: '--subnet', hint: 'omit --subnet/--gateway/--ip-range' });
     }
-    const pools = prepared.hasIpam
+    const pools = prepared.hasIpam && !dhcp
       ? planIpam(
           { networkName: name, configs: intent.ipam, enableIPv6: intent.ipv6, needsGateway: prepared.needsGateway },
           { used: this.usedSubnets(prepared.ignoreHostRoutes ? [] : routes) },
@@ -176,7 +210,7 @@ export class Networks {
       internal: intent.internal,
       attachable: intent.attachable,
       ipv6: intent.ipv6,
-      ipam: { driver: 'default', options: req.ipamOptions === undefined ? null : validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
+      ipam: { driver: ipamDriver, options: req.ipamOptions === undefined ? null : validateLabels(req.ipamOptions, '--ipam-opt'), config: pools },
       options,
       labels: intent.labels,
       driverState: prepared.driverState,
@@ -196,6 +230,9 @@ export class Networks {
    */
   private validateConfigOnly(req: NetworkCreateRequest): { net: NetworkRecord; warnings: string[] } {
     const name = validateName('network', req.name);
+    if (req.ipamDriver && req.ipamDriver !== 'default') {
+      throw new YardError('INVALID_ARGUMENT', `--ipam-driver ${req.ipamDriver} cannot be combined with --config-only`, { field: '--ipam-driver', hint: 'give --ipam-driver on the network itself' });
+    }
     if (req.configFrom) {
       throw new YardError('INVALID_ARGUMENT', 'a configuration network cannot depend on another configuration network', { field: '--config-from', hint: 'omit --config-from with --config-only' });
     }

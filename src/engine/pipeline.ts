@@ -6,6 +6,9 @@
  *   2. reserve    claims outside this host (the cluster store: VNIs, addresses)
  *   3. plan       the kernel plan, built after the reservation (it may fill addresses)
  *   4. apply      the plan, all or nothing (kernel/apply undoes its own prefix)
+ *   4b. acquire   addresses only the LAN can give (DHCP leases), once the links exist;
+ *                 the plan is then built again and what it adds (the addresses, routes)
+ *                 applied the same way
  *   5. participants apply (firewall, DNS, cluster), each returning an undo
  *   6. effects    local side effects before the commit (sandbox files, the process)
  *   7. commit     the one record written to the store, then (only then) to memory
@@ -38,6 +41,12 @@ export interface ChangeSpec {
   /** Undo of reserve; errors are logged by the caller's function, never thrown. */
   release?(): Promise<void>;
   plan(): Plan;
+  /**
+   * After the plan is applied: get what needs the links in place (DHCP leases), filling
+   * the records the plan is built from; return its undo (the leases' release), or nothing
+   * when there was nothing to get.
+   */
+  acquire?(): Promise<Undo | void>;
   /** Local side effects after the participants; return their undo. */
   effects?(): Promise<Undo | void> | Undo | void;
   /** Write the record, then put it in memory. */
@@ -71,6 +80,23 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     await ctx.kernel.applyBestEffort(undoPlan(plan));
   });
   try {
+    const release = await spec.acquire?.();
+    if (release) {
+      // The plan again, now with the acquired addresses: apply only what it adds.
+      const done = new Set(plan.map((op) => JSON.stringify(op)));
+      const more = spec.plan().filter((op) => !done.has(JSON.stringify(op)));
+      try {
+        await ctx.kernel.apply(more);
+      } catch (e) {
+        await Promise.resolve(release()).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+        throw kernelError(e, spec.what);
+      }
+      compensate.push(async () => {
+        await ctx.kernel.applyBestEffort(undoPlan(more));
+      });
+      compensate.push(release);
+      plan = [...plan, ...more];
+    }
     compensate.push(...(await ctx.apply(spec.change)));
     const undoEffects = await spec.effects?.();
     if (undoEffects) compensate.push(undoEffects);

@@ -60,6 +60,7 @@ export class Sandboxes {
         dryRun: req.dryRun,
         reserve: () => this.endpoints.claimAddresses(sb, eps),
         release: () => this.endpoints.releaseAddresses(eps),
+        acquire: () => this.endpoints.leases.acquireFor(sb, eps),
         plan: () => this.endpoints.sandboxPlan(sb),
         effects: () => {
           const undo = async () => {
@@ -83,7 +84,10 @@ export class Sandboxes {
         },
         commit: () => this.core.commitSandbox(sb),
       });
-      if (!req.dryRun) this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
+      if (!req.dryRun) {
+        this.endpoints.leases.track(sb);
+        this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
+      }
       return { sb, plan: renderPlan(plan) };
     });
   }
@@ -326,6 +330,8 @@ export class Sandboxes {
     // Only a process whose start time was recorded is signalled: a bare PID may by now be
     // anyone's. Processes inside the sandbox's namespace are stopped below in any case.
     if (sb.pid && sb.pidStart) await this.core.kernel.stopProcess(sb.pid, sb.pidStart);
+    // DHCP leases go back while the interfaces still hold their addresses.
+    await this.endpoints.leases.releaseAll(sb);
     await this.core.applyRemoval({ kind: 'sandbox.remove', sb });
     const plan: Plan = [];
     for (const ep of Object.values(sb.endpoints)) {

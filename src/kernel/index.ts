@@ -7,6 +7,7 @@ import { applyBestEffort, applyPlan } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './netns-files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
+import { openDhcpPort, type DhcpPort } from './dhcp-socket.js';
 import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, runtimeNamespace, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
 
 export interface Kernel {
@@ -32,6 +33,8 @@ export interface Kernel {
   listSandboxFileDirs(): string[];
   /** Link kinds the kernel can create (probed in a scratch namespace of this name). */
   probeLinkKinds(scratchNs: string): Promise<Set<string>>;
+  /** A DHCP client socket on interface `ifname` inside namespace `ns` (dhcp IPAM); absent: no DHCP. */
+  openDhcpPort?(ns: string, ifname: string): Promise<DhcpPort>;
 }
 
 export class LinuxKernel implements Kernel {
@@ -51,7 +54,9 @@ export class LinuxKernel implements Kernel {
   removeSandboxFiles = removeSandboxFiles;
   listSandboxFileDirs = listSandboxFileDirs;
   probeLinkKinds = probeLinkKinds;
+  openDhcpPort = openDhcpPort;
 }
 
 export type { NsState, LinkState, RouteState } from './observe.js';
+export type { DhcpPort } from './dhcp-socket.js';
 export { ApplyError, kernelError } from './apply.js';

@@ -29,6 +29,8 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_RCVBUFFORCE = 33;
+const SO_BROADCAST = 6;
+const SO_BINDTODEVICE = 25;
 /** Queries a burst may queue before the kernel drops them (the default, ~200 small datagrams, drops a client's retry in a flood). */
 const UDP_RCVBUF = 512 * 1024;
 
@@ -186,6 +188,29 @@ export function bindInNetns(ns: string, address: string, port: number): { udp: n
       return { udp, tcp };
     } catch (e) {
       for (const fd of opened) c.close(fd);
+      throw e;
+    }
+  });
+}
+
+/**
+ * A DHCP client's UDP socket inside namespace `ns`: bound to 0.0.0.0:68 on interface
+ * `ifname` only (SO_BINDTODEVICE, so two endpoints of one sandbox never hear each other's
+ * answers), allowed to broadcast. The caller owns the fd.
+ */
+export function dhcpSocketInNetns(ns: string, ifname: string, port: number): number {
+  return insideNetns(ns, (c) => {
+    const fd = newSocket(c, AF_INET, SOCK_DGRAM);
+    try {
+      const dev = Buffer.from(`${ifname}\0`, 'ascii');
+      if (c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length) !== 0) fail(`setsockopt SO_BINDTODEVICE ${ifname} in ${ns}`);
+      if (c.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, int32(1), 4) !== 0) fail('setsockopt SO_BROADCAST');
+      if (c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, int32(1), 4) !== 0) fail('setsockopt SO_REUSEADDR');
+      const { buf } = sockaddr('0.0.0.0', port);
+      if (c.bind(fd, buf, buf.length) !== 0) fail(`bind udp 0.0.0.0:${port} on ${ifname} in ${ns}`);
+      return fd;
+    } catch (e) {
+      c.close(fd);
       throw e;
     }
   });

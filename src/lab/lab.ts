@@ -38,6 +38,7 @@ import { cmdlineOf, netnsPids, processGone, stopProcesses as stopPids } from '..
 export { processGone };
 import { spawnDetached } from './spawn.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
+import { startLabDhcp, stopLabDhcp, type LabDhcp, type LabDhcpOptions } from './dhcp.js';
 import { cgroupDirs } from '../kernel/cgroups.js';
 import { cleanupLabDocker, dockerCli, dockerPaths, runDocker, shq, startLabDocker, stopLabDocker, type DockerPaths, type LabDocker } from './docker.js';
 import { cleanupLabPodman, podmanCli, podmanEnv, podmanPaths, runPodman, startLabPodman, type LabPodman, type PodmanNetworkBackend, type PodmanPaths } from './podman.js';
@@ -84,6 +85,8 @@ export interface LabInfo {
   daemonArgs?: string[];
   /** The lab's etcd (cluster store of overlay networks), when started with `cluster`. */
   etcd?: LabEtcd;
+  /** The LAN's DHCP server (dnsmasq), when started with `dhcp`. */
+  dhcp?: LabDhcp;
   dir: string;
   created: string;
 }
@@ -110,6 +113,11 @@ export interface LabUpOptions {
    * `yard lab up` turns it on. `{ members: 3 }` starts a 3-member etcd cluster.
    */
   cluster?: boolean | { members: 1 | 3 };
+  /**
+   * Run a DHCP server (dnsmasq) on the LAN, handing out 10.231.0.100-199 with the lab's
+   * gateway and resolver, for `--ipam-driver dhcp` networks. Default off.
+   */
+  dhcp?: boolean | LabDhcpOptions;
   /**
    * Also run a real Docker engine (Debian's dockerd 20.10 and its own containerd) in the
    * hosts, with `--dns` at the lab's resolver and the image `bb` (busybox) imported.
@@ -342,6 +350,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
       progress(`etcd (${members} member${members > 1 ? 's' : ''}) at ${info.etcd.store} (pid ${info.etcd.members.map((m) => m.pid).join(', ')})`);
     }
 
+    if (opts.dhcp) {
+      info.dhcp = await startLabDhcp(lanNs, LAN.bridge, LAN.dnsAddress, dir, opts.dhcp === true ? {} : opts.dhcp);
+      writeState(info);
+      progress(`DHCP server (dnsmasq, pid ${info.dhcp.pid}) on ${LAN.bridge}: ${info.dhcp.range.join('-')}, leases of ${info.dhcp.leaseSeconds} s`);
+    }
+
     if (daemons) {
       const clusterArgs = info.etcd ? ['--cluster-store', info.etcd.store, '--cluster-advertise', 'lan0'] : [];
       if (opts.daemonArgs?.length || clusterArgs.length) info.daemonArgs = [...clusterArgs, ...(opts.daemonArgs ?? [])];
@@ -387,6 +401,22 @@ function spawnHostDaemon(info: LabInfo, h: LabHost): Promise<number> {
     h.logFile,
     labEnv(info, h),
   );
+}
+
+/** Stop the lab's DHCP server (a server outage); its lease file stays. */
+export async function labDhcpStop(info: LabInfo): Promise<void> {
+  requireRoot();
+  if (info.dhcp) await stopLabDhcp(info.dhcp);
+}
+
+/** Start the lab's DHCP server again with the same settings and lease file (it remembers its leases). */
+export async function labDhcpStart(info: LabInfo): Promise<LabDhcp> {
+  requireRoot();
+  if (!info.dhcp) throw new YardError('INVALID_ARGUMENT', `lab ${info.name} was brought up without a DHCP server`, { field: '--dhcp', hint: 'bring the lab up with --dhcp' });
+  const { leaseSeconds, renewSeconds } = info.dhcp;
+  info.dhcp = await startLabDhcp(info.lanNs, LAN.bridge, LAN.dnsAddress, info.dir, { leaseSeconds, renewSeconds }, true);
+  writeState(info);
+  return info.dhcp;
 }
 
 /**
@@ -565,6 +595,7 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
   await removeNamespaces(sandboxes);
 
   if (saved?.etcd) await stopLabEtcd(saved.etcd);
+  if (saved?.dhcp) await stopLabDhcp(saved.dhcp);
   // 3. The fake resolver, then the hosts and the LAN (deleting a namespace deletes its links).
   if (saved?.fakeDnsPid && !processGone(saved.fakeDnsPid) && cmdlineOf(saved.fakeDnsPid).some((a) => a.endsWith('fake-dns.js'))) {
     await stopPids([saved.fakeDnsPid], 2_000);

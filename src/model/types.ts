@@ -5,6 +5,7 @@
  */
 import type { PoolConfig } from '../ipam/config.js';
 import type { PortMapping } from './ports.js';
+import type { DhcpLease } from '../ipam/dhcp.js';
 
 export type Scope = 'local' | 'global' | 'swarm';
 
@@ -66,6 +67,8 @@ export interface EndpointRecord {
   order: number;
   /** Driver-specific facts for this endpoint (e.g. which gateway it programmed). */
   driverState?: Record<string, string | number | boolean>;
+  /** The DHCP lease the address came from (`--ipam-driver dhcp`): server, times, gateway, DNS. */
+  lease?: DhcpLease;
 }
 
 /** Environment variable that marks a process started for a sandbox; its value is the sandbox ID. */

@@ -55,6 +55,20 @@ const endpoint = z.object({
   driverOpts: stringMap.optional(),
   order: z.number().int().nonnegative(),
   driverState: scalarMap.optional(),
+  lease: z
+    .object({
+      address: z.string(),
+      server: z.string(),
+      router: z.string().optional(),
+      dns: strings,
+      leaseSeconds: z.number(),
+      obtained: z.string(),
+      renewAt: z.string(),
+      rebindAt: z.string(),
+      expires: z.string(),
+      clientId: z.string().regex(/^[0-9a-f]{4,510}$/),
+    })
+    .optional(),
 });
 
 const port = z.object({

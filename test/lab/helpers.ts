@@ -38,7 +38,7 @@ function infoOf(host: LabHost): LabInfo {
  * their daemons in beforeAll; take it down in afterAll. Call at the top of a test file or
  * inside a describe. `cluster` adds etcd in the LAN namespace (overlay networks).
  */
-export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]; daemonHosts?: number; cluster?: LabUpOptions['cluster']; docker?: LabUpOptions['docker']; podman?: LabUpOptions['podman'] } = {}): Lab {
+export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]; daemonHosts?: number; cluster?: LabUpOptions['cluster']; docker?: LabUpOptions['docker']; podman?: LabUpOptions['podman']; dhcp?: LabUpOptions['dhcp'] } = {}): Lab {
   const name = `${prefix}${process.pid}`.slice(0, 16);
   const lab: Lab = {
     info: undefined as unknown as LabInfo,
@@ -50,7 +50,7 @@ export function withLab(prefix: string, hosts = 1, opts: { daemonArgs?: string[]
   };
   beforeAll(async () => {
     await labDown(name); // a leftover of an interrupted run with the same PID
-    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs, daemonHosts: opts.daemonHosts, cluster: opts.cluster, docker: opts.docker, podman: opts.podman });
+    lab.info = await labUp({ name, hosts, daemonArgs: opts.daemonArgs, daemonHosts: opts.daemonHosts, cluster: opts.cluster, docker: opts.docker, podman: opts.podman, dhcp: opts.dhcp });
     for (const h of lab.info.hosts) labOfHost.set(h.name, lab.info);
   });
   afterAll(async () => {

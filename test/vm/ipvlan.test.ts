@@ -3,14 +3,16 @@
  * accepts them, the driver conformance suite passes in ipvlan l2, l3 and l3s, the l2
  * host-access shim lets the host reach its sandbox, a macvlan network on `lan0.100` creates
  * and removes that VLAN sub-interface, and the route ipvlan l3 prints is the one a second
- * host needs. All in one 2-host lab, one spec after the other.
+ * host needs, and ipvlan l2 sandboxes taking leases from the LAN's DHCP server (dnsmasq)
+ * with client identifiers of their own. All in one 2-host lab, one spec after the other.
  *
  * Every spawned process costs 40-150x more under TCG and a `yard` process is a whole Node
  * start-up, so the `yard` CLI runs only where its output is what is tested (the warnings
  * of `network create`); everything else goes to the daemon's API from this process.
  */
 import fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readLabLeases, startLabDhcp, stopLabDhcp, type LabDhcp } from '../../src/lab/dhcp.js';
 import { run } from '../../src/kernel/exec.js';
 import { driverConformance } from '../lab/conformance.js';
 import { DaemonClient } from '../../src/client/daemon-client.js';
@@ -113,5 +115,45 @@ describe('ipvlan l3: the route the upstream router needs', () => {
     expect(await pingFrom(h2.name, '10.72.0.10'), 'host 2 with the printed route').toBe(true);
     await removeSandbox('r1');
     await client().delete('/networks/routed');
+  });
+});
+
+describe('ipvlan l2 with dhcp IPAM (the sandboxes share the parent MAC)', () => {
+  let dhcp: LabDhcp | undefined;
+  afterAll(async () => {
+    if (dhcp) await stopLabDhcp(dhcp);
+  });
+
+  it('two sandboxes get distinct leases through distinct client identifiers, reach the gateway, and rm releases', async () => {
+    dhcp = await startLabDhcp(lab.info.lanNs, lab.info.bridge, lab.info.dnsAddress, lab.info.dir);
+    await client().post('/networks/create', { Name: 'ipdhcp', Driver: 'ipvlan', Options: { parent: 'lan0', ipvlan_mode: 'l2' }, IPAM: { Driver: 'dhcp', Options: { timeout: '60' } } });
+    await runSleeper('d1', 'ipdhcp');
+    await runSleeper('d2', 'ipdhcp');
+    const ep = async (name: string) => (await client().get<any>(`/yard/v1/sandboxes/${name}`)).NetworkSettings.Networks.ipdhcp;
+    const [e1, e2] = [await ep('d1'), await ep('d2')];
+    expect(e1.IPAddress).toMatch(/^10\.231\.0\.1[0-9][0-9]$/);
+    expect(e2.IPAddress).toMatch(/^10\.231\.0\.1[0-9][0-9]$/);
+    expect(e1.IPAddress).not.toBe(e2.IPAddress);
+    expect(e1.DHCP.ClientID).toMatch(/^00/);
+    expect(e1.DHCP.ClientID).not.toBe(e2.DHCP.ClientID);
+    // The server saw one MAC (the parent's) for both, told apart by option 61.
+    const file = readLabLeases(dhcp);
+    const [l1, l2] = [file.find((l) => l.address === e1.IPAddress)!, file.find((l) => l.address === e2.IPAddress)!];
+    const [lan0] = await ipJsonIn(lab.host(1).name, ['link', 'show', 'lan0']);
+    expect(l1.mac).toBe(lan0.address);
+    expect(l2.mac).toBe(lan0.address);
+    expect(l1.clientId.replace(/:/g, '')).toBe(e1.DHCP.ClientID);
+    expect(await pingFrom(await netnsOf('d1'), '10.231.0.1')).toBe(true);
+    expect(await pingFrom(await netnsOf('d1'), e2.IPAddress)).toBe(true);
+    await removeSandbox('d1');
+    let released = false;
+    for (let i = 0; i < 50 && !released; i++) {
+      released = !readLabLeases(dhcp).some((l) => l.address === e1.IPAddress);
+      if (!released) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(released).toBe(true);
+    expect(readLabLeases(dhcp).some((l) => l.address === e2.IPAddress)).toBe(true);
+    await removeSandbox('d2');
+    await client().delete('/networks/ipdhcp');
   });
 });

@@ -75,7 +75,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--podman', 'also set up a real Podman (podman 4.3, netavark, aardvark-dns, runc) in every host, with the image bb imported')
     .option('--podman-network-backend <backend>', 'network backend of the lab\'s Podman: netavark (default) or cni')
     .option('--podman-switchyard', 'the lab\'s Podman networks through Switchyard: the host daemon\'s netavark-compatible executable comes first in helper_binaries_dir')
-    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean; podman?: boolean; podmanNetworkBackend?: string; podmanSwitchyard?: boolean }) => {
+    .option('--dhcp', 'run a DHCP server (dnsmasq) on the LAN, handing out 10.231.0.100-199, for --ipam-driver dhcp networks (-o parent=lan0)')
+    .option('--dhcp-lease <seconds>', 'lease time of the lab\'s DHCP server (120 to 86400)', intArg('--dhcp-lease'))
+    .option('--dhcp-renew <seconds>', 'renewal time T1 the lab\'s DHCP server gives (default half the lease)', intArg('--dhcp-renew'))
+    .action(async (opts: { name?: string; hosts: number; daemons: boolean; mtu: number; cluster: boolean; docker?: boolean; podman?: boolean; podmanNetworkBackend?: string; podmanSwitchyard?: boolean; dhcp?: boolean; dhcpLease?: number; dhcpRenew?: number }) => {
+      if ((opts.dhcpLease !== undefined || opts.dhcpRenew !== undefined) && !opts.dhcp) {
+        throw new YardError('INVALID_ARGUMENT', `${opts.dhcpLease !== undefined ? '--dhcp-lease' : '--dhcp-renew'} needs --dhcp`, { field: opts.dhcpLease !== undefined ? '--dhcp-lease' : '--dhcp-renew', hint: 'add --dhcp, or leave the option out' });
+      }
       if (opts.podmanSwitchyard && (!opts.podman || (opts.podmanNetworkBackend ?? 'netavark') !== 'netavark')) {
         throw new YardError('INVALID_ARGUMENT', '--podman-switchyard needs --podman with the netavark backend', { field: '--podman-switchyard', hint: 'add --podman (and leave --podman-network-backend at netavark)' });
       }
@@ -89,6 +95,7 @@ export function register(program: Command, ctx: CliContext): void {
         daemons: opts.daemons,
         mtu: opts.mtu,
         cluster: opts.cluster,
+        dhcp: opts.dhcp ? { leaseSeconds: opts.dhcpLease, renewSeconds: opts.dhcpRenew } : false,
         docker: opts.docker === true,
         podman: podmanBackend ? { networkBackend: podmanBackend, switchyard: opts.podmanSwitchyard === true } : false,
         onProgress: (msg) => ctx.err(msg),

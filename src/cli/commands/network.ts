@@ -112,7 +112,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--internal', 'no access to or from outside the network')
     .option('--attachable', 'allow manual attachment (accepted for compatibility)')
     .option('--ipv6', 'enable IPv6 (dual stack; a /64 is allocated when no IPv6 --subnet is given)')
-    .option('--ipam-driver <driver>', 'IPAM driver (only "default")')
+    .option('--ipam-driver <driver>', 'IPAM driver: default, or dhcp (macvlan, ipvlan l2: each sandbox gets its address, gateway and DNS from the LAN\'s DHCP server; --ipam-opt timeout=SECONDS, default 10)')
     .option('--ipam-opt <key=value>', 'IPAM option, repeatable: stored and shown by inspect (the default IPAM acts on none)', collect)
     .option('--dry-run', 'print the kernel commands the creation would run, change nothing')
     .addHelpText(
