@@ -27,7 +27,9 @@ describe('capability probe in the VM', () => {
   it('finds ipvlan, dummy and 802.1q in this kernel', () => {
     const line = fs.readFileSync(lab.host(1).logFile, 'utf8').split('\n').find((l) => l.includes('kernel link kinds:'));
     expect(line, 'the daemon logs the probed kinds').toBeDefined();
-    const kinds = line!.slice(line!.indexOf('kernel link kinds:') + 'kernel link kinds:'.length).split(',').map((k) => k.trim());
+    // The daemon's log is JSON lines: the message is the `msg` field.
+    const msg = line!.startsWith('{') ? (JSON.parse(line!) as { msg: string }).msg : line!;
+    const kinds = msg.slice(msg.indexOf('kernel link kinds:') + 'kernel link kinds:'.length).split(',').map((k) => k.trim());
     expect(kinds).toEqual(expect.arrayContaining(['ipvlan', 'macvlan', 'dummy', 'vlan']));
   });
 });
