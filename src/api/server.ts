@@ -7,6 +7,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import os from 'node:os';
+import ipaddr from 'ipaddr.js';
 import type http from 'node:http';
 import { YardError, asYardError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
@@ -266,6 +267,7 @@ const SandboxCreateSchema = z
     labels: strings.optional(),
     env: strings.optional(),
     publish: z.array(z.string()).optional(),
+    publishFrom: z.array(z.string()).max(1024).optional(),
     dryRun: z.boolean().optional(),
     /**
      * A namespace a container runtime owns (a CNI runtime, Podman): Switchyard attaches it
@@ -491,7 +493,11 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     const sb = engine.findSandbox(c.req.param('id'));
     const fw = rooms.firewall;
     if (!fw) throw new YardError('NOT_IMPLEMENTED', 'this daemon runs without its firewall', { hint: 'start the daemon normally (yard daemon)' });
-    return c.json(await fw.explain(sb, engine.view()));
+    const from = c.req.query('from');
+    if (from !== undefined && (from.includes('/') || !ipaddr.isValid(from) || !(ipaddr.IPv4.isValidFourPartDecimal(from) || ipaddr.IPv6.isValid(from)))) {
+      throw new YardError('INVALID_ARGUMENT', `from ${JSON.stringify(from.slice(0, 80))} is not an IP address`, { field: 'from', hint: 'give one client address, e.g. --from 192.168.1.5 or --from 2001:db8::7' });
+    }
+    return c.json(await fw.explain(sb, engine.view(), from === undefined ? {} : { from: ipaddr.parse(from).toString() }));
   });
 
   app.delete(`${y}/sandboxes/:id`, async (c) => {

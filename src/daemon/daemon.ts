@@ -21,6 +21,8 @@ import { openNft } from '../kernel/nft.js';
 import { Doctor } from '../doctor/doctor.js';
 import { kernelFacts } from '../kernel/doctor-facts.js';
 import { TABLE, USER_CHAIN, USER_TABLE } from '../firewall/render.js';
+import { HostFirewallKernel } from '../kernel/host-firewall.js';
+import type { HostFirewallMode } from '../firewall/host-firewall.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
@@ -62,6 +64,8 @@ export interface DaemonOptions {
   dockerPluginDir?: string | null;
   /** The plugin's base name (default switchyard; the global one adds -global). */
   dockerPluginName?: string;
+  /** `--host-firewall`: the host's other firewalls (docs/firewall.md). Default accept. */
+  hostFirewall?: HostFirewallMode;
   /** `--ui 127.0.0.1:PORT`: also serve the topology page on this loopback address (ui/listen.ts). */
   ui?: string;
   /** Group (name or GID) that owns the API socket (mode 0660): its members may use the API. */
@@ -188,7 +192,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const dns = new EmbeddedDns();
     log(`dns: at most ${dns.limits.tcpMax} TCP connections and ${dns.limits.upstreamTcpMax} upstream TCP sockets in all (descriptor limit ${dns.limits.nofile})`);
     engine.addParticipant(dns);
-    const firewall = new FirewallParticipant(openNft());
+    const nft = openNft();
+    const firewall = new FirewallParticipant(nft, { hostFirewall: opts.hostFirewall ?? 'accept', hostKernel: new HostFirewallKernel(nft) });
     engine.addParticipant(firewall);
     // Before reconcile: overlay networks in the state need the agent's underlay to be planned.
     const agent = await startClusterAgent(engine, opts, dns);

@@ -11,7 +11,7 @@ import { SANDBOX_ENV, type RuntimeOwner, type SandboxRecord } from '../model/typ
 import { getDriver } from '../drivers/index.js';
 import { renderPlan, type Plan } from '../plan/ops.js';
 import { randomName } from '../model/names.js';
-import { parsePortSpecs, type PortMapping } from '../model/ports.js';
+import { applyPublishFrom, parsePortSpecs, type PortMapping } from '../model/ports.js';
 import { validateAliases, validateSandboxInput } from '../model/validate.js';
 import { sandboxNetnsName } from '../paths.js';
 import { writeError } from '../store/store.js';
@@ -35,6 +35,8 @@ export interface SandboxCreateRequest {
   env?: Record<string, string>;
   /** Published ports, Docker's -p syntax; conflicts are checked by the firewall participant. */
   publish?: string[];
+  /** `--publish-from`: `[HOST_PORT[/PROTO]=]SOURCE[,SOURCE...]`, limits the `publish` ports to these clients. */
+  publishFrom?: string[];
   /** Published ports already parsed (the Docker plugin's port bindings); added to `publish`. */
   ports?: PortMapping[];
   dryRun?: boolean;
@@ -132,6 +134,7 @@ export class Sandboxes {
     }
     for (const a of attach) validateAliases(a.aliases, '--network-alias');
     const ports = [...parsePortSpecs(req.publish ?? []), ...(req.ports ?? [])];
+    applyPublishFrom(ports, req.publishFrom ?? []);
     const id = req.id === undefined ? newId() : validateId('sandbox', req.id);
     if (this.core.state.sandboxes.has(id)) {
       throw new YardError('SANDBOX_EXISTS', `a sandbox with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });

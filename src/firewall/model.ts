@@ -13,10 +13,12 @@
  * element per port: nft cannot add an offset to a port.
  */
 import { setImmediate as pause } from 'node:timers/promises';
-import { hostFamilies, publishTarget, type PortMapping } from '../model/ports.js';
+import { hostFamilies, normalizeSources, publishTarget, sourceWithin, sourcesOf, specOf, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 
-export type InetSetName = 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'hairpin4' | 'hairpin6' | 'pm4' | 'pr4' | 'pm6' | 'pr6';
+export type InetSetName =
+  | 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'hairpin4' | 'hairpin6' | 'pm4' | 'pr4' | 'pm6' | 'pr6'
+  | 'limited4' | 'allowed4' | 'limited6' | 'allowed6';
 export type BridgeSetName = 'no_icc_ports';
 export type SetName = InetSetName | BridgeSetName;
 
@@ -41,6 +43,10 @@ export const SET_DEFS: Record<SetName, SetDef> = {
   pr4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr', interval: true, about: 'published IPv4 ports that keep their port number (ranges): -> container address' },
   pm6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', interval: true, about: 'published IPv6 ports, as pm4' },
   pr6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr', interval: true, about: 'published IPv6 ports, as pr4' },
+  limited4: { family: 'inet', type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service', interval: true, about: 'published IPv4 ports limited by --publish-from: host address . container address . protocol . container port' },
+  allowed4: { family: 'inet', type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service . ipv4_addr', interval: true, about: 'the sources each limited IPv4 port accepts: limited4 key . source prefix' },
+  limited6: { family: 'inet', type: 'ipv6_addr . ipv6_addr . inet_proto . inet_service', interval: true, about: 'published IPv6 ports limited by --publish-from, as limited4' },
+  allowed6: { family: 'inet', type: 'ipv6_addr . ipv6_addr . inet_proto . inet_service . ipv6_addr', interval: true, about: 'the sources each limited IPv6 port accepts, as allowed4' },
   no_icc_ports: { family: 'bridge', type: 'ifname', about: 'sandbox ports of networks with enable_icc=false: no IP traffic bridged between them' },
 };
 
@@ -100,15 +106,30 @@ export function portElements(m: PortMapping, fam: 4 | 6, containerAddr: string):
   return out;
 }
 
+/**
+ * The source-limit elements of a mapping limited by --publish-from, for a container address
+ * of family `fam`: one `limited` element (the port) and one `allowed` element per source of
+ * that family, whatever the number of ports in a range. The key is what the forward chain
+ * sees after DNAT (the original destination address, the container address and port), so
+ * it needs no per-port rule. A limited port with no source of a family accepts nobody of it.
+ */
+export function sourceElements(m: PortMapping, fam: 4 | 6, containerAddr: string): { set: SetName; key: string }[] {
+  if (!m.sources) return [];
+  const base = `${keyAddress(m, fam)} . ${containerAddr} . ${m.proto} . ${range(m.containerPort, m.containerPortEnd)}`;
+  return [{ set: fam === 4 ? 'limited4' : 'limited6', key: base }, ...sourcesOf(m, fam).map((s) => ({ set: (fam === 4 ? 'allowed4' : 'allowed6') as SetName, key: `${base} . ${s}` }))];
+}
+
 /** A sandbox's published-port elements (none when it has no usable target). */
-export function* sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>): Generator<{ set: SetName; key: string; value: string }> {
+export function* sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<string, NetworkRecord>): Generator<{ set: SetName; key: string; value?: string }> {
   const target = publishTarget(sb, networks);
   if (!target || !sb.ports?.length) return;
   for (const m of sb.ports) {
     if (!m.hostPort) continue;
     for (const fam of hostFamilies(m)) {
       const addr = fam === 4 ? target.ep.ipv4 : target.ep.ipv6;
-      if (addr) yield* portElements(m, fam, addr.split('/')[0]!);
+      if (!addr) continue;
+      yield* portElements(m, fam, addr.split('/')[0]!);
+      yield* sourceElements(m, fam, addr.split('/')[0]!);
     }
   }
 }
@@ -208,4 +229,51 @@ export async function diffModelsAsync(from: FirewallModel, to: FirewallModel): P
 /** Number of elements in every set (for figures and tests). */
 export function elementCount(model: FirewallModel): number {
   return SET_NAMES.reduce((n, s) => n + model[s].size, 0);
+}
+
+/** The host's input verdict for a new connection to a host port (host-firewall.ts inputVerdict). */
+export type HostInputVerdict = (fam: 4 | 6, proto: PortMapping['proto'], port: number) => { verdict: 'accept' | 'drop'; decidedBy: string; sources: string[] };
+
+/**
+ * `--host-firewall obey`: published ports whose host port the host's input filtering would
+ * drop are refused too. Each becomes a limited port (limited4/6) whose allowed sources are
+ * the ones the host accepts before it drops, narrowed to the port's own --publish-from
+ * (none: nobody). A range is refused whole when any of its ports is (conservative).
+ * Changes `model` in place; returns one line per decision, for the daemon log.
+ */
+export function obeyHostInput(model: FirewallModel, sandboxes: Iterable<SandboxRecord>, networks: ReadonlyMap<string, NetworkRecord>, verdictOf: HostInputVerdict): string[] {
+  const memo = new Map<string, ReturnType<HostInputVerdict>>();
+  const verdict: HostInputVerdict = (fam, proto, port) => {
+    const k = `${fam} ${proto} ${port}`;
+    let v = memo.get(k);
+    if (!v) memo.set(k, (v = verdictOf(fam, proto, port)));
+    return v;
+  };
+  const lines: string[] = [];
+  for (const sb of sandboxes) {
+    if (sb.deleting || !sb.ports?.length) continue;
+    const target = publishTarget(sb, networks);
+    if (!target) continue;
+    for (const m of sb.ports) {
+      if (!m.hostPort) continue;
+      for (const fam of hostFamilies(m)) {
+        const addr = (fam === 4 ? target.ep.ipv4 : target.ep.ipv6)?.split('/')[0];
+        if (!addr) continue;
+        let denied: ReturnType<HostInputVerdict> | undefined;
+        for (let p = m.hostPort; p <= m.hostPortEnd && !denied; p++) {
+          const v = verdict(fam, m.proto, p);
+          if (v.verdict === 'drop') denied = v;
+        }
+        if (!denied) continue;
+        const hostSources = normalizeSources(denied.sources.filter((s) => s.includes(':') === (fam === 6)));
+        const own = m.sources?.filter((s) => s.includes(':') === (fam === 6));
+        // The intersection of two lists of prefixes: of each overlapping pair, the narrower one.
+        const sources = own ? normalizeSources(own.flatMap((o) => hostSources.flatMap((h) => (sourceWithin(o, h) ? [o] : sourceWithin(h, o) ? [h] : [])))) : hostSources;
+        for (const e of sourceElements(m, fam, addr)) model[e.set].delete(e.key);
+        for (const e of sourceElements({ ...m, sources }, fam, addr)) add(model, e.set, e.key);
+        lines.push(`host firewall obey: -p ${specOf(m)} of ${sb.name} over IPv${fam}: ${sources.length ? `only from ${sources.join(', ')}` : 'refused'}, as the host's input filtering decides (${denied.decidedBy})`);
+      }
+    }
+  }
+  return lines;
 }

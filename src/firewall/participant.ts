@@ -18,9 +18,12 @@ import { YardError } from '../errors.js';
 import type { Change, EngineLink, Participant, ParticipantContext, StateView, Undo } from '../engine/participants.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { KernelOp } from '../plan/ops.js';
-import { explainPorts, type PortExplanation } from './explain.js';
+import { explainPorts, type ExplainOptions, type PortExplanation } from './explain.js';
 import { bridgeOf, diffModelsAsync, elementCount, isBridgeNetwork, modelOfAsync, type FirewallModel } from './model.js';
 import { resolvePublishedPorts } from './publish.js';
+import { coexistencePlan, detectHostFirewall, hostFingerprint, hostFirewallForPort, inputVerdict, type CoexistencePlan, type HostFirewallMode, type HostFirewallReport, type NftJsonObject } from './host-firewall.js';
+import { normalizeSources, sourceWithin } from '../model/ports.js';
+import { obeyHostInput } from './model.js';
 import { TABLE, USER_CHAIN, USER_TABLE, inetChains, parseChains, renderDiffAsync, renderRuleset, splitTables } from './render.js';
 
 /** What the participant needs from `nft` (kernel/nft.ts NftCli implements it). */
@@ -33,6 +36,22 @@ export interface NftRunner {
 export interface FirewallOptions {
   /** Self-heal poll interval; 0 turns the watcher off. Default 1000 ms. */
   healIntervalMs?: number;
+  /** `--host-firewall`: what to do about the host's other firewalls (default accept). */
+  hostFirewall?: HostFirewallMode;
+  /** Reads and changes the host's other firewalls (kernel/host-firewall.ts). None: left alone. */
+  hostKernel?: HostFirewallPort;
+}
+
+/** What the participant needs from the host-firewall kernel room. */
+export interface HostFirewallPort {
+  read(): Promise<{ ruleset: { nftables: NftJsonObject[] }; legacy4: string; legacy6: string }>;
+  apply(plan: Pick<CoexistencePlan, 'add' | 'remove'>): Promise<void>;
+}
+
+interface HostState {
+  ruleset: { nftables: NftJsonObject[] };
+  report: HostFirewallReport;
+  fingerprint: string;
 }
 
 const OUR_TABLES = [`inet ${TABLE}`, `bridge ${TABLE}`];
@@ -46,8 +65,12 @@ export class FirewallParticipant implements Participant {
   private timer?: NodeJS.Timeout;
   private healing = false;
   private link?: EngineLink;
+  /** The host's other firewalls as last read (null: not read, or --host-firewall off). */
+  private host: HostState | null = null;
+  /** Log lines already written about the host firewall (each is written when it first holds). */
+  private hostLogged = new Set<string>();
   /** Counters for `yard info`-style diagnostics and tests. */
-  readonly stats = { fullLoads: 0, deltas: 0, heals: 0, lastHealReason: '' };
+  readonly stats = { fullLoads: 0, deltas: 0, heals: 0, lastHealReason: '', hostSyncs: 0 };
 
   constructor(
     private readonly nft: NftRunner,
@@ -70,9 +93,11 @@ export class FirewallParticipant implements Participant {
     // nothing incremental to do: reconcile renders everything from state.
     if (!this.loaded) return;
     const before = this.loaded;
-    const after = await modelOfView(ctx.after);
+    const after = await this.desired(ctx.after);
     if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(ctx, [change.net]);
     await this.load(before, after);
+    // A new or removed bridge: the accept rules kept in other firewalls follow.
+    if (change.kind === 'network.create' || change.kind === 'network.remove') await this.syncHost(ctx.after, ctx);
     return async () => {
       if (this.loaded === after) await this.load(after, before);
     };
@@ -87,17 +112,106 @@ export class FirewallParticipant implements Participant {
     ]);
     const now = link.view();
     await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
-    await this.fullLoad(await modelOfView(now));
+    await this.readHost(link);
+    await this.fullLoad(await this.desired(now));
+    await this.syncHost(now, link);
     this.startWatcher();
   }
 
-  close(): void {
+  /** Stops the watcher and takes Switchyard's rules out of the host's other firewalls. */
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const hk = this.opts.hostKernel;
+    if (!hk || this.mode() === 'off') return;
+    try {
+      const read = await hk.read();
+      const report = detectHostFirewall(read.ruleset, read.legacy4, read.legacy6);
+      const plan = coexistencePlan(report, [], 'off');
+      if (plan.remove.length) {
+        await hk.apply(plan);
+        this.link?.log(`host firewall: removed Switchyard's ${plan.remove.length} rule(s) from other firewalls (${[...new Set(plan.remove.map((r) => `${r.family} ${r.table} ${r.chain}`))].join(', ')})`);
+      }
+    } catch (e) {
+      this.link?.log(`host firewall: could not remove Switchyard's rules from other firewalls: ${(e as Error).message}`);
+    }
+  }
+
+  private mode(): HostFirewallMode {
+    return this.opts.hostFirewall ?? 'accept';
+  }
+
+  // ------------------------------------------------------------------ host firewall
+
+  /** Reads the host's other firewalls (nothing with --host-firewall off or no kernel room). */
+  private async readHost(link: EngineLink): Promise<HostState | null> {
+    const hk = this.opts.hostKernel;
+    if (!hk || this.mode() === 'off') return (this.host = null);
+    try {
+      const read = await hk.read();
+      const report = detectHostFirewall(read.ruleset, read.legacy4, read.legacy6);
+      this.host = { ruleset: read.ruleset, report, fingerprint: hostFingerprint(read.ruleset, read.legacy4, read.legacy6) };
+      const line = report.firewalls.length
+        ? `host firewall: found ${report.firewalls.join(', ')}; chains that drop forwarded traffic: ${report.forwardDrops.map((c) => `${c.legacy ? 'iptables-legacy ' : ''}${c.family} ${c.table} ${c.chain} (${c.drops})`).join(', ') || 'none'}; input: ${report.inputDrops.map((c) => `${c.family} ${c.table} ${c.chain}`).join(', ') || 'nothing dropped by default'}; mode ${this.mode()}`
+        : `host firewall: none found besides Switchyard's tables; mode ${this.mode()}`;
+      this.logOnce(link, line);
+      return this.host;
+    } catch (e) {
+      this.logOnce(link, `host firewall: could not read the ruleset: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /**
+   * Puts the accept rules into the other firewalls' forward chains that need them, removes
+   * stale ones. Read, plan, apply, and again until nothing is left to do (at most 3 rounds):
+   * the other firewall may be changing while this runs (ufw enable writes table by table).
+   */
+  private async syncHost(view: StateView, link: EngineLink): Promise<void> {
+    const hk = this.opts.hostKernel;
+    if (!hk || this.mode() === 'off') return;
+    const bridges = [...view.networks.values()].filter(isBridgeNetwork).map(bridgeOf);
+    for (let round = 0; round < 3; round++) {
+      const host = await this.readHost(link);
+      if (!host) return;
+      const plan = coexistencePlan(host.report, bridges, this.mode());
+      if (!plan.add.length && !plan.remove.length) return;
+      try {
+        await hk.apply(plan);
+        this.stats.hostSyncs++;
+        for (const l of plan.log) link.log(l);
+      } catch (e) {
+        link.log(`host firewall: could not change ${[...new Set(plan.add.map((a) => `${a.chain.family} ${a.chain.table} ${a.chain.chain}`))].join(', ')}: ${(e as Error).message}; Switchyard's networks may be cut off by it`);
+        return;
+      }
+    }
+    // Still changing: the next check (its fingerprint differs from the last read) goes on.
+    if (this.host) this.host.fingerprint = '';
+  }
+
+  private logOnce(link: EngineLink, line: string): void {
+    if (this.hostLogged.has(line)) return;
+    this.hostLogged.add(line);
+    link.log(line);
+  }
+
+  /**
+   * The model of a state, and with --host-firewall obey, published ports that the host's
+   * input filtering would drop are refused too: each becomes a limited port whose allowed
+   * sources are the ones the host accepts before it drops (none: nobody). A range is
+   * refused whole when any of its ports is (conservative).
+   */
+  private async desired(view: StateView): Promise<FirewallModel> {
+    const model = await modelOfView(view);
+    if (this.mode() !== 'obey' || !this.host) return model;
+    const host = this.host;
+    const decisions = obeyHostInput(model, view.sandboxes.values(), view.networks, (fam, proto, port) => inputVerdict(host.ruleset, host.report, fam, proto, port));
+    if (this.link) for (const d of decisions) this.logOnce(this.link, d);
+    return model;
   }
 
   /** Explanation of a sandbox's published ports, with the user chain as the kernel has it. */
-  async explain(sb: SandboxRecord, view: StateView): Promise<PortExplanation[]> {
+  async explain(sb: SandboxRecord, view: StateView, opts: ExplainOptions = {}): Promise<PortExplanation[]> {
     let userRules: string[] | null = null;
     try {
       const text = await this.nft.list(['list', 'chain', 'inet', USER_TABLE, USER_CHAIN]);
@@ -113,7 +227,27 @@ export class FirewallParticipant implements Participant {
     } catch {
       /* keep the rendered chains */
     }
-    return explainPorts(sb, view.networks, [...view.sandboxes.values()], userRules, chains);
+    const out = explainPorts(sb, view.networks, [...view.sandboxes.values()], userRules, chains, opts);
+    const host = this.host;
+    if (host) {
+      const bridges = [...view.networks.values()].filter(isBridgeNetwork).map(bridgeOf);
+      (sb.ports ?? []).forEach((m, i) => {
+        const e = out[i];
+        if (!m.hostPort || !e) return;
+        e.hostFirewall = hostFirewallForPort(host.ruleset, host.report, m.proto, m.hostPort, this.mode(), bridges).lines;
+        // --host-firewall obey: the host's input verdict refuses before --publish-from is asked.
+        if (this.mode() === 'obey' && e.from?.allowed) {
+          const fam = e.from.address.includes(':') ? 6 : 4;
+          for (let p = m.hostPort; p <= m.hostPortEnd; p++) {
+            const v = inputVerdict(host.ruleset, host.report, fam, m.proto, p);
+            if (v.verdict === 'accept' || normalizeSources(v.sources).some((s) => sourceWithin(e.from!.address, s))) continue;
+            e.from = { address: e.from.address, allowed: false, why: `--host-firewall obey: the host's input filtering would drop a new connection to host port ${p}/${m.proto}, so the published port refuses it`, decidedBy: v.decidedBy };
+            break;
+          }
+        }
+      });
+    }
+    return out;
   }
 
   /** Elements currently loaded (tests and benchmarks). */
@@ -176,11 +310,30 @@ export class FirewallParticipant implements Participant {
     this.timer.unref();
   }
 
+  /**
+   * The host's other firewalls changed (ufw allow, firewalld reload, a flush): put the accept
+   * rules back where they are needed and, with obey, follow the new input verdicts.
+   */
+  private async checkHost(link: EngineLink): Promise<void> {
+    const hk = this.opts.hostKernel;
+    if (!hk || this.mode() === 'off' || !this.loaded) return;
+    const read = await hk.read();
+    const fp = hostFingerprint(read.ruleset, read.legacy4, read.legacy6);
+    if (this.host && fp === this.host.fingerprint) return;
+    await link.serial(async () => {
+      const now = link.view();
+      this.logOnce(link, `host firewall: the host's other firewall rules changed (${new Date().toISOString()}); checking again`);
+      await this.syncHost(now, link);
+      if (this.mode() === 'obey' && this.loaded) await this.load(this.loaded, await this.desired(now));
+    });
+  }
+
   /** Compare the kernel with the last full load; restore from state on any difference. */
   async checkAndHeal(): Promise<string | null> {
     if (this.healing || !this.link || !this.loaded) return null;
     this.healing = true;
     try {
+      await this.checkHost(this.link).catch((e) => this.logOnce(this.link!, `host firewall: check failed: ${(e as Error).message}`));
       const reason = await this.drift();
       if (!reason) return null;
       const link = this.link;
@@ -190,7 +343,7 @@ export class FirewallParticipant implements Participant {
         if (!again) return;
         const now = link.view();
         await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
-        await this.fullLoad(await modelOfView(now));
+        await this.fullLoad(await this.desired(now));
         this.stats.heals++;
         this.stats.lastHealReason = again;
         link.log(`firewall: ${again}; restored Switchyard's nftables tables from state`);
@@ -227,7 +380,7 @@ async function applySysctls(link: EngineLink, ops: KernelOp[]): Promise<void> {
   for (const e of errors) link.log(`firewall: ${e}`);
 }
 
-/** The firewall model of a state (the engine's after-view of a change, or the committed state). */
+/** The firewall model of a state (the engine's after-view of a change, or the committed state), from Switchyard's own state only. */
 function modelOfView(view: StateView): Promise<FirewallModel> {
   return modelOfAsync([...view.networks.values()], [...view.sandboxes.values()]);
 }

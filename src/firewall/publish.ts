@@ -5,7 +5,7 @@
  * `-p 8000-8010:80`). Pure: the caller passes the host's addresses.
  */
 import { YardError } from '../errors.js';
-import { EPHEMERAL_FIRST, EPHEMERAL_LAST, publishTarget, specOf } from '../model/ports.js';
+import { EPHEMERAL_FIRST, EPHEMERAL_LAST, hostIpsOverlap, publishTarget, specOf, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import { PortIndex } from './port-index.js';
 
@@ -91,5 +91,33 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
       }
     }
     taken.add(m, sb.name);
+  }
+  checkSourceKeys(ports);
+}
+
+/**
+ * The source limit is checked after DNAT, keyed by the container address and port: two -p
+ * of one sandbox that can lead the same packet to the same container port must carry the
+ * same sources (`-p 8000:80 --publish-from 8000=10.0.0.0/8 -p 8001:80` cannot be told apart
+ * there).
+ */
+function checkSourceKeys(ports: readonly PortMapping[]): void {
+  if (!ports.some((m) => m.sources)) return;
+  // Sorted by protocol and first container port; each mapping is compared with the ones
+  // after it that start inside its range (linear for ports that do not overlap).
+  const sig = (m: PortMapping) => (m.sources ? m.sources.join(',') : '*');
+  const sorted = [...ports].sort((a, b) => a.proto.localeCompare(b.proto) || a.containerPort - b.containerPort);
+  for (let i = 0; i < sorted.length; i++) {
+    const a = sorted[i]!;
+    for (let j = i + 1; j < sorted.length; j++) {
+      const b = sorted[j]!;
+      if (b.proto !== a.proto || b.containerPort > a.containerPortEnd) break;
+      if (!hostIpsOverlap(a.hostIp, b.hostIp) || sig(a) === sig(b)) continue;
+      const [x, y] = ports.indexOf(a) < ports.indexOf(b) ? [a, b] : [b, a];
+      throw new YardError('INVALID_ARGUMENT', `--publish-from: -p ${specOf(x)} and -p ${specOf(y)} lead to the same container port with different sources`, {
+        field: '--publish-from',
+        hint: 'give both the same --publish-from sources (Switchyard checks the source after translating to the container port)',
+      });
+    }
   }
 }

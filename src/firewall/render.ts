@@ -43,6 +43,13 @@ export const RULES = {
   // it to a port published on 127.0.0.1 before routing could reject it as martian.
   loopbackGuard4: 'iifname != "lo" ip daddr 127.0.0.0/8 drop',
   loopbackGuard6: 'iifname != "lo" ip6 daddr ::1 drop',
+  // --publish-from: a new DNATed connection to a limited port from a source not allowed for
+  // it is refused. After DNAT the key is the original destination address and the container
+  // address and port (nft cannot concatenate the original port, `ct original proto-dst`).
+  sources4:
+    'ct state new ct status dnat ct original ip daddr . ip daddr . meta l4proto . th dport @limited4 ct original ip daddr . ip daddr . meta l4proto . th dport . ip saddr != @allowed4 reject with icmp port-unreachable',
+  sources6:
+    'ct state new ct status dnat ct original ip6 daddr . ip6 daddr . meta l4proto . th dport @limited6 ct original ip6 daddr . ip6 daddr . meta l4proto . th dport . ip6 saddr != @allowed6 reject with icmpv6 port-unreachable',
   sameBridge: 'iifname . oifname @same_bridge accept',
   internalOut: 'iifname @internal drop',
   internalIn: 'oifname @internal drop',
@@ -119,6 +126,9 @@ export function inetChains(): ChainSpec[] {
       name: 'forward',
       hook: { type: 'filter', hook: 'forward', priority: 'filter' },
       rules: [
+        // First: a sandbox of the port's own network reaches it through same_bridge.
+        RULES.sources4,
+        RULES.sources6,
         RULES.sameBridge,
         RULES.internalOut,
         RULES.internalIn,

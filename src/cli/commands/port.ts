@@ -23,7 +23,8 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (ref: string, filter: string | undefined) => {
       const sb = await ctx.client().get<SandboxPorts>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}`);
       const ports = sb.PublishedPorts ?? [];
-      let lines = dockerPortLines(ports, !!ports[0]?.v6);
+      // The full listing marks ports limited by --publish-from; `yard port SB PORT` stays Docker's.
+      let lines = dockerPortLines(ports, !!ports[0]?.v6, !filter);
       if (filter) {
         const key = filter.includes('/') ? filter : `${filter}/tcp`;
         lines = lines.filter((l) => l.startsWith(`${key} -> `)).map((l) => l.slice(key.length + 4));
@@ -41,14 +42,24 @@ export function register(program: Command, ctx: CliContext): void {
     .command('explain')
     .description('For each published port: who can reach it (LAN, host, localhost, sandboxes) and which rules decide it')
     .argument('<sandbox>', 'sandbox name or ID')
+    .option('--from <address>', 'also say whether a client with this address may connect to each port, and which set element or rule decides')
     .option('--json', 'JSON output (one entry per published port: reach, path and rules)')
     .action(async (ref: string, o) => {
-      const list = await ctx.client().get<PortExplanation[]>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}/ports/explain`);
+      const q = o.from !== undefined ? `?from=${encodeURIComponent(o.from)}` : '';
+      const list = await ctx.client().get<PortExplanation[]>(`/yard/v1/sandboxes/${encodeURIComponent(ref)}/ports/explain${q}`);
       if (o.json) return ctx.out(JSON.stringify(list, null, 2));
       if (!list.length) return ctx.out(`${ref} publishes no ports`);
       for (const e of list) {
         ctx.out(`-p ${e.spec}: ${e.path}`);
         for (const r of e.reach) ctx.out(`  ${r.allowed ? 'reachable  ' : 'unreachable'} from ${r.who.padEnd(9)} ${r.why}`);
+        if (e.from) {
+          ctx.out(`  from ${e.from.address}: ${e.from.allowed ? 'may connect' : 'refused'}: ${e.from.why}`);
+          ctx.out(`    decided by ${e.from.decidedBy}`);
+        }
+        if (e.hostFirewall?.length) {
+          ctx.out('  host firewall:');
+          for (const l of e.hostFirewall) ctx.out(`    ${l}`);
+        }
         ctx.out('  rules:');
         for (const r of e.rules) ctx.out(`    ${r}`);
       }

@@ -75,6 +75,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--dns-option <opt>', 'resolver option (e.g. ndots:2)', collect)
     .option('--add-host <name:ip>', 'extra /etc/hosts entry (ip may be host-gateway)', collect)
     .option('-p, --publish <spec>', 'publish a port: [host-ip:][host-port:]container-port[/tcp|udp|sctp], ranges as 8000-8009; repeatable', collect)
+    .option('--publish-from <sources>', 'only these clients may connect to the -p ports: addresses and prefixes, comma-separated (10.0.0.0/8,192.168.1.5,2001:db8::/32); HOST_PORT[/PROTO]=SOURCES limits one -p only; repeatable', collect)
     .option('-l, --label <key=value>', 'metadata label', collect)
     .option('-e, --env <key=value>', 'environment variable for the command', collect)
     .option('--rm', 'remove the sandbox when its command exits (foreground only)')
@@ -103,6 +104,7 @@ export function register(program: Command, ctx: CliContext): void {
         dnsOptions: o.dnsOption,
         extraHosts: o.addHost,
         publish: o.publish,
+        publishFrom: o.publishFrom,
         labels: keyValues('--label', o.label, { valueRequired: false }),
         env,
         dryRun: !!o.dryRun,

@@ -1,4 +1,5 @@
 /** `yard daemon`, `yard version`, `yard info`. */
+import { YardError } from '../../errors.js';
 import type { Command } from 'commander';
 import { defaultInstance } from '../instance.js';
 import { VERSION } from '../../version.js';
@@ -59,6 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--cluster-store <url>', 'etcd://host:port[,host:port...]: the cluster store that enables overlay networks')
     .option('--cluster-advertise <interface>', 'interface (or address) whose address is this host\'s VXLAN endpoint (with --cluster-store)')
     .option('--docker-plugin-dir <dir>', 'where to serve the Docker network and IPAM plugin sockets, or "none" (default: /run/docker/plugins, where dockerd looks)')
+    .option('--host-firewall <mode>', 'the host\'s other firewalls (ufw, firewalld, iptables, nftables): accept (default: keep accept rules for Switchyard\'s bridges at the top of their forward chains that would drop its traffic), obey (the same, and published ports are refused where the host\'s input filtering would drop their host port), off (leave them alone)')
     .option('--docker-plugin-name <name>', 'the plugin\'s name for docker network create -d NAME; overlay networks use NAME-global (default: switchyard)')
     .option('--ui <host:port>', 'also serve the topology page (read-only) on this loopback address, e.g. 127.0.0.1:8080; it is always at /yard/ui/ on the API socket')
     .option('--group <group>', 'group (name or GID) that owns the API socket: its members may use yard without root (the installed service uses switchyard; default: root only)')
@@ -74,7 +76,12 @@ export function register(program: Command, ctx: CliContext): void {
       const { validateDnsOptions, validateDnsSearch, validateDnsServers } = await import('../../model/validate.js');
       const { parseLogFormat, parseLogLevel } = await import('../../observe/log.js');
       const logLevel = o.logLevel !== undefined ? parseLogLevel(o.logLevel, '--log-level') : parseLogLevel(process.env.YARD_LOG_LEVEL, 'YARD_LOG_LEVEL');
+      const hostFirewall = o.hostFirewall ?? 'accept';
+      if (!['accept', 'obey', 'off'].includes(hostFirewall)) {
+        throw new YardError('INVALID_ARGUMENT', `--host-firewall ${JSON.stringify(hostFirewall)} is not a mode`, { field: '--host-firewall', hint: 'use accept (default), obey or off' });
+      }
       const d = await startDaemon({
+        hostFirewall,
         instance: o.instance ?? defaultInstance(),
         stateDir: o.stateDir,
         socket: o.socket,
