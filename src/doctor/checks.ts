@@ -76,7 +76,8 @@ export function checkHostFirewall(f: DoctorFacts): Finding[] {
   // A bridge passes such a chain when the chain accepts its traffic both ways.
   const accepts = (texts: string[], dir: 'iifname' | 'oifname', b: string) =>
     texts.some((t) => {
-      const w = t.split(/\s+/);
+      // A rule's comment comes last (Switchyard's own accepts carry one: --host-firewall accept).
+      const w = t.replace(/\s+comment\s+"[^"]*"\s*$/, '').split(/\s+/);
       const k = w.indexOf(dir);
       return k >= 0 && w[k + 1]?.replace(/"/g, '') === b && w[w.length - 1] === 'accept';
     });

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/kernel/exec.js';
 import { exec, ok, sh, withLab, yard } from './helpers.js';
 
-const lab = withLab('doc', 2);
+// --host-firewall off: the host-firewall fault below is one that the default (accept) repairs
+// by itself (test/lab/firewall-host.test.ts); with it off, doctor must find it.
+const lab = withLab('doc', 2, { daemonArgs: ['--host-firewall', 'off'] });
 const h1 = () => lab.host(1);
 const h2 = () => lab.host(2);
 

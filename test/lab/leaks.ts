@@ -182,6 +182,13 @@ async function socketsIn(ns: string | null): Promise<SockLine[]> {
     const ino = f[0]!.startsWith('u_') ? f[5] : /ino:(\d+)/.exec(line)?.[1];
     if (ino) out.push({ kind: f[0]!, local: f[4]!, ino });
   }
+  // ss shows no inode for netlink sockets (the daemon keeps one for libnftables): the
+  // namespace's /proc/net/netlink does (its last column).
+  const nl = ns ? await must('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], `netlink sockets of ${ns}`) : await must('cat', ['/proc/net/netlink'], 'netlink sockets of this namespace');
+  for (const line of nl.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 10 && /^\d+$/.test(f[9]!)) out.push({ kind: 'nl', local: `netlink ${f[1]}`, ino: f[9]! });
+  }
   return out;
 }
 
