@@ -253,7 +253,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       firewall,
       dns,
       dockerPlugin: opts.dockerPluginName,
-      doctor: new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster }),
+      doctor: new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster, ports: (sb) => firewall.explain(sb, engine.view()) }),
       metrics,
       ...(opts.dockerPluginDir === null ? {} : { dockerNames: new DockerNames(dockerSocketBeside(opts.dockerPluginDir ?? DOCKER_PLUGIN_SOCKET_DIR)) }),
     });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { PortMapping } from '../model/ports.js';
-import { checkOverlays, checkDuplicateAddresses, checkFirewallCounts, checkHostAccess, checkHostFirewall, checkInterfaces, checkIpForward, checkLanDuplicates, checkOutbound, checkOverlayMtu, checkPublishedPorts, checkResolver, checkTarget, checkUserChain, mergeReports, report, runChecks, type Finding } from './checks.js';
+import { checkOverlays, checkDuplicateAddresses, checkPortHostFirewall, checkFirewallCounts, checkHostAccess, checkHostFirewall, checkInterfaces, checkIpForward, checkLanDuplicates, checkOutbound, checkOverlayMtu, checkPublishedPorts, checkResolver, checkTarget, checkUserChain, mergeReports, report, runChecks, type Finding } from './checks.js';
 import type { DoctorFacts, HostFacts, SandboxFacts } from './facts.js';
 import { formatReport } from './format.js';
 import { parseTarget } from './doctor.js';
@@ -211,6 +211,17 @@ describe('sandbox checks', () => {
     const bridge = net('bridge', '0', { predefined: true });
     const old = sandbox('old', '1', [{ net: bridge, ip: '172.18.0.9/16' }]);
     expect(checkResolver(facts([bridge], [old]), old, inside({ listeners: [] }))).toEqual([]);
+  });
+
+  it('published port and the host firewall: what the firewall room says is shown; a port it keeps from the LAN warns', () => {
+    expect(web.ports?.length).toBeGreaterThan(0);
+    expect(checkPortHostFirewall(web, inside())).toEqual([]);
+    const fine = checkPortHostFirewall(web, inside({ hostFirewall: [{ index: 0, lines: ['ufw ip filter FORWARD drops forwarded traffic (policy drop): Switchyard keeps accept rules for its bridges at its top'] }] }));
+    expect(fine).toMatchObject([{ check: 'port.host-firewall', status: 'ok' }]);
+    expect(fine[0]!.found).toContain('ufw');
+    const off = checkPortHostFirewall(web, inside({ hostFirewall: [{ index: 0, lines: ['ufw ip filter FORWARD drops forwarded traffic (policy drop): published ports and outbound traffic of sandboxes are dropped there (--host-firewall off)'] }] }));
+    expect(off).toMatchObject([{ check: 'port.host-firewall', status: 'warn' }]);
+    expect(off[0]!.fix).toContain('yard port explain web');
   });
 
   it('published port: a listener on 0.0.0.0 or the sandbox address passes; 127.0.0.1 only or nothing fails; a host process on the port warns', () => {

@@ -424,8 +424,31 @@ export function sandboxChecks(f: DoctorFacts, sb: SandboxRecord): Finding[] {
     ...checkOutbound(f, sb, sf),
     ...checkResolver(f, sb, sf),
     ...checkPublishedPorts(f, sb, sf),
+    ...checkPortHostFirewall(sb, sf),
     ...checkOverlayMtu(sb, sf),
   ];
+}
+
+/**
+ * Which other firewalls the host has and what they mean for each published port, as the
+ * firewall room explains it (`yard port explain` shows the same lines). A port that the
+ * host's firewall keeps from the LAN (--host-firewall off with a forward drop, or obey with
+ * an input drop) is a warning: that may be what the user wants, or the reason it fails.
+ */
+export function checkPortHostFirewall(sb: SandboxRecord, sf: SandboxFacts): Finding[] {
+  const out: Finding[] = [];
+  for (const { index, lines } of sf.hostFirewall ?? []) {
+    const m = sb.ports?.[index];
+    if (!m) continue;
+    const what = `published port ${m.hostPort}/${m.proto}: what the host's other firewalls (ufw, firewalld, iptables, nftables tables) mean for it`;
+    const blocked = lines.filter((l) => /are dropped there|is refused|is limited to/.test(l));
+    if (!blocked.length) out.push(ok('port.host-firewall', sb.name, what, lines.join('; ')));
+    else {
+      out.push(bad('warn', 'port.host-firewall', sb.name, what, blocked.join('; '),
+        `yard port explain ${shq(sb.name)}   (then allow the port in that firewall, e.g. ufw allow ${m.hostPort}/${m.proto}, or run the daemon with --host-firewall accept)`));
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- --to TARGET

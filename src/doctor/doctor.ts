@@ -38,6 +38,8 @@ export interface DoctorDeps {
   facts: FactSource;
   dns?: NameExplainer;
   cluster?(): ClusterView | undefined;
+  /** The firewall room's explanation of a sandbox's published ports (with what the host's other firewalls mean for each). */
+  ports?(sb: SandboxRecord): Promise<{ hostFirewall?: string[] }[]>;
 }
 
 const NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
@@ -149,6 +151,10 @@ export class Doctor {
             if (!n || (n.driver !== 'macvlan' && n.driver !== 'ipvlan') || !ep.ipv4 || !ep.ifname) continue;
             sf.lan.push(await this.deps.facts.lanDuplicate(ns.path, ep.ifname, ep.ipv4.split('/')[0]!));
           }
+        }
+        if (sf.present && sb.ports?.length && this.deps.ports) {
+          const ex = await this.deps.ports(sb).catch(() => []);
+          sf.hostFirewall = ex.flatMap((e, index) => (e.hostFirewall?.length ? [{ index, lines: e.hostFirewall }] : []));
         }
         facts.inside.set(sb.id, sf);
       }

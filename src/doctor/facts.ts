@@ -92,6 +92,11 @@ export interface SandboxFacts {
   resolvConf: string | null;
   lan: LanProbe[];
   mtu: MtuProbe[];
+  /**
+   * What the host's other firewalls mean for each published port (the firewall room's port
+   * explanation, by mapping index); absent when the daemon does not say.
+   */
+  hostFirewall?: { index: number; lines: string[]; reachable?: boolean }[];
 }
 
 /** What `--to` found when it tried the target from the sandbox. */
