@@ -280,11 +280,19 @@ export async function findLeaks(info: LabInfo, host: LabHost, opts: LeakCheckOpt
   }
 
   // ---- host links
-  const hostLinks = await ipJ<{ ifname: string; master?: string; ifalias?: string; linkinfo?: { info_kind?: string } }[]>(host.name, ['-d', 'link', 'show']);
-  count('host links', hostLinks.length);
   const mark = `switchyard:${host.name}:`;
   const veths = new Map<string, { sb: SandboxJson; net: string; ep: EndpointJson }>();
   for (const sb of sbs) for (const [net, ep] of Object.entries(sb.NetworkSettings.Networks)) if (ep.HostInterface) veths.set(ep.HostInterface, { sb, net, ep });
+  // A removed sandbox's namespace takes the host end of its veths with it in the kernel's
+  // cleanup work, after the removal has answered: give that work up to 3 s before a veth
+  // without an endpoint counts as a leak.
+  type HostLink = { ifname: string; master?: string; ifalias?: string; linkinfo?: { info_kind?: string } };
+  let hostLinks: HostLink[] = [];
+  for (const t0 = Date.now(); ; await new Promise((r) => setTimeout(r, 100))) {
+    hostLinks = await ipJ<HostLink[]>(host.name, ['-d', 'link', 'show']);
+    if (!hostLinks.some((l) => /^yv[0-9a-f]{12}$/.test(l.ifname) && !veths.has(l.ifname)) || Date.now() - t0 > 3_000) break;
+  }
+  count('host links', hostLinks.length);
   for (const l of hostLinks) {
     if (l.ifalias?.startsWith(mark)) {
       const id = l.ifalias.slice(mark.length);
