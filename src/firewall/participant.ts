@@ -97,7 +97,7 @@ export class FirewallParticipant implements Participant {
     if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(ctx, [change.net]);
     await this.load(before, after);
     // A new or removed bridge: the accept rules kept in other firewalls follow.
-    if (change.kind === 'network.create' || change.kind === 'network.remove') await this.syncHost(ctx.after, ctx);
+    if (change.kind === 'network.create' || change.kind === 'network.remove') await this.syncHost(ctx.after, ctx, { cached: true });
     return async () => {
       if (this.loaded === after) await this.load(after, before);
     };
@@ -167,10 +167,17 @@ export class FirewallParticipant implements Participant {
    * stale ones. Read, plan, apply, and again until nothing is left to do (at most 3 rounds):
    * the other firewall may be changing while this runs (ufw enable writes table by table).
    */
-  private async syncHost(view: StateView, link: EngineLink): Promise<void> {
+  private async syncHost(view: StateView, link: EngineLink, opts: { cached?: boolean } = {}): Promise<void> {
     const hk = this.opts.hostKernel;
     if (!hk || this.mode() === 'off') return;
     const bridges = [...view.networks.values()].filter(isBridgeNetwork).map(bridgeOf);
+    // A network create or remove that changes nothing in other firewalls (there are none, or
+    // none drops forwarded traffic) costs no read of the whole ruleset: the last read says
+    // so, and the 1 s check re-reads whenever the other firewalls change.
+    if (opts.cached && this.host) {
+      const plan = coexistencePlan(this.host.report, bridges, this.mode());
+      if (!plan.add.length && !plan.remove.length) return;
+    }
     for (let round = 0; round < 3; round++) {
       const host = await this.readHost(link);
       if (!host) return;
