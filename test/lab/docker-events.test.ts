@@ -115,15 +115,25 @@ describe('docker events', () => {
 
   it('lets go of a stream when its client goes: the daemon holds no connection after', async () => {
     const pid = h().daemonPid!;
-    // The daemon's open sockets (its connections among them).
-    const sockets = () =>
-      fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    // The daemon's connections on its API socket: its socket descriptors whose inode
+    // /proc/net/unix lists under the API socket's path (other sockets, such as the ones
+    // libnftables opens for a moment every second, come and go on their own).
+    const sockets = () => {
+      const api = new Set(
+        fs.readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)
+          .map((l) => l.trim().split(/\s+/))
+          .filter((f) => f[7] === h().socket)
+          .map((f) => f[6]!),
+      );
+      return fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
         try {
-          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+          const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+          return !!m && api.has(m[1]!);
         } catch {
           return false;
         }
       }).length;
+    };
     const before = sockets();
     // Five streaming clients, in the background; their PIDs are printed, then killed by PID.
     const pids = (await ok(sh(h(), 'for i in 1 2 3 4 5; do docker events --filter type=network >/dev/null 2>&1 & echo $!; done'))).split('\n').map(Number);
