@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { run } from '../kernel/exec.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { parseDnsperf } from './dns.js';
+import { parseDnsperf, type Perf } from './dns.js';
 import { runSandbox, sandboxNs } from './netpath.js';
 import { fmt, median, PartFailure, timed, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
@@ -127,13 +127,7 @@ export function cliRows(s: Record<Side, Record<CliOp, number[]>>): string[][] {
 }
 
 /** One dnsperf run and the resolver process's CPU time over it. */
-export interface DnsRun {
-  completed: number;
-  lost: number;
-  notNoerror: number;
-  qps: number;
-  p50: number;
-  p99: number;
+export interface DnsRun extends Omit<Perf, 'sent'> {
   cpuSeconds: number;
 }
 

@@ -34,7 +34,8 @@ const MANY_CONCURRENCY = 4;
 const MANY_CREATE_MS = 70_000;
 const MANY_REMOVE_MS = 30_000;
 
-interface Perf {
+/** One dnsperf run's figures (the api part's resolver rows reuse them). */
+export interface Perf {
   sent: number;
   completed: number;
   lost: number;
