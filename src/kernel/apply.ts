@@ -1,6 +1,8 @@
 /**
- * Applies plans. Consecutive `ip` operations in the same namespace go to one
- * `ip [-n NS] -batch -` process (one spawn instead of one per step); namespace creation
+ * Applies plans. Links (bridge, veth), addresses and routes go to the kernel from the
+ * daemon itself over rtnetlink (kernel/netlink.ts), one request at a time, stopping at
+ * the first refusal. The other ops run as processes: consecutive `ip` operations in the
+ * same namespace go to one `ip [-n NS] -batch -` process (one spawn instead of one per step); namespace creation
  * and deletion run on their own because `netns add` inside a batch moves the batch
  * process itself. `ip -batch` stops at the first failing line and names it
  * (`Command failed -:N`), so the failing op is known exactly: everything before it is
@@ -10,12 +12,18 @@ import fs from 'node:fs';
 import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
+import { applyNetlink, netlinkAvailable } from './netlink.js';
+import { isNetlinkOp, type NetlinkOp } from './rtnl.js';
 
 interface Group {
   ns?: string;
   ops: KernelOp[];
-  /** 'fdb': a `bridge -batch -` group (forwarding entries are not an `ip` subcommand). */
-  kind: 'batch' | 'single' | 'fdb';
+  /**
+   * 'netlink': sent by the daemon itself over rtnetlink (links, addresses, routes);
+   * 'batch': an `ip -batch -` process (the other kinds of link, neighbours);
+   * 'fdb': a `bridge -batch -` group (forwarding entries are not an `ip` subcommand).
+   */
+  kind: 'netlink' | 'batch' | 'single' | 'fdb';
 }
 
 function nsOf(op: KernelOp): string | undefined {
@@ -29,7 +37,7 @@ function groupPlan(plan: Plan): Group[] {
       groups.push({ ops: [op], kind: 'single', ns: nsOf(op) });
       continue;
     }
-    const kind = bridgeArgs(op) ? 'fdb' : 'batch';
+    const kind = bridgeArgs(op) ? 'fdb' : isNetlinkOp(op) && netlinkAvailable() ? 'netlink' : 'batch';
     const last = groups[groups.length - 1];
     if (last && last.kind === kind && last.ns === nsOf(op)) last.ops.push(op);
     else groups.push({ ns: nsOf(op), ops: [op], kind });
@@ -85,6 +93,7 @@ async function runSingle(op: KernelOp): Promise<string | null> {
 
 /** Runs one batch; returns the number of ops that succeeded and the error, if any. */
 async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
+  if (g.kind === 'netlink') return applyNetlink(g.ns, g.ops as NetlinkOp[]);
   const argsOf = g.kind === 'fdb' ? bridgeArgs : ipArgs;
   const lines = g.ops.map((op) => argsOf(op)!.map(batchQuote).join(' ')).join('\n') + '\n';
   const r = await run(g.kind === 'fdb' ? 'bridge' : 'ip', [...(g.ns ? ['-n', g.ns] : []), '-batch', '-'], { input: lines });

@@ -221,6 +221,31 @@ export function unboundSocketInNetns(ns: string, family: 4 | 6, kind: 'udp' | 't
   return insideNetns(ns, (c) => newSocket(c, family === 6 ? AF_INET6 : AF_INET, kind === 'udp' ? SOCK_DGRAM : SOCK_STREAM));
 }
 
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const NETLINK_ROUTE = 0;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+
+/**
+ * An rtnetlink socket of namespace `ns` (undefined: the daemon's own): every request sent
+ * on it changes that namespace. Acknowledgements carry the kernel's own words for a refusal
+ * (extended ack) and only the header of the refused request (capped ack). Blocking: the
+ * caller sends from a worker thread and reads the answer without waiting. The caller owns
+ * the fd.
+ */
+export function netlinkSocketIn(ns: string | undefined): number {
+  const open = (c: Libc) => {
+    const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) fail('socket AF_NETLINK');
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, int32(1), 4);
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, int32(1), 4);
+    return fd;
+  };
+  return ns === undefined ? open(getLibc()) : insideNetns(ns, open);
+}
+
 /** Close an fd the caller never handed to Node (Node closes adopted ones itself). */
 export function closeFd(fd: number): void {
   getLibc().close(fd);

@@ -1,0 +1,164 @@
+/**
+ * Links, addresses and routes changed from the daemon itself over rtnetlink, instead of
+ * an `ip -batch` process per namespace (2-10 ms each, most of a connect). The requests are
+ * built by kernel/rtnl.ts; this module owns the sockets.
+ *
+ * One socket per group of ops in one namespace, opened inside that namespace
+ * (netns-socket.ts) and closed after the group: nothing keeps a removed namespace alive
+ * and two plans applied at once never read each other's answers. The kernel does the work
+ * of an rtnetlink request inside the send() call, and a link delete waits there for an
+ * RCU grace period, so requests are sent from libuv's worker threads (koffi's async
+ * calls); the acknowledgement is queued by the time send() returns and is read without
+ * waiting.
+ */
+import fs from 'node:fs';
+import koffi from 'koffi';
+import { getLinkRequest, message, parseReplies, request, type NetlinkOp, type Reply, type Resolve } from './rtnl.js';
+import { NETNS_DIR, closeFd, netlinkSocketIn } from './netns-socket.js';
+
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const ENODEV = 19;
+
+type Fn = ((...a: unknown[]) => unknown) & { async: (...a: unknown[]) => void };
+interface Lib {
+  send: Fn;
+  recv: Fn;
+  strerror: (n: number) => string;
+}
+
+let lib: Lib | null | undefined;
+function getLib(): Lib | null {
+  if (lib !== undefined) return lib;
+  try {
+    const c = koffi.load('libc.so.6');
+    lib = {
+      send: c.func('intptr_t send(int fd, const void *buf, size_t len, int flags)') as Fn,
+      recv: c.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as Fn,
+      strerror: c.func('const char *strerror(int errnum)') as (n: number) => string,
+    };
+    // A socket can be made here: rtnetlink is usable.
+    closeFd(netlinkSocketIn(undefined));
+  } catch {
+    lib = null;
+  }
+  return lib;
+}
+
+/** False where the daemon cannot talk rtnetlink itself (then `ip` processes do the work). */
+export function netlinkAvailable(): boolean {
+  return getLib() !== null;
+}
+
+const RECV_SIZE = 64 * 1024;
+
+class Conn {
+  private seq = 1;
+  private readonly buf = Buffer.alloc(RECV_SIZE);
+
+  constructor(
+    readonly fd: number,
+    private readonly l: Lib,
+  ) {}
+
+  private drain(): Reply[] {
+    const out: Reply[] = [];
+    for (;;) {
+      const n = Number(this.l.recv(this.fd, this.buf, RECV_SIZE, MSG_DONTWAIT));
+      if (n <= 0) {
+        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`reading the kernel's answer: ${this.l.strerror(koffi.errno())}`);
+        return out;
+      }
+      out.push(...parseReplies(this.buf.subarray(0, n)));
+    }
+  }
+
+  private answer(seq: number, replies: Reply[]): Reply {
+    const mine = replies.filter((r) => r.seq === seq);
+    return mine.find((r) => r.kind === 'error') ?? mine.find((r) => r.kind !== 'other') ?? { kind: 'error', seq, errno: 0, message: 'no answer from the kernel' };
+  }
+
+  /** A request whose work is quick (a lookup): sent and answered on this thread. */
+  callSync(req: { type: number; flags: number; body: Buffer }): Reply {
+    const seq = this.seq++;
+    const msg = message(req.type, req.flags, seq, req.body);
+    if (Number(this.l.send(this.fd, msg, msg.length, 0)) < 0) throw new Error(`sending to the kernel: ${this.l.strerror(koffi.errno())}`);
+    return this.answer(seq, this.drain());
+  }
+
+  /** A change: sent from a worker thread (the kernel may wait inside send()), then its ack read. */
+  call(req: { type: number; flags: number; body: Buffer }): Promise<Reply> {
+    const seq = this.seq++;
+    const msg = message(req.type, req.flags, seq, req.body);
+    return new Promise((resolve, reject) => {
+      this.l.send.async(this.fd, msg, msg.length, 0, (err: unknown, n: unknown) => {
+        if (err) return reject(err as Error);
+        try {
+          const replies = this.drain();
+          if (Number(n) < 0 && !replies.some((r) => r.seq === seq)) return reject(new Error('sending to the kernel failed'));
+          resolve(this.answer(seq, replies));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  }
+}
+
+/** The refusal as `ip` words it: "RTNETLINK answers: <strerror>", with the kernel's own reason when it gave one. */
+function refusal(l: Lib, op: NetlinkOp, r: Extract<Reply, { kind: 'error' }>): string {
+  if (r.errno === ENODEV && (op.op === 'link.set' || op.op === 'link.del')) return `Cannot find device "${op.name}"`;
+  const base = r.errno ? `RTNETLINK answers: ${l.strerror(r.errno)}` : (r.message ?? 'no answer');
+  return r.errno && r.message ? `${base} (${r.message})` : base;
+}
+
+/**
+ * Sends the ops, all in namespace `ns`, one after another; stops at the first the kernel
+ * refuses. Returns how many were done and the refusal, in the words `ip -batch` would use.
+ */
+export async function applyNetlink(ns: string | undefined, ops: NetlinkOp[]): Promise<{ done: number; error?: string }> {
+  const l = getLib();
+  if (!l) throw new Error('rtnetlink is not available');
+  let fd: number;
+  try {
+    fd = netlinkSocketIn(ns);
+  } catch (e) {
+    return { done: 0, error: ns ? `Cannot open network namespace "${ns}": ${(e as Error).message}` : (e as Error).message };
+  }
+  const conn = new Conn(fd, l);
+  const nsFds: number[] = [];
+  const resolve: Resolve = {
+    ifindex(name) {
+      const r = conn.callSync(getLinkRequest(name));
+      if (r.kind === 'link') return r.ifindex;
+      throw new Error(`Cannot find device "${name}"`);
+    },
+    netnsFd(name) {
+      try {
+        const f = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
+        nsFds.push(f);
+        return f;
+      } catch (e) {
+        throw new Error(`Cannot open network namespace "${name}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`);
+      }
+    },
+  };
+  try {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      let req;
+      try {
+        req = request(op, resolve);
+      } catch (e) {
+        return { done: i, error: (e as Error).message };
+      }
+      const r = await conn.call(req);
+      for (const f of nsFds.splice(0)) fs.closeSync(f);
+      if (r.kind === 'error') return { done: i, error: refusal(l, op, r) };
+    }
+    return { done: ops.length };
+  } finally {
+    for (const f of nsFds) fs.closeSync(f);
+    closeFd(fd);
+  }
+}

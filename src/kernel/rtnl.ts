@@ -1,0 +1,320 @@
+/**
+ * rtnetlink messages, built and read as bytes: the requests the daemon sends the kernel
+ * for links, addresses and routes in-process (kernel/netlink.ts), instead of an `ip`
+ * process per change. Pure: no sockets here, so every encoding is unit-tested.
+ *
+ * Each request carries what `ip` itself sends for the same command line (ops.ts renders
+ * that command line for `--dry-run` and explain): the same message type, flags, header
+ * fields and attributes. Layouts are the kernel's uapi (linux/netlink.h, rtnetlink.h,
+ * if_link.h, if_addr.h); integers are host order (little-endian on the machines this
+ * runs on) except where the uapi says network order.
+ */
+import type { KernelOp } from '../plan/ops.js';
+
+export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  NEWADDR: 20,
+  DELADDR: 21,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+} as const;
+
+export const NLM_F = { REQUEST: 0x1, ACK: 0x4, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+/** Set on an error/ack message that carries extended-ack attributes after the echoed header. */
+const NLM_F_ACK_TLVS = 0x200;
+/** The error message also echoes the whole request unless NETLINK_CAP_ACK is set: then only its header. */
+const NLM_F_CAPPED = 0x100;
+const NLMSGERR_ATTR_MSG = 1;
+
+const AF_UNSPEC = 0;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const IFF_UP = 0x1;
+
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, NET_NS_FD: 28, EXT_MASK: 29 } as const;
+const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
+const VETH_INFO_PEER = 1;
+const IFLA_BRPORT_MODE = 4;
+/** IFLA_EXT_MASK: leave the statistics out of a link lookup's answer (most of its size). */
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
+const IFA_F_NODAD = 0x02;
+const RTA = { DST: 1, OIF: 4, GATEWAY: 5 } as const;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RT_SCOPE = { UNIVERSE: 0, LINK: 253, NOWHERE: 255 } as const;
+const RTN_UNICAST = 1;
+
+/** One attribute: type and payload; nested attributes are payloads built by `attrs`. */
+type Attr = [type: number, payload: Buffer];
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** Attributes laid out one after another, each padded to 4 bytes. */
+export function attrs(list: Attr[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [type, payload] of list) {
+    const head = Buffer.alloc(4);
+    head.writeUInt16LE(4 + payload.length, 0);
+    head.writeUInt16LE(type, 2);
+    parts.push(head, payload, Buffer.alloc(align4(payload.length) - payload.length));
+  }
+  return Buffer.concat(parts);
+}
+
+const str = (s: string) => Buffer.from(`${s}\0`, 'utf8');
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+function u8(v: number): Buffer {
+  return Buffer.from([v]);
+}
+function mac(m: string): Buffer {
+  return Buffer.from(m.split(':').map((h) => parseInt(h, 16)));
+}
+
+/** The 4 or 16 bytes of an address (a dotted quad or any IPv6 text form, `::` included). */
+export function addrBytes(a: string): Buffer {
+  if (!a.includes(':')) return Buffer.from(a.split('.').map(Number));
+  let text = a;
+  const parts: number[] = [];
+  // An embedded dotted quad (::ffff:10.0.0.1) is two groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  let tailV4: number[] = [];
+  if (v4) {
+    tailV4 = v4[1]!.split('.').map(Number);
+    text = text.slice(0, -v4[1]!.length) + '0:0';
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  for (const g of groups) parts.push(parseInt(g || '0', 16));
+  const out = Buffer.alloc(16);
+  parts.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  if (tailV4.length) Buffer.from(tailV4).copy(out, 12);
+  return out;
+}
+
+function ifinfomsg(o: { index?: number; flags?: number; change?: number; family?: number } = {}): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt8(o.family ?? AF_UNSPEC, 0);
+  b.writeInt32LE(o.index ?? 0, 4);
+  b.writeUInt32LE(o.flags ?? 0, 8);
+  b.writeUInt32LE(o.change ?? 0, 12);
+  return b;
+}
+
+/** A whole netlink message: the 16-byte header (length, type, flags, sequence, port 0), then the body. */
+export function message(type: number, flags: number, seq: number, body: Buffer): Buffer {
+  const head = Buffer.alloc(16);
+  head.writeUInt32LE(16 + body.length, 0);
+  head.writeUInt16LE(type, 4);
+  head.writeUInt16LE(flags, 6);
+  head.writeUInt32LE(seq >>> 0, 8);
+  return Buffer.concat([head, body]);
+}
+
+/** What a request needs resolved before it can be built: interface indexes and namespace fds. */
+export interface Resolve {
+  /** The ifindex of `name` in the request's namespace; throws a clear error when there is none. */
+  ifindex(name: string): number;
+  /** An open fd of the named namespace under /run/netns (the caller closes it). */
+  netnsFd(name: string): number;
+}
+
+/** The ops this module can send; the rest go to `ip`/`bridge` processes. */
+export type NetlinkOp = Extract<
+  KernelOp,
+  { op: 'link.add.bridge' | 'link.add.veth' | 'link.del' | 'link.set' | 'addr.add' | 'addr.del' | 'route.add' | 'route.del' }
+>;
+
+export function isNetlinkOp(op: KernelOp): op is NetlinkOp {
+  switch (op.op) {
+    case 'link.add.bridge':
+    case 'link.add.veth':
+    case 'link.del':
+    case 'link.set':
+    case 'addr.add':
+    case 'addr.del':
+    case 'route.add':
+    case 'route.del':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function prefix(cidr: string): { addr: string; len: number; v6: boolean } {
+  const [addr, len] = cidr.split('/');
+  const v6 = addr!.includes(':');
+  return { addr: addr!, len: len === undefined ? (v6 ? 128 : 32) : Number(len), v6 };
+}
+
+/** The request (type, flags, body) for one op, as `ip` sends it. */
+export function request(op: NetlinkOp, r: Resolve): { type: number; flags: number; body: Buffer } {
+  const create = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
+  const mtu = (m?: number): Attr[] => (m ? [[IFLA.MTU, u32(m)]] : []);
+  switch (op.op) {
+    case 'link.add.bridge':
+      return {
+        type: RTM.NEWLINK,
+        flags: create,
+        body: Buffer.concat([
+          ifinfomsg(),
+          attrs([
+            [IFLA.IFNAME, str(op.name)],
+            ...mtu(op.mtu),
+            ...(op.mac ? ([[IFLA.ADDRESS, mac(op.mac)]] as Attr[]) : []),
+            [IFLA.LINKINFO, attrs([[IFLA_INFO.KIND, str('bridge')]])],
+          ]),
+        ]),
+      };
+    case 'link.add.veth': {
+      const peer = Buffer.concat([
+        ifinfomsg(),
+        attrs([
+          [IFLA.IFNAME, str(op.peerName)],
+          ...mtu(op.mtu),
+          ...(op.peerMac ? ([[IFLA.ADDRESS, mac(op.peerMac)]] as Attr[]) : []),
+          ...(op.peerNs ? ([[IFLA.NET_NS_FD, u32(r.netnsFd(op.peerNs))]] as Attr[]) : []),
+        ]),
+      ]);
+      return {
+        type: RTM.NEWLINK,
+        flags: create,
+        body: Buffer.concat([
+          ifinfomsg(),
+          attrs([
+            [IFLA.IFNAME, str(op.name)],
+            ...mtu(op.mtu),
+            [IFLA.LINKINFO, attrs([[IFLA_INFO.KIND, str('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]])],
+          ]),
+        ]),
+      };
+    }
+    case 'link.del':
+      // By name, as the kernel allows: no lookup round trip first.
+      return { type: RTM.DELLINK, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([ifinfomsg(), attrs([[IFLA.IFNAME, str(op.name)]])]) };
+    case 'link.set': {
+      const list: Attr[] = [[IFLA.IFNAME, str(op.name)]];
+      if (op.master !== undefined) list.push([IFLA.MASTER, u32(op.master === 'nomaster' ? 0 : r.ifindex(op.master))]);
+      if (op.mtu !== undefined) list.push([IFLA.MTU, u32(op.mtu)]);
+      if (op.alias !== undefined) list.push([IFLA.IFALIAS, Buffer.from(op.alias, 'utf8')]);
+      if (op.hairpin !== undefined) {
+        list.push([IFLA.LINKINFO, attrs([[IFLA_INFO.SLAVE_KIND, str('bridge')], [IFLA_INFO.SLAVE_DATA, attrs([[IFLA_BRPORT_MODE, u8(op.hairpin ? 1 : 0)]])]])]);
+      }
+      const flags = op.up === undefined ? {} : { flags: op.up ? IFF_UP : 0, change: IFF_UP };
+      return { type: RTM.NEWLINK, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([ifinfomsg(flags), attrs(list)]) };
+    }
+    case 'addr.add':
+    case 'addr.del': {
+      const p = prefix(op.cidr);
+      const head = Buffer.alloc(8);
+      head.writeUInt8(p.v6 ? AF_INET6 : AF_INET, 0);
+      head.writeUInt8(p.len, 1);
+      const nodad = op.op === 'addr.add' && p.v6;
+      head.writeUInt8(nodad ? IFA_F_NODAD : 0, 2);
+      head.writeUInt32LE(r.ifindex(op.dev), 4);
+      const a = addrBytes(p.addr);
+      const list: Attr[] = [
+        [IFA.LOCAL, a],
+        [IFA.ADDRESS, a],
+      ];
+      if (nodad) list.push([IFA.FLAGS, u32(IFA_F_NODAD)]);
+      return op.op === 'addr.add'
+        ? { type: RTM.NEWADDR, flags: create, body: Buffer.concat([head, attrs(list)]) }
+        : { type: RTM.DELADDR, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([head, attrs(list)]) };
+    }
+    case 'route.add':
+    case 'route.del': {
+      const v6 = op.via?.includes(':') || op.dst.includes(':');
+      const dst = op.dst === 'default' ? { addr: '', len: 0, v6: !!v6 } : prefix(op.dst);
+      const add = op.op === 'route.add';
+      const head = Buffer.alloc(12);
+      head.writeUInt8(v6 ? AF_INET6 : AF_INET, 0);
+      head.writeUInt8(dst.len, 1);
+      head.writeUInt8(RT_TABLE_MAIN, 4);
+      if (add) {
+        head.writeUInt8(RTPROT_BOOT, 5);
+        // A route without a gateway reaches its destination on the link itself.
+        head.writeUInt8(op.via ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK, 6);
+        head.writeUInt8(RTN_UNICAST, 7);
+      } else {
+        head.writeUInt8(RT_SCOPE.NOWHERE, 6);
+      }
+      const list: Attr[] = [];
+      if (dst.len > 0 || dst.addr) list.push([RTA.DST, addrBytes(dst.addr)]);
+      if (op.via) list.push([RTA.GATEWAY, addrBytes(op.via)]);
+      if (op.dev) list.push([RTA.OIF, u32(r.ifindex(op.dev))]);
+      return {
+        type: add ? RTM.NEWROUTE : RTM.DELROUTE,
+        flags: add ? NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE : NLM_F.REQUEST | NLM_F.ACK,
+        body: Buffer.concat([head, attrs(list)]),
+      };
+    }
+  }
+}
+
+/** A link lookup by name (RTM_GETLINK); the answer is a link message or an error. */
+export function getLinkRequest(name: string): { type: number; flags: number; body: Buffer } {
+  return {
+    type: RTM.GETLINK,
+    flags: NLM_F.REQUEST,
+    body: Buffer.concat([ifinfomsg(), attrs([[IFLA.IFNAME, str(name)], [IFLA.EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS)]])]),
+  };
+}
+
+/** One message read back from the kernel. */
+export type Reply =
+  | { kind: 'ack'; seq: number }
+  | { kind: 'error'; seq: number; errno: number; message?: string }
+  | { kind: 'link'; seq: number; ifindex: number }
+  | { kind: 'other'; seq: number; type: number };
+
+/** Every message in one datagram the kernel sent. */
+export function parseReplies(buf: Buffer): Reply[] {
+  const out: Reply[] = [];
+  let off = 0;
+  while (off + 16 <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < 16 || off + len > buf.length) break;
+    const type = buf.readUInt16LE(off + 4);
+    const flags = buf.readUInt16LE(off + 6);
+    const seq = buf.readUInt32LE(off + 8);
+    if (type === NLMSG_ERROR) {
+      const errno = -buf.readInt32LE(off + 16);
+      if (errno === 0) out.push({ kind: 'ack', seq });
+      else {
+        let message: string | undefined;
+        if (flags & NLM_F_ACK_TLVS) {
+          // After the error code: the echoed request's header (only the header when capped) and then the TLVs.
+          const echoedLen = flags & NLM_F_CAPPED ? 16 : buf.readUInt32LE(off + 20);
+          let a = off + 20 + align4(echoedLen);
+          while (a + 4 <= off + len) {
+            const alen = buf.readUInt16LE(a);
+            const atype = buf.readUInt16LE(a + 2) & 0x3fff;
+            if (alen < 4) break;
+            if (atype === NLMSGERR_ATTR_MSG) message = buf.toString('utf8', a + 4, a + alen).replace(/\0+$/, '');
+            a += align4(alen);
+          }
+        }
+        out.push({ kind: 'error', seq, errno, ...(message ? { message } : {}) });
+      }
+    } else if (type === RTM.NEWLINK) {
+      out.push({ kind: 'link', seq, ifindex: buf.readInt32LE(off + 16 + 4) });
+    } else {
+      out.push({ kind: 'other', seq, type });
+    }
+    off += align4(len);
+  }
+  return out;
+}
