@@ -12,7 +12,7 @@ import { getRequestListener } from '@hono/node-server';
 import { YardError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
 import { ensurePredefined, reconcile, reconcileParticipants, releaseGoneRuntimeSandboxes, type ReconcileReport } from '../engine/reconcile.js';
-import { LinuxKernel } from '../kernel/index.js';
+import { LinuxKernel, onDeferredError } from '../kernel/index.js';
 import { JsonStore } from '../store/store.js';
 import { answerClientErrors, createApp, withLingeringClose } from '../api/server.js';
 import { EmbeddedDns } from '../dns/resolver.js';
@@ -172,6 +172,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
   // Kernel commands go through a few long-lived shells instead of forking the daemon.
   enableShellPool();
+  onDeferredError((m) => log(`warning: ${m}`));
   try {
     const store = new JsonStore(stateDir, opts.durable ?? true, sandboxNetnsPrefix(opts.instance));
     const engine = new Engine(
@@ -326,6 +327,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         await metricsServer?.close();
         // Let queued mutations finish before the lock goes.
         await engine.serial(async () => {});
+        // Links removed a moment ago are deleted before the daemon goes (a few at most, tens of ms each).
+        await Promise.race([engine.kernel.settle?.(), new Promise((r) => setTimeout(r, 5000).unref())]);
         for (const p of engine.participants) await p.close?.();
         fs.rmSync(socket, { force: true });
         unlock();

@@ -104,15 +104,109 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
   return { done: failedLine - 1, error: msg };
 }
 
+/**
+ * Link removals answer once the link is unreachable. Deleting a link waits in the kernel for
+ * RCU grace periods (20-60 ms), so a `link.del` sent over rtnetlink is done as: set the link
+ * down now (no traffic crosses it, its routes are gone; well under a millisecond), and
+ * delete it behind, one at a time (a delete holds a worker thread while it waits). A later
+ * plan naming that link (to create it again, say) waits for its delete first. A daemon
+ * killed before the delete leaves a down link that reconcile removes as any leftover.
+ */
+const deferred = new Map<string, Promise<void>>();
+/** The "down now" op made of a deferred `link.del`: errors name the delete that was asked for. */
+const standsFor = new WeakMap<KernelOp, KernelOp>();
+const shown = (op: KernelOp): KernelOp => standsFor.get(op) ?? op;
+let gcChain: Promise<void> = Promise.resolve();
+let gcErrors: (message: string) => void = (m) => process.stderr.write(`switchyard: ${m}\n`);
+
+function linkKey(ns: string | undefined, name: string): string {
+  return `${ns ?? ''}\0${name}`;
+}
+
+/** Every link an op names, with the namespace it is named in. */
+function linkKeys(op: KernelOp): string[] {
+  const ns = nsOf(op);
+  const keys: string[] = [];
+  const add = (n: string | undefined, name: string | undefined) => name && keys.push(linkKey(n, name));
+  if ('name' in op && op.op !== 'netns.add' && op.op !== 'netns.del' && op.op !== 'netns.attach') add('targetNs' in op && op.targetNs ? op.targetNs : ns, op.name);
+  if (op.op === 'link.add.veth') add(op.peerNs ?? ns, op.peerName);
+  if ('dev' in op) add(ns, op.dev);
+  if ('master' in op && op.master !== 'nomaster') add(ns, op.master);
+  if ('parent' in op) add(ns, op.parent);
+  return keys;
+}
+
+/** Waits for the deferred deletes of links this plan names. */
+async function barrier(plan: Plan): Promise<void> {
+  if (!deferred.size) return;
+  const waits = new Set<Promise<void>>();
+  for (const op of plan) for (const k of linkKeys(op)) { const p = deferred.get(k); if (p) waits.add(p); }
+  await Promise.all(waits);
+}
+
+/**
+ * The plan with its link deletes turned into "down now" where they can be deferred (sent
+ * over rtnetlink, and not followed in the same plan by an op naming that link again), and
+ * the deletes to run behind.
+ */
+function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name: string }> } {
+  if (!netlinkAvailable()) return { now: plan, later: [] };
+  const now: Plan = [];
+  const later: Array<{ ns?: string; name: string }> = [];
+  plan.forEach((op, i) => {
+    if (op.op !== 'link.del') return void now.push(op);
+    const key = linkKey(op.ns, op.name);
+    const namedAgain = plan.slice(i + 1).some((o) => linkKeys(o).includes(key) || (o.op === 'netns.del' && o.name === op.ns));
+    if (namedAgain) return void now.push(op);
+    const down: KernelOp = { op: 'link.set', ns: op.ns, name: op.name, up: false };
+    standsFor.set(down, op);
+    now.push(down);
+    later.push({ ns: op.ns, name: op.name });
+  });
+  return { now, later };
+}
+
+function deleteBehind(items: Array<{ ns?: string; name: string }>): void {
+  for (const { ns, name } of items) {
+    const key = linkKey(ns, name);
+    const p = gcChain.then(async () => {
+      const r = await applyNetlink(ns, [{ op: 'link.del', ns, name }]).catch((e: Error) => ({ done: 0, error: e.message }));
+      if (r.error && !/Cannot find device/.test(r.error)) gcErrors(`deleting link ${name}${ns ? ` in ${ns}` : ''} behind its removal: ${r.error}`);
+    });
+    gcChain = p;
+    deferred.set(key, p);
+    void p.finally(() => {
+      if (deferred.get(key) === p) deferred.delete(key);
+    });
+  }
+}
+
+/** Resolves once every deferred link delete is done (daemon stop, tests). */
+export async function settleDeferred(): Promise<void> {
+  while (deferred.size) await Promise.all([...deferred.values()]);
+}
+
+/** Where failures of deferred deletes are reported (the daemon's log). */
+export function onDeferredError(fn: (message: string) => void): void {
+  gcErrors = fn;
+}
+
 /** Apply in order; on failure undo what was applied and throw ApplyError. */
 export async function applyPlan(plan: Plan): Promise<void> {
+  await barrier(plan);
+  const { now, later } = splitDeletes(plan);
+  await applyNow(now);
+  deleteBehind(later);
+}
+
+async function applyNow(plan: Plan): Promise<void> {
   const applied: KernelOp[] = [];
   for (const g of groupPlan(plan)) {
     if (g.kind === 'single') {
       const err = await runSingle(g.ops[0]!);
       if (err) {
         await applyBestEffort(undoPlan(applied));
-        throw new ApplyError(g.ops[0]!, err, applied);
+        throw new ApplyError(shown(g.ops[0]!), err, applied);
       }
       applied.push(g.ops[0]!);
       continue;
@@ -121,7 +215,7 @@ export async function applyPlan(plan: Plan): Promise<void> {
     applied.push(...g.ops.slice(0, done));
     if (error !== undefined) {
       await applyBestEffort(undoPlan(applied));
-      throw new ApplyError(g.ops[done] ?? g.ops[0]!, error, applied);
+      throw new ApplyError(shown(g.ops[done] ?? g.ops[0]!), error, applied);
     }
   }
 }
@@ -131,11 +225,20 @@ export async function applyPlan(plan: Plan): Promise<void> {
  * is success). Returns the failures.
  */
 export async function applyBestEffort(plan: Plan): Promise<string[]> {
+  await barrier(plan);
+  const { now, later } = splitDeletes(plan);
+  const errors = await bestEffortNow(now);
+  // A link that could not be set down is not there to delete.
+  deleteBehind(later.filter((l) => !errors.some((e) => e.startsWith(`${renderPlan([{ op: 'link.del', ns: l.ns, name: l.name }])[0]}: `))));
+  return errors;
+}
+
+async function bestEffortNow(plan: Plan): Promise<string[]> {
   const errors: string[] = [];
   for (const g of groupPlan(plan)) {
     if (g.kind === 'single') {
       const err = await runSingle(g.ops[0]!);
-      if (err) errors.push(`${renderPlan(g.ops)[0]}: ${err}`);
+      if (err) errors.push(`${renderPlan([shown(g.ops[0]!)])[0]}: ${err}`);
       continue;
     }
     let rest = g.ops;
@@ -143,7 +246,7 @@ export async function applyBestEffort(plan: Plan): Promise<string[]> {
     while (rest.length) {
       const { done, error } = await runBatch({ ...g, ops: rest });
       if (error === undefined) break;
-      errors.push(`${renderPlan([rest[done]!])[0]}: ${error}`);
+      errors.push(`${renderPlan([shown(rest[done]!)])[0]}: ${error}`);
       rest = rest.slice(done + 1);
     }
   }

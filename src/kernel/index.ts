@@ -3,7 +3,7 @@
  * engine receives one (LinuxKernel in the daemon). Plans are data built by pure code.
  */
 import type { Plan } from '../plan/ops.js';
-import { applyBestEffort, applyPlan } from './apply.js';
+import { applyBestEffort, applyPlan, settleDeferred } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './netns-files.js';
 import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
@@ -33,6 +33,8 @@ export interface Kernel {
   listSandboxFileDirs(): string[];
   /** Link kinds the kernel can create (probed in a scratch namespace of this name). */
   probeLinkKinds(scratchNs: string): Promise<Set<string>>;
+  /** Resolves once the link deletes that removals left to run behind them are done. */
+  settle?(): Promise<void>;
   /** A DHCP client socket on interface `ifname` inside namespace `ns` (dhcp IPAM); absent: no DHCP. */
   openDhcpPort?(ns: string, ifname: string): Promise<DhcpPort>;
 }
@@ -55,8 +57,9 @@ export class LinuxKernel implements Kernel {
   listSandboxFileDirs = listSandboxFileDirs;
   probeLinkKinds = probeLinkKinds;
   openDhcpPort = openDhcpPort;
+  settle = settleDeferred;
 }
 
 export type { NsState, LinkState, RouteState } from './observe.js';
 export type { DhcpPort } from './dhcp-socket.js';
-export { ApplyError, kernelError } from './apply.js';
+export { ApplyError, kernelError, onDeferredError } from './apply.js';
