@@ -35,6 +35,7 @@ import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
 import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { parseStoreUrl } from '../cluster/etcd-client.js';
 import { parseUiAddress, serveUi } from '../ui/listen.js';
+import { recordSteps } from '../observe/steps.js';
 import { createDaemonLog, operationMessage, type LogFormat, type LogLevel } from '../observe/log.js';
 import { DaemonMetrics, parseMetricsListen } from '../observe/metrics.js';
 import { serveMetrics } from '../observe/serve.js';
@@ -157,6 +158,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const metricsListen = opts.metricsListen === undefined ? undefined : parseMetricsListen(opts.metricsListen);
   const daemonLog = opts.log ? undefined : createDaemonLog({ format: opts.logFormat, level: opts.logLevel });
   const log = opts.log ?? daemonLog!.log;
+  recordSteps(opts.logLevel === 'debug' || opts.logLevel === 'trace');
   const stateDir = opts.stateDir ?? stateDirFor(opts.instance);
   const socket = opts.socket ?? socketPathFor(opts.instance);
   // Checked before anything changes: a group that does not exist is a refusal.

@@ -7,6 +7,7 @@
  * Memory never runs ahead of the disk: every commit writes the record first and only then
  * puts it in memory, so a failed write (disk full, read-only) leaves both as they were.
  */
+import { step } from '../observe/steps.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
 import type { Kernel } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
@@ -186,6 +187,7 @@ export class EngineCore {
     try {
       for (const p of this.participants) {
         const u = await p.apply?.(change, ctx);
+        step(`part:${p.name}`);
         if (u) undos.push(u);
       }
     } catch (e) {
@@ -201,6 +203,7 @@ export class EngineCore {
     for (const p of this.participants) {
       try {
         await p.apply?.(change, ctx);
+        step(`rmpart:${p.name}`);
       } catch (e) {
         this.log(`${p.name}: ${change.kind}: ${(e as Error).message}`);
       }

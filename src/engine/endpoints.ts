@@ -3,6 +3,7 @@
  * addresses from the network's pools or from the cluster store for global networks),
  * the plan that brings a sandbox's namespace and endpoints up, connect and disconnect.
  */
+import { step } from '../observe/steps.js';
 import { YardError } from '../errors.js';
 import { allocateAddress, macFromIPv4 } from '../ipam/allocator.js';
 import { newId, validateId } from '../model/ids.js';
@@ -366,11 +367,14 @@ export class Endpoints {
     }
     // The record is written first: a failed write changes nothing, and a crash after it
     // leaves kernel objects the state no longer has, which reconcile removes.
+    step('pre');
     this.core.store.putSandbox(next);
+    step('put');
     // The lease goes back before the interface does (a crash in between: it expires at the server).
     if (ep.lease) await this.leases.release(sb, ep);
     await this.core.applyRemoval({ kind: 'disconnect', sb, net, ep });
     const errors = await this.core.kernel.applyBestEffort(plan);
+    step('kernel');
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
     this.core.state.sandboxes.set(sb.id, next);
     if (sb.netns) this.core.writeFilesAfterCommit(sb.netns, next);

@@ -6,6 +6,7 @@
  * Public methods run in the engine's queue unless they say otherwise; `tearDown` is
  * called inside it (by remove, prune, reconcile and the cluster agent).
  */
+import { step } from '../observe/steps.js';
 import { YardError } from '../errors.js';
 import { planIpam, type SubnetRequest, type UsedSubnet } from '../ipam/config.js';
 import { newId, nowRfc3339Nano, shortId, validateId, validateName } from '../model/ids.js';
@@ -384,13 +385,17 @@ export class Networks {
    * memory, and a retry (or the next start) finishes the removal.
    */
   async tearDown(live: NetworkRecord): Promise<void> {
+    step('pre');
     if (!live.deleting) this.core.store.tombstoneNetwork(live);
+    step('tombstone');
     const net: NetworkRecord = { ...live, deleting: true };
     this.core.state.networks.set(net.id, net);
     await this.core.applyRemoval({ kind: 'network.remove', net });
     const errors = await this.core.kernel.applyBestEffort(net.configOnly ? [] : getDriver(net.driver).planDelete(net));
+    step('kernel');
     for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.core.log(`network ${net.name} teardown: ${e}`);
     this.core.store.deleteNetwork(net.id);
+    step('delete');
     this.core.state.networks.delete(net.id);
     this.core.log(`network ${net.name} (${shortId(net.id)}) removed`);
   }

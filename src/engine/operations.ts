@@ -5,6 +5,7 @@
  * Docker plugin, the CNI and netavark rooms, the cluster agent) call the front, so each
  * operation is reported exactly once whoever asked for it.
  */
+import { Steps, stepsEnabled, withSteps } from '../observe/steps.js';
 import { asYardError, type ErrorCode } from '../errors.js';
 
 export const OPERATIONS = [
@@ -38,6 +39,8 @@ export interface OperationEvent {
   fields: OperationFields;
   /** The error's message, when it failed. */
   error?: string;
+  /** Where the time went (observe/steps.ts), when the daemon records it. */
+  steps?: string;
 }
 
 export type OperationObserver = (e: OperationEvent) => void;
@@ -65,11 +68,12 @@ export async function observed<T>(
   if (!observer) return fn();
   const t0 = performance.now();
   let result: T;
+  const steps = stepsEnabled() ? new Steps() : undefined;
   try {
-    result = await fn();
+    result = steps ? await withSteps(steps, fn) : await fn();
   } catch (e) {
     const err = asYardError(e);
-    report(observer, { operation, outcome: err.code, durationMs: performance.now() - t0, fields, error: err.message });
+    report(observer, { operation, outcome: err.code, durationMs: performance.now() - t0, fields, error: err.message, ...(steps ? { steps: `${steps}` } : {}) });
     if (typeof e === 'object' && e !== null) reportedErrors.add(e);
     throw e;
   }
@@ -79,7 +83,8 @@ export async function observed<T>(
   } catch {
     /* fields are best effort */
   }
-  report(observer, { operation, outcome: opts.dryRun ? 'dry-run' : 'ok', durationMs: performance.now() - t0, fields: { ...fields, ...extra } });
+  steps?.mark('end');
+  report(observer, { operation, outcome: opts.dryRun ? 'dry-run' : 'ok', durationMs: performance.now() - t0, fields: { ...fields, ...extra }, ...(steps ? { steps: `${steps}` } : {}) });
   return result;
 }
 

@@ -20,6 +20,7 @@
  * Removals do not come here: they are tombstone, best-effort teardown, forget
  * (Networks.tearDown, Sandboxes.tearDown), because a teardown is finished, never reverted.
  */
+import { step } from '../observe/steps.js';
 import { kernelError, type Kernel } from '../kernel/index.js';
 import { undoPlan, type Plan } from '../plan/ops.js';
 import type { Change, Undo } from './participants.js';
@@ -55,7 +56,9 @@ export interface ChangeSpec {
 
 /** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
 export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise<Plan> {
+  step('pre');
   await ctx.validate(spec.change);
+  step('validate');
   if (spec.dryRun) return spec.plan();
   await spec.reserve?.();
   const compensate: Undo[] = [async () => spec.release?.()];
@@ -70,8 +73,11 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
   };
   let plan: Plan;
   try {
+    step('reserve');
     plan = spec.plan();
+    step('plan');
     await ctx.kernel.apply(plan);
+    step('apply');
   } catch (e) {
     await unwind();
     throw kernelError(e, spec.what);
@@ -99,8 +105,10 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     }
     compensate.push(...(await ctx.apply(spec.change)));
     const undoEffects = await spec.effects?.();
+    step('effects');
     if (undoEffects) compensate.push(undoEffects);
     spec.commit();
+    step('commit');
   } catch (e) {
     await unwind();
     throw e;

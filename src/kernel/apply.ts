@@ -8,6 +8,7 @@
  * (`Command failed -:N`), so the failing op is known exactly: everything before it is
  * undone in reverse and the kernel's own message is returned.
  */
+import { step } from '../observe/steps.js';
 import fs from 'node:fs';
 import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
@@ -212,6 +213,7 @@ async function applyNow(plan: Plan): Promise<void> {
       continue;
     }
     const { done, error } = await runBatch(g);
+    step(`k:${g.kind}:${g.ops.map((o) => o.op).join(',')}`);
     applied.push(...g.ops.slice(0, done));
     if (error !== undefined) {
       await applyBestEffort(undoPlan(applied));
@@ -245,6 +247,7 @@ async function bestEffortNow(plan: Plan): Promise<string[]> {
     // -force would continue too, but then the failing lines are not identified.
     while (rest.length) {
       const { done, error } = await runBatch({ ...g, ops: rest });
+      step(`kb:${g.kind}:${rest.map((o) => o.op).join(',')}`);
       if (error === undefined) break;
       errors.push(`${renderPlan([shown(rest[done]!)])[0]}: ${error}`);
       rest = rest.slice(done + 1);

@@ -13,7 +13,10 @@
  */
 import fs from 'node:fs';
 import koffi from 'koffi';
-import { getLinkRequest, message, parseReplies, request, type NetlinkOp, type Reply, type Resolve } from './rtnl.js';
+import {
+  dumpMessages, dumpRequest, getLinkRequest, message, parseAddr, parseLink, parseReplies, parseRoute, request, RTM, RTM_GETADDR, RTM_GETROUTE,
+  type DumpedAddr, type DumpedLink, type DumpedRoute, type NetlinkOp, type Reply, type Resolve,
+} from './rtnl.js';
 import { NETNS_DIR, closeFd, netlinkSocketIn } from './netns-socket.js';
 
 const MSG_DONTWAIT = 0x40;
@@ -84,6 +87,27 @@ class Conn {
     const msg = message(req.type, req.flags, seq, req.body);
     if (Number(this.l.send(this.fd, msg, msg.length, 0)) < 0) throw new Error(`sending to the kernel: ${this.l.strerror(koffi.errno())}`);
     return this.answer(seq, this.drain());
+  }
+
+  /**
+   * A dump (every link, address or route): the kernel builds each part of the answer as it
+   * is read, so it is all there to read at once, on this thread.
+   */
+  dump(req: { type: number; flags: number; body: Buffer }): Array<{ type: number; body: Buffer }> {
+    const seq = this.seq++;
+    const msg = message(req.type, req.flags, seq, req.body);
+    if (Number(this.l.send(this.fd, msg, msg.length, 0)) < 0) throw new Error(`sending to the kernel: ${this.l.strerror(koffi.errno())}`);
+    const out: Array<{ type: number; body: Buffer }> = [];
+    // Bounded: a dump ends with NLMSG_DONE; a read that finds nothing means it ended early.
+    for (let reads = 0; reads < 1_000_000; reads++) {
+      const n = Number(this.l.recv(this.fd, this.buf, RECV_SIZE, MSG_DONTWAIT));
+      if (n <= 0) throw new Error(`reading a dump from the kernel: ${n < 0 ? this.l.strerror(koffi.errno()) : 'it ended early'}`);
+      const { msgs, done, errno } = dumpMessages(this.buf.subarray(0, n));
+      for (const m of msgs) if (m.seq === seq) out.push({ type: m.type, body: Buffer.from(m.body) });
+      if (errno) throw new Error(`the kernel refused a dump: ${this.l.strerror(errno)}`);
+      if (done) return out;
+    }
+    throw new Error('a dump from the kernel did not end');
   }
 
   /** A change: sent from a worker thread (the kernel may wait inside send()), then its ack read. */
@@ -161,4 +185,44 @@ export async function applyNetlink(ns: string | undefined, ops: NetlinkOp[]): Pr
     for (const f of nsFds) fs.closeSync(f);
     closeFd(fd);
   }
+}
+
+function withConn<T>(ns: string | undefined, fn: (c: Conn) => T): T | undefined {
+  const l = getLib();
+  if (!l) throw new Error('rtnetlink is not available');
+  let fd: number;
+  try {
+    fd = netlinkSocketIn(ns);
+  } catch {
+    return undefined;
+  }
+  try {
+    return fn(new Conn(fd, l));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Every link of a namespace and every address (undefined: the namespace cannot be entered). */
+export function dumpLinksAndAddrs(ns: string | undefined): { links: DumpedLink[]; addrs: DumpedAddr[] } | undefined {
+  return withConn(ns, (c) => ({
+    links: c.dump(dumpRequest(RTM.GETLINK)).filter((m) => m.type === RTM.NEWLINK).map((m) => parseLink(m.body)),
+    addrs: c
+      .dump(dumpRequest(RTM_GETADDR))
+      .map((m) => parseAddr(m.body))
+      .filter((a): a is DumpedAddr => !!a),
+  }));
+}
+
+/** Every route of a namespace (both families, every table), and its links' names by index. */
+export function dumpRoutes(ns: string | undefined): { routes: DumpedRoute[]; names: Map<number, string> } | undefined {
+  return withConn(ns, (c) => ({
+    routes: [2, 10].flatMap((family) =>
+      c
+        .dump(dumpRequest(RTM_GETROUTE, family))
+        .map((m) => parseRoute(m.body))
+        .filter((r): r is DumpedRoute => !!r),
+    ),
+    names: new Map(c.dump(dumpRequest(RTM.GETLINK)).filter((m) => m.type === RTM.NEWLINK).map((m) => { const l = parseLink(m.body); return [l.index, l.name]; })),
+  }));
 }

@@ -2,6 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
+import { dumpLinksAndAddrs, dumpRoutes, netlinkAvailable } from './netlink.js';
+import { ROUTE_PROTOCOLS, ROUTE_SCOPES, RT_TABLE_MAIN_ID, RTN_UNICAST_TYPE } from './rtnl.js';
 
 export interface LinkState {
   name: string;
@@ -35,6 +37,13 @@ interface IpAddrJson {
 
 export async function readNamespace(ns?: string): Promise<NsState> {
   if (ns && !fs.existsSync(`/run/netns/${ns}`)) return { exists: false, links: new Map() };
+  if (netlinkAvailable()) return readNamespaceNetlink(ns);
+  return readNamespaceIp(ns);
+}
+
+/** `ip -j -d addr show`: where rtnetlink from the daemon is not available (and to check that reading against). */
+export async function readNamespaceIp(ns?: string): Promise<NsState> {
+  if (ns && !fs.existsSync(`/run/netns/${ns}`)) return { exists: false, links: new Map() };
   const r = await run('ip', [...(ns ? ['-n', ns] : []), '-j', '-d', 'addr', 'show']);
   if (r.code !== 0) return { exists: false, links: new Map() };
   const links = new Map<string, LinkState>();
@@ -51,6 +60,28 @@ export async function readNamespace(ns?: string): Promise<NsState> {
       addrs: (l.addr_info ?? [])
         .filter((a) => a.local && a.scope !== 'link')
         .map((a) => `${a.local}/${a.prefixlen}`),
+    });
+  }
+  return { exists: true, links };
+}
+
+/** The same reading as `ip -j -d addr show`, from two rtnetlink dumps in the daemon itself. */
+export function readNamespaceNetlink(ns?: string): NsState {
+  const d = dumpLinksAndAddrs(ns);
+  if (!d) return { exists: false, links: new Map() };
+  const byIndex = new Map(d.links.map((l) => [l.index, l]));
+  const links = new Map<string, LinkState>();
+  for (const l of d.links) {
+    links.set(l.name, {
+      name: l.name,
+      kind: l.kind,
+      master: l.masterIndex ? byIndex.get(l.masterIndex)?.name : undefined,
+      up: l.up,
+      mtu: l.mtu,
+      mac: l.mac,
+      alias: l.alias,
+      ...(l.hairpin !== undefined ? { hairpin: l.hairpin } : {}),
+      addrs: d.addrs.filter((a) => a.index === l.index && a.scope !== 253).map((a) => `${a.local}/${a.prefixlen}`),
     });
   }
   return { exists: true, links };
@@ -97,6 +128,12 @@ export interface RouteState {
  * "routed on the host" check, and a sandbox's routes on the topology page.
  */
 export async function readRoutes(ns?: string): Promise<RouteState[]> {
+  if (netlinkAvailable()) return readRoutesNetlink(ns);
+  return readRoutesIp(ns);
+}
+
+/** `ip -j route show` of both families (the fallback, and what the rtnetlink reading is checked against). */
+export async function readRoutesIp(ns?: string): Promise<RouteState[]> {
   const out: RouteState[] = [];
   const results = await Promise.all(['-4', '-6'].map((fam) => run('ip', [fam, ...(ns ? ['-n', ns] : []), '-j', 'route', 'show'])));
   for (const r of results) {
@@ -112,6 +149,29 @@ export async function readRoutes(ns?: string): Promise<RouteState[]> {
         ...(typeof rt.metric === 'number' ? { metric: rt.metric } : {}),
       });
     }
+  }
+  return out;
+}
+
+/** The same reading as `ip -j route show` of both families, from rtnetlink dumps: the main table's unicast routes. */
+export function readRoutesNetlink(ns?: string): RouteState[] {
+  const d = dumpRoutes(ns);
+  if (!d) return [];
+  const out: RouteState[] = [];
+  for (const r of d.routes) {
+    if (r.table !== RT_TABLE_MAIN_ID || r.type !== RTN_UNICAST_TYPE) continue;
+    const host = r.dstLen === (r.family === 6 ? 128 : 32);
+    const dst = r.dstLen === 0 ? 'default' : host ? r.dst : `${r.dst}/${r.dstLen}`;
+    out.push({
+      dst,
+      dev: r.oif ? d.names.get(r.oif) : undefined,
+      ...(r.gateway ? { gateway: r.gateway } : {}),
+      ...(r.prefsrc ? { prefsrc: r.prefsrc } : {}),
+      // As `ip` prints them: "boot" and the global scope are the defaults, left out.
+      ...(r.protocol !== 3 ? { protocol: ROUTE_PROTOCOLS[r.protocol] ?? String(r.protocol) } : {}),
+      ...(r.scope !== 0 ? { scope: ROUTE_SCOPES[r.scope] ?? String(r.scope) } : {}),
+      ...(r.priority !== undefined ? { metric: r.priority } : {}),
+    });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addrBytes, attrs, getLinkRequest, isNetlinkOp, message, parseReplies, request, RTM, NLM_F, type Resolve } from './rtnl.js';
+import { addrBytes, addrText, attrs, getLinkRequest, isNetlinkOp, message, parseLink, parseReplies, request, RTM, NLM_F, type Resolve } from './rtnl.js';
 
 const resolve: Resolve = {
   ifindex: (name) => ({ eth0: 7, 'br-a': 3 })[name] ?? (() => { throw new Error(`Cannot find device "${name}"`); })(),
@@ -131,5 +131,26 @@ describe('rtnetlink answers', () => {
     const a = readAttrs(r.body.subarray(16));
     expect(cstr(a.get(3))).toBe('eth0');
     expect(a.get(29)!.readUInt32LE(0)).toBe(8);
+  });
+});
+
+describe('rtnetlink dumps', () => {
+  it('prints addresses as ip does: the longest run of two or more zero groups as ::', () => {
+    for (const a of ['fd00::1', '::', '::1', 'fe80::42:aff:fe09:2', '2001:db8:0:1:0:0:0:2', '1:0:2:0:3:0:4:0', '10.9.0.1']) {
+      const text = addrText(addrBytes(a));
+      expect(text).toBe({ '2001:db8:0:1:0:0:0:2': '2001:db8:0:1::2' }[a] ?? a);
+    }
+  });
+  it('reads a link: name, state, master, alias, kind and a bridge port hairpin', () => {
+    const info = attrs([[1, Buffer.from('veth\0')], [4, Buffer.from('bridge\0')], [5, attrs([[4, Buffer.from([1])]])]]);
+    const head = Buffer.alloc(16);
+    head.writeInt32LE(12, 4);
+    head.writeUInt32LE(1, 8);
+    const mtu = Buffer.alloc(4);
+    mtu.writeUInt32LE(1500);
+    const master = Buffer.alloc(4);
+    master.writeUInt32LE(3);
+    const body = Buffer.concat([head, attrs([[3, Buffer.from('yv1\0')], [4, mtu], [1, Buffer.from([2, 0x42, 0, 0, 0, 1])], [10, master], [20, Buffer.from('switchyard:x:y')], [18, info]])]);
+    expect(parseLink(body)).toEqual({ index: 12, name: 'yv1', up: true, mtu: 1500, mac: '02:42:00:00:00:01', masterIndex: 3, alias: 'switchyard:x:y', kind: 'veth', hairpin: true });
   });
 });

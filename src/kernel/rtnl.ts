@@ -318,3 +318,172 @@ export function parseReplies(buf: Buffer): Reply[] {
   }
   return out;
 }
+
+// ------------------------------------------------------------------ reading back (dumps)
+
+const NLM_F_DUMP = 0x300;
+export const RTM_GETADDR = 22;
+export const RTM_GETROUTE = 26;
+const IFLA_INFO_SLAVE = { KIND: 4, DATA: 5 } as const;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_TABLE = 15;
+
+/** A dump of every object of one kind (links, addresses or routes of a family). */
+export function dumpRequest(type: number, family = AF_UNSPEC): { type: number; flags: number; body: Buffer } {
+  if (type === RTM.GETLINK) {
+    return { type, flags: NLM_F.REQUEST | NLM_F_DUMP, body: Buffer.concat([ifinfomsg({ family }), attrs([[IFLA.EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS)]])]) };
+  }
+  const head = Buffer.alloc(type === RTM_GETROUTE ? 12 : 8);
+  head.writeUInt8(family, 0);
+  return { type, flags: NLM_F.REQUEST | NLM_F_DUMP, body: head };
+}
+
+/** Top-level attributes of a payload: type (without flag bits) to payload; the first of each type wins. */
+export function readAttrs(b: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let off = 0;
+  while (off + 4 <= b.length) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    const type = b.readUInt16LE(off + 2) & 0x3fff;
+    if (!out.has(type)) out.set(type, b.subarray(off + 4, off + len));
+    off += align4(len);
+  }
+  return out;
+}
+
+const cstring = (b: Buffer | undefined) => (b ? b.toString('utf8').replace(/\0[\s\S]*$/, '') : undefined);
+
+/** An address as `ip` prints it: a dotted quad, or IPv6 with the longest run of two or more zero groups as `::`. */
+export function addrText(b: Buffer): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(b.readUInt16BE(i));
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (bestLen < 2) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}
+
+export interface DumpedLink {
+  index: number;
+  name: string;
+  up: boolean;
+  mtu: number;
+  mac?: string;
+  masterIndex?: number;
+  alias?: string;
+  kind?: string;
+  /** Set for bridge ports only. */
+  hairpin?: boolean;
+}
+
+export interface DumpedAddr {
+  index: number;
+  family: 4 | 6;
+  local: string;
+  prefixlen: number;
+  /** The kernel's scope number (253: link). */
+  scope: number;
+}
+
+export interface DumpedRoute {
+  family: 4 | 6;
+  dst: string;
+  dstLen: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+  oif?: number;
+  gateway?: string;
+  prefsrc?: string;
+  priority?: number;
+}
+
+/** The messages of a dump chunk, as (type, body) pairs, and whether the dump is done. */
+export function dumpMessages(buf: Buffer): { msgs: Array<{ type: number; seq: number; body: Buffer }>; done: boolean; errno?: number } {
+  const msgs: Array<{ type: number; seq: number; body: Buffer }> = [];
+  let off = 0;
+  let done = false;
+  let errno: number | undefined;
+  while (off + 16 <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < 16 || off + len > buf.length) break;
+    const type = buf.readUInt16LE(off + 4);
+    const seq = buf.readUInt32LE(off + 8);
+    if (type === NLMSG_DONE) done = true;
+    else if (type === NLMSG_ERROR) {
+      done = true;
+      const e = -buf.readInt32LE(off + 16);
+      if (e) errno = e;
+    } else msgs.push({ type, seq, body: buf.subarray(off + 16, off + len) });
+    off += align4(len);
+  }
+  return { msgs, done, ...(errno ? { errno } : {}) };
+}
+
+export function parseLink(body: Buffer): DumpedLink {
+  const a = readAttrs(body.subarray(16));
+  const info = a.get(IFLA.LINKINFO) ? readAttrs(a.get(IFLA.LINKINFO)!) : undefined;
+  const macBuf = a.get(IFLA.ADDRESS);
+  const slaveKind = cstring(info?.get(IFLA_INFO_SLAVE.KIND));
+  const slaveData = info?.get(IFLA_INFO_SLAVE.DATA);
+  const mode = slaveKind === 'bridge' && slaveData ? readAttrs(slaveData).get(IFLA_BRPORT_MODE) : undefined;
+  return {
+    index: body.readInt32LE(4),
+    name: cstring(a.get(IFLA.IFNAME)) ?? '',
+    up: (body.readUInt32LE(8) & IFF_UP) !== 0,
+    mtu: a.get(IFLA.MTU)?.readUInt32LE(0) ?? 0,
+    ...(macBuf && macBuf.length === 6 ? { mac: [...macBuf].map((x) => x.toString(16).padStart(2, '0')).join(':') } : {}),
+    ...(a.get(IFLA.MASTER) ? { masterIndex: a.get(IFLA.MASTER)!.readUInt32LE(0) } : {}),
+    ...(a.get(IFLA.IFALIAS) ? { alias: cstring(a.get(IFLA.IFALIAS)) } : {}),
+    ...(info?.get(IFLA_INFO.KIND) ? { kind: cstring(info.get(IFLA_INFO.KIND)) } : {}),
+    ...(slaveKind === 'bridge' ? { hairpin: !!mode && mode[0] === 1 } : {}),
+  };
+}
+
+export function parseAddr(body: Buffer): DumpedAddr | undefined {
+  const family = body[0] === AF_INET6 ? 6 : body[0] === AF_INET ? 4 : undefined;
+  if (!family) return undefined;
+  const a = readAttrs(body.subarray(8));
+  const local = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
+  if (!local) return undefined;
+  return { index: body.readUInt32LE(4), family, local: addrText(local), prefixlen: body[1]!, scope: body[3]! };
+}
+
+export function parseRoute(body: Buffer): DumpedRoute | undefined {
+  const family = body[0] === AF_INET6 ? 6 : body[0] === AF_INET ? 4 : undefined;
+  if (!family) return undefined;
+  const a = readAttrs(body.subarray(12));
+  const dst = a.get(RTA.DST);
+  return {
+    family,
+    dst: dst ? addrText(dst) : '',
+    dstLen: body[1]!,
+    table: a.get(RTA_TABLE)?.readUInt32LE(0) ?? body[4]!,
+    protocol: body[5]!,
+    scope: body[6]!,
+    type: body[7]!,
+    ...(a.get(RTA.OIF) ? { oif: a.get(RTA.OIF)!.readUInt32LE(0) } : {}),
+    ...(a.get(RTA.GATEWAY) ? { gateway: addrText(a.get(RTA.GATEWAY)!) } : {}),
+    ...(a.get(RTA_PREFSRC) ? { prefsrc: addrText(a.get(RTA_PREFSRC)!) } : {}),
+    ...(a.get(RTA_PRIORITY) ? { priority: a.get(RTA_PRIORITY)!.readUInt32LE(0) } : {}),
+  };
+}
+
+/** iproute2's names of route protocols (/etc/iproute2/rt_protos). */
+export const ROUTE_PROTOCOLS: Record<number, string> = { 0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp', 18: 'keepalived', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp' };
+/** iproute2's names of route scopes. */
+export const ROUTE_SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+export const RT_TABLE_MAIN_ID = RT_TABLE_MAIN;
+export const RTN_UNICAST_TYPE = RTN_UNICAST;

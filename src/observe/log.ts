@@ -92,6 +92,7 @@ export function operationFields(e: OperationEvent): Record<string, unknown> {
   const out: Record<string, unknown> = { op: e.operation, outcome: e.outcome, durationMs: Math.round(e.durationMs * 10) / 10 };
   for (const [k, v] of Object.entries(e.fields)) if (v !== undefined && !(k in out) && k !== 'msg' && k !== 'level' && k !== 'time') out[k] = v;
   if (e.error !== undefined) out.error = e.error;
+  if (e.steps !== undefined) out.steps = e.steps;
   return out;
 }
 
