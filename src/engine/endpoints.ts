@@ -320,6 +320,7 @@ export class Endpoints {
     });
     if (!dryRun) {
       this.core.writeFilesAfterCommit(sb.netns, next);
+      step('files');
       this.leases.track(next);
     }
     return { plan: renderPlan(plan), next };
@@ -378,6 +379,7 @@ export class Endpoints {
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
     this.core.state.sandboxes.set(sb.id, next);
     if (sb.netns) this.core.writeFilesAfterCommit(sb.netns, next);
+    step('files');
     return next;
   }
 }

@@ -186,6 +186,7 @@ export class Networks {
     if (dhcp) checkDhcpIntent(intent, req.ipamOptions);
     // Both kernel reads at once: each is an `ip` spawn.
     const [env, routes] = await Promise.all([this.driverEnv(), this.core.kernel.readRoutes()]);
+    step('read-host');
     const prepared = opts.predefined && driver.attach !== 'interface'
       ? { driverState: {}, needsGateway: false, hasIpam: false, warnings: [] }
       : driver.prepareNetwork(intent, env);
@@ -198,6 +199,7 @@ export class Networks {
           { used: this.usedSubnets(prepared.ignoreHostRoutes ? [] : routes) },
         )
       : [];
+    step('ipam');
     const id = req.id === undefined ? newId() : validateId('network', req.id);
     if (this.core.state.networks.has(id)) {
       throw new YardError('NETWORK_EXISTS', `a network with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });

@@ -6,10 +6,12 @@
  * One socket per group of ops in one namespace, opened inside that namespace
  * (netns-socket.ts) and closed after the group: nothing keeps a removed namespace alive
  * and two plans applied at once never read each other's answers. The kernel does the work
- * of an rtnetlink request inside the send() call, and a link delete waits there for an
- * RCU grace period, so requests are sent from libuv's worker threads (koffi's async
- * calls); the acknowledgement is queued by the time send() returns and is read without
- * waiting.
+ * of an rtnetlink request inside the send() call, and the acknowledgement is queued by the
+ * time send() returns, so it is read without waiting. Changes are sent from libuv's worker
+ * threads (koffi's async calls): a change waits for the kernel's RTNL lock, which another
+ * namespace's teardown may hold for hundreds of milliseconds, and a link delete waits for
+ * RCU grace periods; the daemon's thread keeps answering (DNS above all) meanwhile. Lookups
+ * and dumps, which the kernel serves without that lock, are sent from the daemon's thread.
  */
 import fs from 'node:fs';
 import koffi from 'koffi';
