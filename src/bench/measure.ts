@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { run } from '../kernel/exec.js';
+import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
 import type { LabHost } from '../lab/lab.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import type { BenchClient } from './client.js';
@@ -107,6 +108,26 @@ export async function measureFloors(ctx: BenchCtx, series: Series): Promise<void
       await new Promise((r) => setTimeout(r, 5));
     }
   });
+  if (netlinkAvailable()) {
+    // The same objects as rtnetlink requests from this process (as the daemon sends them):
+    // what the kernel itself costs, without a process.
+    const nl = async (op: Parameters<typeof applyNetlink>[1][number]) => {
+      const r = await applyNetlink(ctx.host.name, [op]);
+      if (r.error) throw new Error(`rtnetlink floor: ${r.error}`);
+    };
+    ctx.log('floors: veth and bridge add+del over rtnetlink, in-process');
+    await repeat(ctx, series, async (_i, rec) => {
+      const [add] = await timed(() => nl({ op: 'link.add.veth', name: 'ybA', peerName: 'ybB' }));
+      const [down] = await timed(() => nl({ op: 'link.set', name: 'ybA', up: false }));
+      const [del] = await timed(() => nl({ op: 'link.del', name: 'ybA' }));
+      const [badd] = await timed(() => nl({ op: 'link.add.bridge', name: 'ybbr0' }));
+      const [bdel] = await timed(() => nl({ op: 'link.del', name: 'ybbr0' }));
+      rec('floor.nl.veth.add', add);
+      rec('floor.nl.veth.down', down);
+      rec('floor.nl.veth.del', del);
+      rec('floor.nl.bridge', badd + bdel);
+    });
+  }
   ctx.log('floors: GET /_ping');
   await repeat(ctx, series, async (_i, rec) => {
     const [ms] = await timed(() => ctx.client.ok('GET', '/_ping'));
