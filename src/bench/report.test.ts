@@ -6,7 +6,7 @@ import { buildRows, HEADERS, markdownTable, updatePerformanceDoc } from './repor
 
 describe('bench report', () => {
   const series = new Map<string, number[]>([
-    ['floor.bridge', [10, 12, 11]],
+    ['floor.nl.bridge', [10, 12, 11]],
     ['net.pair', [20, 40, 30]],
     ['connect', [11, 12, 13]],
     ['rss.many', [150.4]],
@@ -17,7 +17,7 @@ describe('bench report', () => {
     const pair = rows.find((r) => r.key === 'net.pair')!;
     expect(pair.goalMet).toBe(true); // median 30 <= 30
     expect(pair.cells[5]).toBe('≤ 30 ms: met');
-    expect(pair.cells[7]).toBe('2.7× bridge add+del'); // 30 / 11
+    expect(pair.cells[7]).toBe('2.7× bridge add+del (rtnetlink)'); // 30 / 11
     const connect = rows.find((r) => r.key === 'connect')!;
     expect(connect.goalMet).toBe(false);
     expect(connect.cells[5]).toBe('≤ 10 ms: MISSED');
