@@ -22,10 +22,12 @@ fi
 # configuration directories (src/lab/podman.ts); runc is its runtime there.
 # chromium: the topology page is tested in a real headless browser; python3-prometheus-client:
 # the metrics endpoint is parsed by Prometheus's own parser in the suite; dnsmasq-base: the lab
-# LAN's DHCP server (started by PID inside a lab namespace, never as a service).
-PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make python3-docker etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins chromium dnsmasq-base python3-prometheus-client)
+# LAN's DHCP server (started by PID inside a lab namespace, never as a service); ufw: the
+# host-firewall coexistence test enables the real ufw inside a lab host only (scratch /etc/ufw
+# in a mount namespace of its own; the machine's ufw stays disabled, as Debian installs it).
+PKGS=(iproute2 nftables util-linux procps busybox-static iputils-ping dnsutils dnsperf iperf3 jq make python3-docker etcd-server etcd-client qemu-system-x86 linux-image-cloud-amd64 docker.io containerd runc iptables podman conmon netavark aardvark-dns containernetworking-plugins chromium dnsmasq-base python3-prometheus-client ufw)
 # Packages that ship services of the machine's own; installing them must not start them.
-SERVICE_PKGS=(docker.io containerd podman)
+SERVICE_PKGS=(docker.io containerd podman ufw)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -374,7 +374,7 @@ export class Endpoints {
     // The lease goes back before the interface does (a crash in between: it expires at the server).
     if (ep.lease) await this.leases.release(sb, ep);
     await this.core.applyRemoval({ kind: 'disconnect', sb, net, ep });
-    const errors = await this.core.kernel.applyBestEffort(plan);
+    const errors = await this.core.kernel.applyBestEffort(plan, { deferDeletes: true });
     step('kernel');
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
     this.core.state.sandboxes.set(sb.id, next);

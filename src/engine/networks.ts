@@ -393,7 +393,7 @@ export class Networks {
     const net: NetworkRecord = { ...live, deleting: true };
     this.core.state.networks.set(net.id, net);
     await this.core.applyRemoval({ kind: 'network.remove', net });
-    const errors = await this.core.kernel.applyBestEffort(net.configOnly ? [] : getDriver(net.driver).planDelete(net));
+    const errors = await this.core.kernel.applyBestEffort(net.configOnly ? [] : getDriver(net.driver).planDelete(net), { deferDeletes: true });
     step('kernel');
     for (const e of errors) if (!/Cannot find device|does not exist/.test(e)) this.core.log(`network ${net.name} teardown: ${e}`);
     this.core.store.deleteNetwork(net.id);

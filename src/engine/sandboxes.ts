@@ -354,7 +354,7 @@ export class Sandboxes {
     // the same address (so the same MAC) would be refused with "Address already in use".
     // A runtime's namespace lives on: there every link is deleted explicitly.
     const teardown = sb.netns && !sb.runtime ? plan.filter((op) => op.op !== 'link.del' || !!op.ns) : plan;
-    const errors = await this.core.kernel.applyBestEffort(teardown);
+    const errors = await this.core.kernel.applyBestEffort(teardown, { deferDeletes: true });
     for (const e of errors) if (!/Cannot find device|No such file/.test(e)) this.core.log(`sandbox ${sb.name} teardown: ${e}`);
     if (sb.netns && !sb.runtime) this.core.kernel.removeSandboxFiles(sb.netns);
     fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });

@@ -106,12 +106,15 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
 }
 
 /**
- * Link removals answer once the link is unreachable. Deleting a link waits in the kernel for
- * RCU grace periods (20-60 ms), so a `link.del` sent over rtnetlink is done as: set the link
+ * Removals (applyBestEffort with `deferDeletes`: disconnect, network and sandbox removal)
+ * answer once the link is unreachable. Deleting a link waits in the kernel for RCU grace
+ * periods (20-60 ms), so such a `link.del` sent over rtnetlink is done as: set the link
  * down now (no traffic crosses it, its routes are gone; well under a millisecond), and
  * delete it behind, one at a time (a delete holds a worker thread while it waits). A later
  * plan naming that link (to create it again, say) waits for its delete first. A daemon
  * killed before the delete leaves a down link that reconcile removes as any leftover.
+ * Undoing a refused change deletes for real before the refusal is returned: it changed
+ * nothing, and nothing of it is left to see.
  */
 const deferred = new Map<string, Promise<void>>();
 /** The "down now" op made of a deferred `link.del`: errors name the delete that was asked for. */
@@ -195,9 +198,7 @@ export function onDeferredError(fn: (message: string) => void): void {
 /** Apply in order; on failure undo what was applied and throw ApplyError. */
 export async function applyPlan(plan: Plan): Promise<void> {
   await barrier(plan);
-  const { now, later } = splitDeletes(plan);
-  await applyNow(now);
-  deleteBehind(later);
+  await applyNow(plan);
 }
 
 async function applyNow(plan: Plan): Promise<void> {
@@ -226,9 +227,9 @@ async function applyNow(plan: Plan): Promise<void> {
  * Apply every op, continuing past failures (for teardown and undo, where "already gone"
  * is success). Returns the failures.
  */
-export async function applyBestEffort(plan: Plan): Promise<string[]> {
+export async function applyBestEffort(plan: Plan, opts: { deferDeletes?: boolean } = {}): Promise<string[]> {
   await barrier(plan);
-  const { now, later } = splitDeletes(plan);
+  const { now, later } = opts.deferDeletes ? splitDeletes(plan) : { now: plan, later: [] };
   const errors = await bestEffortNow(now);
   // A link that could not be set down is not there to delete.
   deleteBehind(later.filter((l) => !errors.some((e) => e.startsWith(`${renderPlan([{ op: 'link.del', ns: l.ns, name: l.name }])[0]}: `))));

@@ -14,7 +14,7 @@ export interface Kernel {
   /** All or nothing: on failure the applied prefix is undone and an ApplyError thrown. */
   apply(plan: Plan): Promise<void>;
   /** Every op attempted; failures returned (teardown, undo, reconcile of leftovers). */
-  applyBestEffort(plan: Plan): Promise<string[]>;
+  applyBestEffort(plan: Plan, opts?: { deferDeletes?: boolean }): Promise<string[]>;
   readNamespace(ns?: string): Promise<NsState>;
   listNetns(): string[];
   readRoutes(ns?: string): Promise<RouteState[]>;

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { api, exec, rawApi, inspectSandbox, ipJson, netnsList, ok, pidAlive, withLab, yard, type RunResult } from './helpers.js';
+import { api, exec, rawApi, inspectSandbox, ipJson, kernelSettled, netnsList, ok, pidAlive, withLab, yard, type RunResult } from './helpers.js';
 import type { LabHost } from '../../src/lab/lab.js';
 
 const lab = withLab('bad');
@@ -17,6 +17,7 @@ const h = () => lab.host(1);
 /** Everything a refused request must leave as it was. Timers, lifetimes and IPv6 DAD state change by themselves. */
 async function snapshot(host: LabHost): Promise<string> {
   const volatile = (k: string, v: unknown) => (/_timer$|_life_time$|^tentative$/.test(k) ? undefined : v);
+  await kernelSettled(host);
   const [links, addrs, nets, sbs] = await Promise.all([
     ipJson(host, ['-d', 'link', 'show']),
     ipJson(host, ['addr', 'show']),

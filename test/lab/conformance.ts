@@ -51,10 +51,17 @@ interface SandboxJson {
 
 /** `ip -j -d link` without what changes by itself (-d has no counters). */
 async function linkSnapshot(nsName: string): Promise<unknown[]> {
-  const r = await run('ip', ['-n', nsName, '-j', '-d', 'link', 'show'], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`ip -n ${nsName} -j -d link show: ${r.stderr}`);
-  // Bridge timers (gc_timer, hello_timer, ...) tick by themselves.
-  return JSON.parse(r.stdout, (key, value) => (key.endsWith('_timer') ? undefined : value)) as unknown[];
+  // A removal answers once its link is down; the kernel deletes it a moment later: read a
+  // settled namespace (at most 3 s).
+  for (let i = 0; ; i++) {
+    const r = await run('ip', ['-n', nsName, '-j', '-d', 'link', 'show'], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`ip -n ${nsName} -j -d link show: ${r.stderr}`);
+    // Bridge timers (gc_timer, hello_timer, ...) tick by themselves.
+    const links = JSON.parse(r.stdout, (key, value) => (key.endsWith('_timer') ? undefined : value)) as { ifname: string; ifalias?: string; flags?: string[] }[];
+    const pending = links.some((l) => (/^y[vc][0-9a-f]{12}$/.test(l.ifname) || !!l.ifalias?.startsWith('switchyard:')) && !(l.flags ?? []).includes('UP'));
+    if (!pending || i >= 30) return links;
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 export function driverConformance(spec: ConformanceSpec): void {

@@ -98,6 +98,20 @@ export async function ipJson<T = any[]>(host: LabHost, args: string[], netns?: s
   return JSON.parse(r.stdout || '[]') as T;
 }
 
+/**
+ * Waits (at most 3 s) until no link of Switchyard's in the host's namespace is down: a
+ * removal answers once its link is down and the kernel deletes it a moment later, so a
+ * before/after comparison of the host's links starts from a settled kernel.
+ */
+export async function kernelSettled(host: LabHost): Promise<void> {
+  const ours = (l: { ifname: string; ifalias?: string }) => /^y[vc][0-9a-f]{12}$/.test(l.ifname) || !!l.ifalias?.startsWith('switchyard:');
+  for (let i = 0; i < 30; i++) {
+    const links = await ipJson<{ ifname: string; ifalias?: string; flags?: string[] }[]>(host, ['link', 'show']);
+    if (!links.some((l) => ours(l) && !(l.flags ?? []).includes('UP'))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Interface names in a namespace (the host's when netns is omitted). */
 export async function linkNames(host: LabHost, netns?: string): Promise<string[]> {
   return (await ipJson<{ ifname: string }[]>(host, ['link', 'show'], netns)).map((l) => l.ifname).sort();
