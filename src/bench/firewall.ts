@@ -1,24 +1,36 @@
 /**
- * The firewall part's figures, in a 2-host lab (host 1 publishes, host 2 is the LAN client):
+ * The firewall part's figures, in a 3-host lab (host 1 publishes, host 2 is the LAN client,
+ * host 3 runs the same server with nothing else published, the control):
  *   1. a sandbox created with 0, 100, 1000 and 10,000 published ports, as one same-number
  *      range (`-p 20000-20999:20000-20999`: one map element) and as a shifted range
  *      (`-p 30000-30999:40000-40999`: one element per port): create and remove time
  *      (API), and the ruleset read back (`nft -j list table inet switchyard`: rules, elements);
- *   2. one more sandbox with `-p <port>:80` created while 0 and while 10,000 ports are
- *      published, next to the same create without `-p`;
- *   3. the data path to a published port from host 2 with 0 and with 10,000 other published
- *      ports (map elements): request/response and connect latency, iperf3 throughput, ratio;
+ *   2. the goals, measured in rounds that alternate between no other port published and
+ *      20,000 published (10,000 shifted: 10,000 hash elements per family; a 10,000 range:
+ *      one element), the bulk sandbox removed and created again between rounds so that both
+ *      states see the same machine load: connection set-up through a published port (TCP
+ *      connect + one round trip, a new connection each time; host 2 alternates connection
+ *      by connection between host 3 and host 1, so the two are measured under the same
+ *      load at the same moments, and the rounds without the 20,000 give the two hosts'
+ *      own ratio as a control) and publishing one more port
+ *      (a sandbox create with `-p <port>:80`, next to the same create without `-p`);
+ *   3. the data path to a published port from host 2 with 0 and with 20,000 other published
+ *      ports: request/response and connect latency, iperf3 throughput, ratio;
  *   4. outbound throughput to an iperf3 server in the LAN namespace: from host 1 itself (no
  *      bridge, no NAT), from a sandbox masqueraded, and from a sandbox on a network with
  *      masquerade off (the LAN namespace routes its subnet back: plain routing, same bridge).
  */
 import { spawn } from 'node:child_process';
 import { processGone } from '../lab/lab.js';
-import { bestOf, iperf, measurePath, pathRow, PATH_HEADERS, runSandbox, sandboxNs, serverCommand, type PathFigures } from './netpath.js';
+import { CONNECT_COUNT, iperf, PINGPONG, measurePath, pathRow, PATH_HEADERS, runSandbox, sandboxNs, serverCommand, type PathFigures, type Target } from './netpath.js';
 import { fmt, median, minOf, ratio, timed, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
-const RUNS_PER_SIZE = 5;
-const ADD_ONE_RUNS = 20;
+const RUNS_PER_SIZE = 3;
+/** Rounds of each state (none / 20,000 published) for the goals, and creates per round. */
+const ROUNDS = 4;
+const ADD_ONE_PER_ROUND = 6;
+const CONNECT_SECONDS = 2;
+const BULK = ['30000-39999:40000-49999', '20000-29999:20000-29999'];
 const SIZES = [100, 1_000, 10_000];
 const SERVER = { port: 7001, iperfPort: 5301 };
 const LAN_IPERF_PORT = 5400;
@@ -77,21 +89,69 @@ async function sizes(ctx: PartCtx): Promise<PartTable> {
   };
 }
 
-/** 2. Sandbox create with one `-p` (and without) while `published` ports exist. */
-async function addOne(ctx: PartCtx, published: number, rows: string[][]): Promise<void> {
-  const withP: number[] = [];
-  const without: number[] = [];
-  for (let i = 0; i < ADD_ONE_RUNS && !ctx.expired(); i++) {
-    const [a, id1] = await timed(() => runSandbox(ctx, 1, { name: `fw-one-${i}`, networks: [{ network: 'fw' }], command: SLEEP, publish: [`${8000 + i}:80`] }));
-    const [b, id2] = await timed(() => runSandbox(ctx, 1, { name: `fw-none-${i}`, networks: [{ network: 'fw' }], command: SLEEP }));
-    withP.push(a);
-    without.push(b);
+interface RoundFigures {
+  /** Connect p50 of each round (ms): to host 1 (where the 20,000 are published or not) and to host 3 (never any). */
+  connect: number[];
+  control: number[];
+  /** The same at p10: the least disturbed by the machine's load. */
+  connect10: number[];
+  control10: number[];
+  /** Sandbox create with one `-p`, and without (ms, every run). */
+  withP: number[];
+  without: number[];
+}
+
+let created = 0;
+
+/** 2. One round in the current state: connection set-up, then a few creates with and without one `-p`. */
+async function round(ctx: PartCtx, target: Target, control: Target, into: RoundFigures): Promise<void> {
+  const argv = [process.execPath, PINGPONG, 'connect-ab', control.addr, String(control.port), target.addr, String(target.port), String(CONNECT_COUNT), String(CONNECT_SECONDS)];
+  const r = await ctx.inNs(ctx.host(2).name, argv, 30_000);
+  if (r.code !== 0) throw new Error(`tcp-pingpong connect-ab from ${ctx.host(2).name}: ${r.stderr.trim()}`);
+  const ab = JSON.parse(r.stdout) as { a: { p10: number; p50: number }; b: { p10: number; p50: number } };
+  into.control.push(ab.a.p50);
+  into.connect.push(ab.b.p50);
+  into.control10.push(ab.a.p10);
+  into.connect10.push(ab.b.p10);
+  for (let i = 0; i < ADD_ONE_PER_ROUND && !ctx.expired(); i++) {
+    const n = created++;
+    const [a, id1] = await timed(() => runSandbox(ctx, 1, { name: `fw-one-${n}`, networks: [{ network: 'fw' }], command: SLEEP, publish: [`${8000 + (n % 1000)}:80`] }));
+    const [b, id2] = await timed(() => runSandbox(ctx, 1, { name: `fw-none-${n}`, networks: [{ network: 'fw' }], command: SLEEP }));
+    into.withP.push(a);
+    into.without.push(b);
     await remove(ctx, id1);
     await remove(ctx, id2);
   }
-  const extra = median(withP) - median(without);
-  rows.push([String(published), String(withP.length), fmt(median(withP), 1), fmt(minOf(withP), 1), fmt(median(without), 1), fmt(extra, 1)]);
-  ctx.log(`one more port with ${published} published: ${fmt(median(withP), 1)} ms (without -p ${fmt(median(without), 1)} ms)`);
+}
+
+const publishBulk = (ctx: PartCtx) => timed(() => runSandbox(ctx, 1, { name: 'fw-bulk', networks: [{ network: 'fw' }], command: SLEEP, publish: BULK }));
+const removeBulk = (ctx: PartCtx) => timed(() => ctx.api(1).ok('DELETE', '/yard/v1/sandboxes/fw-bulk?force=1'));
+
+function goalsTable(none: RoundFigures, full: RoundFigures, elements: number, toggles: { create: number[]; remove: number[] }): PartTable {
+  const conn = [median(none.connect), median(full.connect)] as const;
+  const ctl = [median(none.control), median(full.control)] as const;
+  // Host 1 over host 3 (same moments, same load), with the 20,000 and without.
+  const relOf = (c: number[], base: number[]) => median(c.map((v, i) => v / base[i]!));
+  const rel = [relOf(none.connect, none.control), relOf(full.connect, full.control)] as const;
+  const rel10 = [relOf(none.connect10, none.control10), relOf(full.connect10, full.control10)] as const;
+  const withP = [median(none.withP), median(full.withP)] as const;
+  const port = [withP[0] - median(none.without), withP[1] - median(full.without)] as const;
+  return {
+    title:
+      `Goals, in ${Math.min(none.connect.length, full.connect.length)} alternating rounds per state (no other port published / 20,000 published: ` +
+      `10,000 shifted + a 10,000 range, ${elements} set and map elements), so that both states see the same load. ` +
+      `Publishing the 20,000 took ${fmt(median(toggles.create), 0)} ms (p50 of ${toggles.create.length}), removing them ${fmt(median(toggles.remove), 0)} ms`,
+    headers: ['measure', 'none published', '20,000 published', 'ratio', 'goal'],
+    rows: [
+      [`connection set-up through a published port, p50: host 1 ÷ host 3 (nothing else published there), connections alternating between the two; median over rounds`, `${rel[0].toFixed(3)} (control)`, rel[1].toFixed(3), ratio(rel[1], rel[0]), '≤ 1.05×'],
+      ['the same at p10 (less disturbed by the machine\'s load)', `${rel10[0].toFixed(3)} (control)`, rel10[1].toFixed(3), ratio(rel10[1], rel10[0]), '≤ 1.05×'],
+      [`connection set-up on host 1, p50 ms (TCP connect + 1-byte round trip, a new connection each; median of the rounds' p50 of ${CONNECT_COUNT})`, fmt(conn[0]), fmt(conn[1]), ratio(conn[1], conn[0]), ''],
+      ['the same on host 3 at the same moments, p50 ms', fmt(ctl[0]), fmt(ctl[1]), ratio(ctl[1], ctl[0]), ''],
+      [`publishing one more port: sandbox create with -p N:80, p50 ms (n ${none.withP.length} / ${full.withP.length})`, fmt(withP[0], 1), fmt(withP[1], 1), ratio(withP[1], withP[0]), '≤ 1.10×'],
+      ['the port alone: create with -p minus create without -p, ms (a difference of p50s: noisy)', fmt(port[0], 1), fmt(port[1], 1), ratio(port[1], port[0]), ''],
+      ['sandbox create without -p, p50 ms (for reference)', fmt(median(none.without), 1), fmt(median(full.without), 1), ratio(median(full.without), median(none.without)), ''],
+    ],
+  };
 }
 
 /** 4. iperf3 server in the LAN namespace, stopped by PID. */
@@ -143,31 +203,37 @@ async function measure(ctx: PartCtx): Promise<PartTable[]> {
   const { port, iperfPort } = SERVER;
   await runSandbox(ctx, 1, { name: 'fw-srv', networks: [{ network: 'fw' }], command: serverCommand(SERVER), publish: [`${port}:${port}`, `${iperfPort}:${iperfPort}`] });
   const target = { addr: ctx.host(1).lan4, ...SERVER };
+  await ctx.api(3).ok('POST', '/v1.41/networks/create', { Name: 'fw' });
+  await runSandbox(ctx, 3, { name: 'fw-srv', networks: [{ network: 'fw' }], command: serverCommand(SERVER), publish: [`${port}:${port}`] });
+  const control = { addr: ctx.host(3).lan4, ...SERVER };
 
-  ctx.log('data path and one more port with 0 other published ports');
-  const pathRows: string[][] = [];
-  const addRows: string[][] = [];
-  // Best of two passes in each state (the 10,000 ports cannot be interleaved cheaply).
-  const zero: PathFigures = bestOf(await measurePath(ctx, h2.name, target), await measurePath(ctx, h2.name, target));
-  pathRows.push(pathRow('0 other published ports', zero, zero));
-  await addOne(ctx, 0, addRows);
-
+  ctx.log('data path with 0 other published ports');
+  const zero: PathFigures = await measurePath(ctx, h2.name, target);
   ctx.log('publishing 10,000 more ports (10,000 map elements) and a 10,000-port same-number range');
-  const [bulkMs] = await timed(() =>
-    runSandbox(ctx, 1, { name: 'fw-bulk', networks: [{ network: 'fw' }], command: SLEEP, publish: ['30000-39999:40000-49999', '20000-29999:20000-29999'] }),
-  );
+  const toggles = { create: [] as number[], remove: [] as number[] };
+  toggles.create.push((await publishBulk(ctx))[0]);
   const bulk = await ruleset(ctx);
-  ctx.log(`20,000 ports published in ${fmt(bulkMs, 0)} ms: ${bulk.rules} rules, ${bulk.elements} elements`);
-  const full = bestOf(await measurePath(ctx, h2.name, target), await measurePath(ctx, h2.name, target));
-  pathRows.push(pathRow(`10,000 shifted + a 10,000 range published (${bulk.elements} elements)`, full, zero));
-  await addOne(ctx, 20_000, addRows);
-  await ctx.api(1).ok('DELETE', '/yard/v1/sandboxes/fw-bulk?force=1');
+  ctx.log(`20,000 ports published in ${fmt(toggles.create[0]!, 0)} ms: ${bulk.rules} rules, ${bulk.elements} elements`);
+  const full = await measurePath(ctx, h2.name, target);
 
-  tables.push({ title: `Data path to a published port (host 2 -> ${target.addr}:${port}); best of 2 passes in each state; ratios to 0 other ports (goal ≤ 1.05)`, headers: PATH_HEADERS, rows: pathRows });
+  // The goals: rounds alternating between the two states (20,000 published first).
+  const none: RoundFigures = { connect: [], control: [], connect10: [], control10: [], withP: [], without: [] };
+  const many: RoundFigures = { connect: [], control: [], connect10: [], control10: [], withP: [], without: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r > 0) {
+      if (ctx.expired()) break;
+      toggles.create.push((await publishBulk(ctx))[0]);
+    }
+    await round(ctx, target, control, many);
+    toggles.remove.push((await removeBulk(ctx))[0]);
+    await round(ctx, target, control, none);
+    ctx.log(`round ${r + 1}: connect p50 host 1 / host 3: ${fmt(many.connect.at(-1)!)} / ${fmt(many.control.at(-1)!)} ms with 20,000 published on host 1, ${fmt(none.connect.at(-1)!)} / ${fmt(none.control.at(-1)!)} ms with none`);
+  }
+  tables.push(goalsTable(none, many, bulk.elements, toggles));
   tables.push({
-    title: 'One more published port: sandbox create with `-p N:80` vs without `-p` (goal ≤ 20 ms for the port)',
-    headers: ['ports already published', 'n', 'create with -p p50 ms', 'min ms', 'create without -p p50 ms', 'difference ms'],
-    rows: addRows,
+    title: `Data path to a published port (host 2 -> ${target.addr}:${port}), one pass in each state before the rounds; ratios to 0 other ports`,
+    headers: PATH_HEADERS,
+    rows: [pathRow('0 other published ports', zero, zero), pathRow(`10,000 shifted + a 10,000 range published (${bulk.elements} elements)`, full, zero)],
   });
   if (!ctx.expired()) tables.push(await sizes(ctx));
   if (!ctx.expired()) tables.push(await outbound(ctx));
@@ -176,8 +242,8 @@ async function measure(ctx: PartCtx): Promise<PartTable[]> {
 
 export const FIREWALL_PART: PartSpec = {
   part: 'firewall',
-  lab: { hosts: 2, cluster: false },
-  budgetMs: 100_000,
-  watchdogMs: 160_000,
+  lab: { hosts: 3, cluster: false },
+  budgetMs: 130_000,
+  watchdogMs: 200_000,
   measure,
 };

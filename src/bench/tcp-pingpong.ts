@@ -9,8 +9,12 @@
  *   serve PORT                         echo every byte back (several PORTs allowed)
  *   rr HOST PORT COUNT SECONDS         one connection, 1-byte request/response round trips
  *   connect HOST PORT COUNT SECONDS    a new connection per sample: connect + 1 round trip + close
+ *   connect-ab HOST_A PORT_A HOST_B PORT_B COUNT SECONDS
+ *                                      the same, alternating between two targets connection by
+ *                                      connection (A B A B ...), so that both see the same load;
+ *                                      prints {"a": {...}, "b": {...}}
  *
- * The clients print one JSON line: {n, errors, p50, p99, min, mean} in milliseconds.
+ * The clients print one JSON line: {n, errors, p10, p50, p99, min, mean} in milliseconds.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -36,7 +40,7 @@ function summary(samples: number[], errors: number): string {
   const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]! : NaN);
   const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
   const r = (v: number) => Math.round(v * 1000) / 1000;
-  return JSON.stringify({ n: s.length, errors, p50: r(at(0.5)), p99: r(at(0.99)), min: r(s[0] ?? NaN), mean: r(mean) });
+  return JSON.stringify({ n: s.length, errors, p10: r(at(0.1)), p50: r(at(0.5)), p99: r(at(0.99)), min: r(s[0] ?? NaN), mean: r(mean) });
 }
 
 function rr(host: string, port: number, count: number, seconds: number): Promise<string> {
@@ -100,6 +104,23 @@ async function connects(host: string, port: number, count: number, seconds: numb
   return summary(samples, errors);
 }
 
+async function connectsAb(a: [string, number], b: [string, number], count: number, seconds: number): Promise<string> {
+  const samples: [number[], number[]] = [[], []];
+  const errors = [0, 0];
+  const deadline = performance.now() + seconds * 1000;
+  for (let i = 0; samples[1].length < count && performance.now() < deadline && errors[0]! + errors[1]! < 20; i++) {
+    for (const [k, [host, port]] of [a, b].entries()) {
+      try {
+        const ms = await oneConnect(host, port);
+        if (i >= WARMUP_CONNECT) samples[k]!.push(ms);
+      } catch {
+        errors[k]!++;
+      }
+    }
+  }
+  return `{"a":${summary(samples[0], errors[0]!)},"b":${summary(samples[1], errors[1]!)}}`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [mode, ...rest] = argv;
   const num = (v: string | undefined, what: string) => {
@@ -115,7 +136,13 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${mode === 'rr' ? await rr(...args) : await connects(...args)}\n`);
     return;
   }
-  throw new Error('usage: tcp-pingpong serve PORT... | rr HOST PORT COUNT SECONDS | connect HOST PORT COUNT SECONDS');
+  if (mode === 'connect-ab') {
+    const [ha, pa, hb, pb, count, seconds] = rest;
+    if (!ha || !hb) throw new Error('connect-ab needs HOST_A PORT_A HOST_B PORT_B COUNT SECONDS');
+    process.stdout.write(`${await connectsAb([ha, num(pa, 'PORT_A')], [hb, num(pb, 'PORT_B')], num(count, 'COUNT'), num(seconds, 'SECONDS'))}\n`);
+    return;
+  }
+  throw new Error('usage: tcp-pingpong serve PORT... | rr HOST PORT COUNT SECONDS | connect HOST PORT COUNT SECONDS | connect-ab HOST_A PORT_A HOST_B PORT_B COUNT SECONDS');
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {

@@ -59,7 +59,7 @@ function explainFrom(m: PortMapping, target: ReturnType<typeof publishTarget>, a
   const no = (why: string, decidedBy: string) => ({ address: addr, allowed: false, why, decidedBy });
   const user = userRules?.length ? ` (unless a rule of the user chain inet ${USER_TABLE} ${USER_CHAIN}, consulted first, drops it)` : '';
   if (!target) return no('the port is not published', 'no map element');
-  if (!hostFamilies(m).includes(fam) || !(fam === 4 ? target.ep.ipv4 : target.ep.ipv6)) return no(`the port is not published on IPv${fam}`, `no element of ${fam === 4 ? 'pm4/pr4' : 'pm6/pr6'}`);
+  if (!hostFamilies(m).includes(fam) || !(fam === 4 ? target.ep.ipv4 : target.ep.ipv6)) return no(`the port is not published on IPv${fam}`, `no element of ${fam === 4 ? 'pm4/pmaddr4/pr4' : 'pm6/pmaddr6/pr6'}`);
   if (m.hostIp.startsWith('127.')) {
     return guard ? no(`only this host can reach ${m.hostIp}`, `${guard.name} "${RULES.loopbackGuard4}"`) : { address: addr, allowed: true, why: `nothing drops ${m.hostIp} from outside before DNAT`, decidedBy: `forward "${RULES.published}"` };
   }

@@ -4,20 +4,24 @@
  * an element of a named set or map, so a change is a handful of element additions and
  * deletions and the rule count never grows with ports or networks.
  *
- * Published ports: a packet whose (destination address, protocol, destination port)
- * matches a key is DNATed. Keys are intervals, so "every address" is 0.0.0.0/0 and a port
- * range is one element. Two maps per family:
- *   pm4/pm6  key -> container address . port    (the port changes: 8080 -> 80)
- *   pr4/pr6  key -> container address           (the port is kept: 20000-20999 -> same)
- * A range whose host and container ports differ (8000-8009 -> 80-89) becomes one pm
- * element per port: nft cannot add an offset to a port.
+ * Published ports: the first packet of a connection to a local address is DNATed when
+ * its (destination address, protocol, destination port) matches an element. Single ports
+ * are exact keys in hash maps, so that lookup costs the same with 10 or 20,000 ports
+ * (an interval map of concatenated keys is a bitmap walk whose cost grows with its size):
+ *   pm4/pm6          protocol . port -> container address . port        (every host address)
+ *   pmaddr4/pmaddr6  host address . protocol . port -> container address . port
+ *   pr4/pr6          port range . protocol . host address (interval) -> container address
+ * Only a range that keeps its numbers (20000-20999:20000-20999) is an interval element,
+ * one for the whole range, port first in the key so that a lookup narrows at once; a
+ * shifted range (8000-8009:80-89) is one hash element per port (nft cannot add an offset
+ * to a port).
  */
 import { setImmediate as pause } from 'node:timers/promises';
 import { hostFamilies, normalizeSources, publishTarget, sourceWithin, sourcesOf, specOf, type PortMapping } from '../model/ports.js';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 
 export type InetSetName =
-  | 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'hairpin4' | 'hairpin6' | 'pm4' | 'pr4' | 'pm6' | 'pr6'
+  | 'bridges' | 'same_bridge' | 'internal' | 'masq4' | 'masq6' | 'hairpin4' | 'hairpin6' | 'pm4' | 'pmaddr4' | 'pr4' | 'pm6' | 'pmaddr6' | 'pr6'
   | 'limited4' | 'allowed4' | 'limited6' | 'allowed6';
 export type BridgeSetName = 'no_icc_ports';
 export type SetName = InetSetName | BridgeSetName;
@@ -39,14 +43,16 @@ export const SET_DEFS: Record<SetName, SetDef> = {
   masq6: { family: 'inet', type: 'ipv6_addr', interval: true, about: 'IPv6 subnets masqueraded likewise' },
   hairpin4: { family: 'inet', type: 'ifname . ipv4_addr', interval: true, about: 'bridge . its IPv4 subnet: published-port traffic from a network back into itself is masqueraded' },
   hairpin6: { family: 'inet', type: 'ifname . ipv6_addr', interval: true, about: 'bridge . its IPv6 subnet, as hairpin4' },
-  pm4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr . inet_service', interval: true, about: 'published IPv4 ports: host address . protocol . port -> container address . port' },
-  pr4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr', interval: true, about: 'published IPv4 ports that keep their port number (ranges): -> container address' },
-  pm6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', interval: true, about: 'published IPv6 ports, as pm4' },
-  pr6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr', interval: true, about: 'published IPv6 ports, as pr4' },
-  limited4: { family: 'inet', type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service', interval: true, about: 'published IPv4 ports limited by --publish-from: host address . container address . protocol . container port' },
-  allowed4: { family: 'inet', type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service . ipv4_addr', interval: true, about: 'the sources each limited IPv4 port accepts: limited4 key . source prefix' },
-  limited6: { family: 'inet', type: 'ipv6_addr . ipv6_addr . inet_proto . inet_service', interval: true, about: 'published IPv6 ports limited by --publish-from, as limited4' },
-  allowed6: { family: 'inet', type: 'ipv6_addr . ipv6_addr . inet_proto . inet_service . ipv6_addr', interval: true, about: 'the sources each limited IPv6 port accepts, as allowed4' },
+  pm4: { family: 'inet', type: 'inet_proto . inet_service', map: 'ipv4_addr . inet_service', about: 'IPv4 ports published on every address: protocol . port -> container address . port (a hash: one lookup whatever the number of ports)' },
+  pmaddr4: { family: 'inet', type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr . inet_service', about: 'IPv4 ports published on one host address: address . protocol . port -> container address . port (a hash)' },
+  pr4: { family: 'inet', type: 'inet_service . inet_proto . ipv4_addr', map: 'ipv4_addr', interval: true, about: 'IPv4 port ranges that keep their numbers: port range . protocol . host address (0.0.0.0/0: every address) -> container address' },
+  pm6: { family: 'inet', type: 'inet_proto . inet_service', map: 'ipv6_addr . inet_service', about: 'IPv6 ports published on every address, as pm4' },
+  pmaddr6: { family: 'inet', type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', about: 'IPv6 ports published on one host address, as pmaddr4' },
+  pr6: { family: 'inet', type: 'inet_service . inet_proto . ipv6_addr', map: 'ipv6_addr', interval: true, about: 'IPv6 port ranges that keep their numbers, as pr4' },
+  limited4: { family: 'inet', type: 'inet_service . inet_proto . ipv4_addr . ipv4_addr', interval: true, about: 'published IPv4 ports limited by --publish-from: container port . protocol . container address . host address (port first: a lookup narrows at once)' },
+  allowed4: { family: 'inet', type: 'inet_service . inet_proto . ipv4_addr . ipv4_addr . ipv4_addr', interval: true, about: 'the sources each limited IPv4 port accepts: limited4 key . source prefix' },
+  limited6: { family: 'inet', type: 'inet_service . inet_proto . ipv6_addr . ipv6_addr', interval: true, about: 'published IPv6 ports limited by --publish-from, as limited4' },
+  allowed6: { family: 'inet', type: 'inet_service . inet_proto . ipv6_addr . ipv6_addr . ipv6_addr', interval: true, about: 'the sources each limited IPv6 port accepts, as allowed4' },
   no_icc_ports: { family: 'bridge', type: 'ifname', about: 'sandbox ports of networks with enable_icc=false: no IP traffic bridged between them' },
 };
 
@@ -89,19 +95,21 @@ function keyAddress(m: PortMapping, fam: 4 | 6): string {
 
 const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
 
+/** Whether a mapping is published on every address of its families. */
+const onEveryAddress = (m: PortMapping) => !m.hostIp || m.hostIp === '0.0.0.0' || m.hostIp === '::';
+
 /** The map elements one mapping becomes, for a container address of family `fam`. */
 export function portElements(m: PortMapping, fam: 4 | 6, containerAddr: string): { set: SetName; key: string; value: string }[] {
-  const addr = keyAddress(m, fam);
-  const [pm, pr] = fam === 4 ? (['pm4', 'pr4'] as const) : (['pm6', 'pr6'] as const);
-  if (m.hostPort === m.containerPort && m.hostPortEnd === m.containerPortEnd) {
-    return [{ set: pr, key: `${addr} . ${m.proto} . ${range(m.hostPort, m.hostPortEnd)}`, value: containerAddr }];
+  const every = onEveryAddress(m);
+  if (m.hostPortEnd > m.hostPort && m.hostPort === m.containerPort && m.hostPortEnd === m.containerPortEnd) {
+    return [{ set: fam === 4 ? 'pr4' : 'pr6', key: `${range(m.hostPort, m.hostPortEnd)} . ${m.proto} . ${keyAddress(m, fam)}`, value: containerAddr }];
   }
-  if (m.containerPort === m.containerPortEnd) {
-    return [{ set: pm, key: `${addr} . ${m.proto} . ${range(m.hostPort, m.hostPortEnd)}`, value: `${containerAddr} . ${m.containerPort}` }];
-  }
+  const set: SetName = every ? (fam === 4 ? 'pm4' : 'pm6') : fam === 4 ? 'pmaddr4' : 'pmaddr6';
+  const prefix = every ? `${m.proto}` : `${m.hostIp} . ${m.proto}`;
   const out: { set: SetName; key: string; value: string }[] = [];
   for (let i = 0; i <= m.hostPortEnd - m.hostPort; i++) {
-    out.push({ set: pm, key: `${addr} . ${m.proto} . ${m.hostPort + i}`, value: `${containerAddr} . ${m.containerPort + i}` });
+    const cport = m.containerPortEnd > m.containerPort ? m.containerPort + i : m.containerPort;
+    out.push({ set, key: `${prefix} . ${m.hostPort + i}`, value: `${containerAddr} . ${cport}` });
   }
   return out;
 }
@@ -111,11 +119,12 @@ export function portElements(m: PortMapping, fam: 4 | 6, containerAddr: string):
  * of family `fam`: one `limited` element (the port) and one `allowed` element per source of
  * that family, whatever the number of ports in a range. The key is what the forward chain
  * sees after DNAT (the original destination address, the container address and port), so
- * it needs no per-port rule. A limited port with no source of a family accepts nobody of it.
+ * it needs no per-port rule; the port comes first, so that the lookup (an interval set:
+ * addresses and ports may be ranges) narrows to a handful of elements at its first field. A limited port with no source of a family accepts nobody of it.
  */
 export function sourceElements(m: PortMapping, fam: 4 | 6, containerAddr: string): { set: SetName; key: string }[] {
   if (!m.sources) return [];
-  const base = `${keyAddress(m, fam)} . ${containerAddr} . ${m.proto} . ${range(m.containerPort, m.containerPortEnd)}`;
+  const base = `${range(m.containerPort, m.containerPortEnd)} . ${m.proto} . ${containerAddr} . ${keyAddress(m, fam)}`;
   return [{ set: fam === 4 ? 'limited4' : 'limited6', key: base }, ...sourcesOf(m, fam).map((s) => ({ set: (fam === 4 ? 'allowed4' : 'allowed6') as SetName, key: `${base} . ${s}` }))];
 }
 
@@ -141,9 +150,9 @@ export function* sandboxPortElements(sb: SandboxRecord, networks: ReadonlyMap<st
  */
 export const STEP_ELEMENTS = 2000;
 
-/** Fills `model` from state, yielding after every STEP_ELEMENTS elements. */
-function* buildModel(model: FirewallModel, networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): Generator<void> {
-  const byId = new Map(networks.map((n) => [n.id, n]));
+/** The elements of the networks themselves (bridges, isolation, masquerade, hairpin). */
+export function networkElements(networks: Iterable<NetworkRecord>): FirewallModel {
+  const model = emptyModel();
   for (const net of networks) {
     if (!isBridgeNetwork(net)) continue;
     const br = bridgeOf(net);
@@ -160,17 +169,123 @@ function* buildModel(model: FirewallModel, networks: readonly NetworkRecord[], s
       if (net.driverState.masquerade !== false) add(model, p.subnet.includes(':') ? 'masq6' : 'masq4', p.subnet);
     }
   }
+  return model;
+}
+
+/** The elements one sandbox brings (its icc=false ports and its published ports), added to `model`. */
+export function* addSandboxElements(model: FirewallModel, sb: SandboxRecord, byId: ReadonlyMap<string, NetworkRecord>): Generator<void> {
+  if (sb.deleting) return;
+  for (const ep of Object.values(sb.endpoints)) {
+    const net = byId.get(ep.networkId);
+    if (net && isBridgeNetwork(net) && net.driverState.icc === false && ep.hostIfname) add(model, 'no_icc_ports', q(ep.hostIfname));
+  }
   let n = 0;
-  for (const sb of sandboxes) {
-    if (sb.deleting) continue;
-    for (const ep of Object.values(sb.endpoints)) {
-      const net = byId.get(ep.networkId);
-      if (net && isBridgeNetwork(net) && net.driverState.icc === false && ep.hostIfname) add(model, 'no_icc_ports', q(ep.hostIfname));
+  for (const e of sandboxPortElements(sb, byId)) {
+    add(model, e.set, e.key, e.value);
+    if (++n % STEP_ELEMENTS === 0) yield;
+  }
+}
+
+/** One sandbox's elements as a model of their own. */
+export function sandboxModel(sb: SandboxRecord, byId: ReadonlyMap<string, NetworkRecord>): FirewallModel {
+  const model = emptyModel();
+  for (const _ of addSandboxElements(model, sb, byId));
+  return model;
+}
+
+/** sandboxModel, letting the event loop run between steps. */
+export async function sandboxModelAsync(sb: SandboxRecord, byId: ReadonlyMap<string, NetworkRecord>): Promise<FirewallModel> {
+  const model = emptyModel();
+  for (const _ of addSandboxElements(model, sb, byId)) await pause();
+  return model;
+}
+
+/**
+ * A diff gathered over several part replacements, made safe to load: an element both
+ * deleted and added (two parts passing it on) is loaded as the union now has it.
+ */
+export function settleDiff(d: ModelDiff, union: FirewallModel): ModelDiff {
+  const unique = (els: Element[]) => [...new Map(els.map((e) => [elementText(e), e])).values()];
+  for (const name of SET_NAMES) {
+    const del = d.del[name] ?? [];
+    const addl = d.add[name] ?? [];
+    if (!del.length || !addl.length) continue;
+    const added = new Set(addl.map(elementText));
+    const both = new Set(del.map(elementText).filter((t) => added.has(t)));
+    if (!both.size) continue;
+    d.del[name] = unique(del.filter((e) => !both.has(elementText(e)) || !union[name].has(elementText(e))));
+    d.add[name] = unique(addl.filter((e) => !both.has(elementText(e)) || union[name].has(elementText(e))));
+    d.count = SET_NAMES.reduce((n, s) => n + (d.del[s]?.length ?? 0) + (d.add[s]?.length ?? 0), 0);
+  }
+  return d;
+}
+
+/** Fills `model` from state, yielding after every STEP_ELEMENTS elements. */
+function* buildModel(model: FirewallModel, networks: readonly NetworkRecord[], sandboxes: readonly SandboxRecord[]): Generator<void> {
+  const byId = new Map(networks.map((n) => [n.id, n]));
+  const nets = networkElements(networks);
+  for (const name of SET_NAMES) for (const [k, e] of nets[name]) model[name].set(k, e);
+  for (const sb of sandboxes) yield* addSandboxElements(model, sb, byId);
+}
+
+/**
+ * The firewall's model kept as parts (one for the networks, one per sandbox) and their
+ * union, with a count per element: a change replaces the parts it touches and yields
+ * the elements the union gains and loses, so its cost follows the size of the change,
+ * not the number of sandboxes or ports already published. An element two parts hold
+ * (none should) stays until both let go of it.
+ */
+export class ModelParts {
+  /** The union of the parts: what the kernel should hold. Read-only for callers. */
+  readonly union: FirewallModel = emptyModel();
+  private readonly parts = new Map<string, FirewallModel>();
+  private readonly refs = new Map<string, number>();
+
+  get(id: string): FirewallModel | undefined {
+    return this.parts.get(id);
+  }
+
+  ids(): IterableIterator<string> {
+    return this.parts.keys();
+  }
+
+  /** Replaces part `id` with `next` (undefined: drops it); adds the union's changes to `diff`. */
+  replace(id: string, next: FirewallModel | undefined, diff: ModelDiff = emptyDiff()): ModelDiff {
+    const prev = this.parts.get(id);
+    if (next) this.parts.set(id, next);
+    else this.parts.delete(id);
+    for (const name of SET_NAMES) {
+      diff.del[name] ??= [];
+      diff.add[name] ??= [];
+      if (prev) {
+        for (const [k, e] of prev[name]) {
+          if (next?.[name].has(k)) continue;
+          const rk = `${name} ${k}`;
+          const n = (this.refs.get(rk) ?? 1) - 1;
+          if (n > 0) {
+            this.refs.set(rk, n);
+            continue;
+          }
+          this.refs.delete(rk);
+          this.union[name].delete(k);
+          diff.del[name].push(e);
+          diff.count++;
+        }
+      }
+      if (next) {
+        for (const [k, e] of next[name]) {
+          if (prev?.[name].has(k)) continue;
+          const rk = `${name} ${k}`;
+          const n = (this.refs.get(rk) ?? 0) + 1;
+          this.refs.set(rk, n);
+          if (n > 1) continue;
+          this.union[name].set(k, e);
+          diff.add[name].push(e);
+          diff.count++;
+        }
+      }
     }
-    for (const e of sandboxPortElements(sb, byId)) {
-      add(model, e.set, e.key, e.value);
-      if (++n % STEP_ELEMENTS === 0) yield;
-    }
+    return diff;
   }
 }
 
@@ -210,7 +325,7 @@ function* buildDiff(d: ModelDiff, from: FirewallModel, to: FirewallModel): Gener
   }
 }
 
-const emptyDiff = (): ModelDiff => ({ del: {} as Record<SetName, Element[]>, add: {} as Record<SetName, Element[]>, count: 0 });
+export const emptyDiff = (): ModelDiff => ({ del: {} as Record<SetName, Element[]>, add: {} as Record<SetName, Element[]>, count: 0 });
 
 /** Elements to delete and to add to turn `from` into `to`. */
 export function diffModels(from: FirewallModel, to: FirewallModel): ModelDiff {

@@ -1,8 +1,12 @@
 /**
  * The firewall as an engine participant. It keeps the model it last loaded into the
- * kernel; each engine operation computes the model of the state after the change and
- * loads only the difference (element additions/deletions) as one `nft -f` transaction.
- * Start-up, and self-heal, load the whole of Switchyard's tables in one transaction.
+ * kernel as parts (the networks' elements, and each sandbox's: model.ts ModelParts); an
+ * engine operation recomputes only the parts it touches (the sandbox created, removed,
+ * connected or publishing; for a network change, the networks' part and the sandboxes
+ * attached to that network) and loads the difference (element additions/deletions) as
+ * one nftables transaction: its cost follows the change, not the sandboxes and ports
+ * already there. Start-up, and self-heal, load the whole of Switchyard's tables in one
+ * transaction.
  *
  * Self-heal: a timer compares, every second, a terse listing (`nft -t`: rules and set
  * declarations, no elements) of Switchyard's tables with the one taken after the last full
@@ -19,8 +23,9 @@ import type { Change, EngineLink, Participant, ParticipantContext, StateView, Un
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { KernelOp } from '../plan/ops.js';
 import { explainPorts, type ExplainOptions, type PortExplanation } from './explain.js';
-import { bridgeOf, diffModelsAsync, elementCount, isBridgeNetwork, modelOfAsync, type FirewallModel } from './model.js';
+import { ModelParts, bridgeOf, diffModelsAsync, elementCount, emptyDiff, isBridgeNetwork, networkElements, sandboxModelAsync, settleDiff, type FirewallModel, type ModelDiff } from './model.js';
 import { resolvePublishedPorts } from './publish.js';
+import { PublishedPorts } from './port-index.js';
 import { coexistencePlan, detectHostFirewall, hostFingerprint, hostFirewallForPort, inputVerdict, type CoexistencePlan, type HostFirewallMode, type HostFirewallReport, type NftJsonObject } from './host-firewall.js';
 import { normalizeSources, sourceWithin } from '../model/ports.js';
 import { obeyHostInput } from './model.js';
@@ -58,8 +63,12 @@ const OUR_TABLES = [`inet ${TABLE}`, `bridge ${TABLE}`];
 
 export class FirewallParticipant implements Participant {
   readonly name = 'firewall';
-  /** What the kernel holds, as far as we know; null until the start-up load. */
-  private loaded: FirewallModel | null = null;
+  /** What the kernel holds, as far as we know, by part; null until the start-up load. */
+  private parts: ModelParts | null = null;
+  /** The published host ports of the state, for checking a new -p (port-index.ts). */
+  private readonly published = new PublishedPorts();
+  /** Bumped by every load: an undo applies only to the load it follows. */
+  private generation = 0;
   /** Terse listing of our tables right after the last full load. */
   private baseline = '';
   private timer?: NodeJS.Timeout;
@@ -81,26 +90,59 @@ export class FirewallParticipant implements Participant {
     if ((change.kind !== 'sandbox.create' && change.kind !== 'sandbox.ports') || !change.sb.ports?.length) return;
     const host = await ctx.kernel.readNamespace();
     const hostAddresses = new Set([...host.links.values()].flatMap((l) => l.addrs.map((a) => a.split('/')[0]!)));
-    resolvePublishedPorts(change.sb, {
-      others: [...ctx.before.sandboxes.values()].filter((s) => s.id !== change.sb.id),
-      networks: ctx.before.networks,
-      hostAddresses,
-    });
+    // The ports already published, indexed across changes (only what changed is re-indexed).
+    const taken = this.published.sync(ctx.before.sandboxes, change.sb.id);
+    try {
+      resolvePublishedPorts(change.sb, { others: [], taken, networks: ctx.before.networks, hostAddresses });
+    } finally {
+      this.published.checked(change.sb);
+    }
   }
 
   async apply(change: Change, ctx: ParticipantContext): Promise<Undo | void> {
     // Before the start-up load (the daemon creating its predefined networks) there is
     // nothing incremental to do: reconcile renders everything from state.
-    if (!this.loaded) return;
-    const before = this.loaded;
-    const after = await this.desired(ctx.after);
+    const parts = this.parts;
+    if (!parts) return;
     if (change.kind === 'network.create' && isBridgeNetwork(change.net)) await this.routeLocalnet(ctx, [change.net]);
-    await this.load(before, after);
+    const previous: [string, FirewallModel | undefined][] = [];
+    const diff = emptyDiff();
+    for (const [id, next] of await this.changedParts(change, ctx.after)) {
+      previous.push([id, parts.get(id)]);
+      parts.replace(id, next, diff);
+    }
+    try {
+      await this.loadDiff(parts, diff);
+    } catch (e) {
+      for (const [id, prev] of previous.reverse()) parts.replace(id, prev);
+      throw e;
+    }
     // A new or removed bridge: the accept rules kept in other firewalls follow.
     if (change.kind === 'network.create' || change.kind === 'network.remove') await this.syncHost(ctx.after, ctx, { cached: true });
+    const generation = this.generation;
     return async () => {
-      if (this.loaded === after) await this.load(after, before);
+      if (this.parts !== parts || this.generation !== generation) return;
+      const back = emptyDiff();
+      for (const [id, prev] of previous.reverse()) parts.replace(id, prev, back);
+      await this.loadDiff(parts, back);
     };
+  }
+
+  /**
+   * The parts a change touches, as they are after it (undefined: gone). A sandbox's
+   * elements depend only on it and on the networks it is attached to, so a network change
+   * recomputes the networks' part and the sandboxes on that network, nothing else.
+   */
+  private async changedParts(change: Change, after: StateView): Promise<[string, FirewallModel | undefined][]> {
+    if (change.kind === 'network.create' || change.kind === 'network.remove') {
+      const out: [string, FirewallModel | undefined][] = [[NETWORKS_PART, networkElements(after.networks.values())]];
+      for (const sb of after.sandboxes.values()) {
+        if (Object.values(sb.endpoints).some((ep) => ep.networkId === change.net.id)) out.push([sandboxPart(sb.id), await this.sandboxModel(sb, after)]);
+      }
+      return out;
+    }
+    const sb = after.sandboxes.get(change.sb.id);
+    return [[sandboxPart(change.sb.id), sb ? await this.sandboxModel(sb, after) : undefined]];
   }
 
   async reconcile(link: EngineLink): Promise<void> {
@@ -113,7 +155,7 @@ export class FirewallParticipant implements Participant {
     const now = link.view();
     await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
     await this.readHost(link);
-    await this.fullLoad(await this.desired(now));
+    await this.fullLoad(await this.build(now));
     await this.syncHost(now, link);
     this.startWatcher();
   }
@@ -203,18 +245,26 @@ export class FirewallParticipant implements Participant {
   }
 
   /**
-   * The model of a state, and with --host-firewall obey, published ports that the host's
+   * One sandbox's elements, and with --host-firewall obey, published ports that the host's
    * input filtering would drop are refused too: each becomes a limited port whose allowed
    * sources are the ones the host accepts before it drops (none: nobody). A range is
    * refused whole when any of its ports is (conservative).
    */
-  private async desired(view: StateView): Promise<FirewallModel> {
-    const model = await modelOfView(view);
-    if (this.mode() !== 'obey' || !this.host) return model;
+  private async sandboxModel(sb: SandboxRecord, view: StateView): Promise<FirewallModel> {
+    const model = await sandboxModelAsync(sb, view.networks);
+    if (this.mode() !== 'obey' || !this.host || !sb.ports?.length) return model;
     const host = this.host;
-    const decisions = obeyHostInput(model, view.sandboxes.values(), view.networks, (fam, proto, port) => inputVerdict(host.ruleset, host.report, fam, proto, port));
+    const decisions = obeyHostInput(model, [sb], view.networks, (fam, proto, port) => inputVerdict(host.ruleset, host.report, fam, proto, port));
     if (this.link) for (const d of decisions) this.logOnce(this.link, d);
     return model;
+  }
+
+  /** Every part of a state (start-up, self-heal, a change of the host's input verdicts). */
+  private async build(view: StateView): Promise<ModelParts> {
+    const parts = new ModelParts();
+    parts.replace(NETWORKS_PART, networkElements(view.networks.values()));
+    for (const sb of view.sandboxes.values()) parts.replace(sandboxPart(sb.id), await this.sandboxModel(sb, view));
+    return parts;
   }
 
   /** Explanation of a sandbox's published ports, with the user chain as the kernel has it. */
@@ -259,46 +309,63 @@ export class FirewallParticipant implements Participant {
 
   /** Elements currently loaded (tests and benchmarks). */
   loadedElements(): number {
-    return this.loaded ? elementCount(this.loaded) : 0;
+    return this.parts ? elementCount(this.parts.union) : 0;
   }
 
   /** Elements currently loaded, by set (the metrics). */
   setSizes(): Record<string, number> {
     const out: Record<string, number> = {};
-    if (this.loaded) for (const [set, elements] of Object.entries(this.loaded)) out[set] = elements.size;
+    if (this.parts) for (const [set, elements] of Object.entries(this.parts.union)) out[set] = elements.size;
     return out;
   }
 
   // ------------------------------------------------------------------ loading
 
-  /** Incremental when possible; the whole table when the kernel disagrees with our model. */
-  private async load(from: FirewallModel, to: FirewallModel): Promise<void> {
-    const delta = await renderDiffAsync(await diffModelsAsync(from, to));
-    if (!delta) {
-      this.loaded = to;
-      return;
-    }
+  /**
+   * Loads the elements `parts` gained and lost (`diff`, already applied to `parts`); the
+   * whole table when the kernel disagrees with our model.
+   */
+  private async loadDiff(parts: ModelParts, diff: ModelDiff): Promise<void> {
+    this.generation++;
+    const delta = await renderDiffAsync(settleDiff(diff, parts.union));
+    if (!delta) return;
     try {
       await this.nft.apply(delta);
       this.stats.deltas++;
-      this.loaded = to;
     } catch {
-      // Someone removed the table or elements under us: load everything from the desired model.
-      await this.fullLoad(to);
+      // Someone removed the table or elements under us: load everything from the parts.
+      await this.fullLoad(parts);
     }
   }
 
-  private async fullLoad(model: FirewallModel): Promise<void> {
+  /** From what the kernel holds to `next` (a whole new set of parts), incrementally when possible. */
+  private async replaceAll(next: ModelParts): Promise<void> {
+    if (!this.parts) return this.fullLoad(next);
+    this.generation++;
+    const delta = await renderDiffAsync(await diffModelsAsync(this.parts.union, next.union));
+    if (delta) {
+      try {
+        await this.nft.apply(delta);
+        this.stats.deltas++;
+      } catch {
+        return this.fullLoad(next);
+      }
+    }
+    this.parts = next;
+  }
+
+  private async fullLoad(parts: ModelParts): Promise<void> {
+    this.generation++;
     const withUserTable = !(await this.nft.exists('inet', USER_TABLE, USER_CHAIN));
     try {
-      await this.nft.apply(renderRuleset(model, { withUserTable }));
+      await this.nft.apply(renderRuleset(parts.union, { withUserTable }));
     } catch (e) {
       throw new YardError('KERNEL_FAILED', `loading Switchyard's nftables tables failed: ${(e as Error).message}`, {
         hint: 'nothing was changed; is nf_tables available (nft list ruleset)? the daemon log tells more',
         cause: e,
       });
     }
-    this.loaded = model;
+    this.parts = parts;
     this.stats.fullLoads++;
     this.baseline = await this.snapshot();
   }
@@ -323,7 +390,7 @@ export class FirewallParticipant implements Participant {
    */
   private async checkHost(link: EngineLink): Promise<void> {
     const hk = this.opts.hostKernel;
-    if (!hk || this.mode() === 'off' || !this.loaded) return;
+    if (!hk || this.mode() === 'off' || !this.parts) return;
     const read = await hk.read();
     const fp = hostFingerprint(read.ruleset, read.legacy4, read.legacy6);
     if (this.host && fp === this.host.fingerprint) return;
@@ -331,13 +398,13 @@ export class FirewallParticipant implements Participant {
       const now = link.view();
       this.logOnce(link, `host firewall: the host's other firewall rules changed (${new Date().toISOString()}); checking again`);
       await this.syncHost(now, link);
-      if (this.mode() === 'obey' && this.loaded) await this.load(this.loaded, await this.desired(now));
+      if (this.mode() === 'obey' && this.parts) await this.replaceAll(await this.build(now));
     });
   }
 
   /** Compare the kernel with the last full load; restore from state on any difference. */
   async checkAndHeal(): Promise<string | null> {
-    if (this.healing || !this.link || !this.loaded) return null;
+    if (this.healing || !this.link || !this.parts) return null;
     this.healing = true;
     try {
       await this.checkHost(this.link).catch((e) => this.logOnce(this.link!, `host firewall: check failed: ${(e as Error).message}`));
@@ -350,7 +417,7 @@ export class FirewallParticipant implements Participant {
         if (!again) return;
         const now = link.view();
         await this.routeLocalnet(link, [...now.networks.values()].filter(isBridgeNetwork));
-        await this.fullLoad(await this.desired(now));
+        await this.fullLoad(await this.build(now));
         this.stats.heals++;
         this.stats.lastHealReason = again;
         link.log(`firewall: ${again}; restored Switchyard's nftables tables from state`);
@@ -387,7 +454,5 @@ async function applySysctls(link: EngineLink, ops: KernelOp[]): Promise<void> {
   for (const e of errors) link.log(`firewall: ${e}`);
 }
 
-/** The firewall model of a state (the engine's after-view of a change, or the committed state), from Switchyard's own state only. */
-function modelOfView(view: StateView): Promise<FirewallModel> {
-  return modelOfAsync([...view.networks.values()], [...view.sandboxes.values()]);
-}
+const NETWORKS_PART = 'networks';
+const sandboxPart = (id: string) => `sandbox ${id}`;

@@ -11,8 +11,14 @@
  *    path compression (union-find), built the first time that address is asked for and
  *    kept up to date as ports are taken. `-p 80` repeated 10,000 times is then 10,000
  *    near-constant lookups instead of a scan from 32768 each time.
+ *
+ * `PublishedPorts` keeps one index for the daemon's whole life, brought up to date with
+ * the state before each check (records compared by identity: only the sandboxes that
+ * changed are re-indexed), so publishing one more port costs the same with 20,000 ports
+ * already published as with none.
  */
 import { hostIpsOverlap, type PortMapping, type PortProto } from '../model/ports.js';
+import type { SandboxRecord } from '../model/types.js';
 
 export interface Holder {
   m: PortMapping;
@@ -24,28 +30,27 @@ const slot = (proto: PortProto, port: number) => (proto === 'tcp' ? 0 : proto ==
 
 /** Next free port at or after p (65536 = none), with path compression. */
 class NextFree {
-  /** parent[p] === p: p is free; otherwise a port after p to look from. Index 65536 is a sentinel. */
-  private readonly parent = new Int32Array(MAX_PORT + 2);
-
-  constructor() {
-    for (let p = 0; p < this.parent.length; p++) this.parent[p] = p;
-  }
+  /**
+   * 0: p is free; otherwise a port after p to look from (always > p, so never 0). Index
+   * 65536 is a sentinel that stays free. Zero-filled on creation: nothing to initialise.
+   */
+  private readonly next = new Int32Array(MAX_PORT + 2);
 
   block(p: number): void {
-    this.parent[p] = p + 1;
+    this.next[p] = p + 1;
   }
 
   isFree(p: number): boolean {
-    return this.parent[p] === p;
+    return this.next[p] === 0;
   }
 
   find(p: number): number {
     let root = p;
-    while (this.parent[root] !== root) root = this.parent[root]!;
-    while (this.parent[p] !== root) {
-      const next = this.parent[p]!;
-      this.parent[p] = root;
-      p = next;
+    while (this.next[root] !== 0) root = this.next[root]!;
+    while (p !== root && this.next[p] !== root) {
+      const after = this.next[p]!;
+      this.next[p] = root;
+      p = after;
     }
     return root;
   }
@@ -68,6 +73,29 @@ export class PortIndex {
       if (at) at.push(h);
       else this.byPort.set(k, [h]);
       for (const f of lists) f.nf.block(p);
+    }
+  }
+
+  /**
+   * Forget that `owner` holds the host ports of `m` (the same object given to add). The
+   * next-free structures cannot give a port back, so they are dropped and rebuilt from
+   * `byPort` the next time a free port is asked for.
+   */
+  remove(m: PortMapping, owner: string): void {
+    let removed = false;
+    for (let p = m.hostPort; p <= m.hostPortEnd; p++) {
+      const k = slot(m.proto, p);
+      const at = this.byPort.get(k);
+      if (!at) continue;
+      const rest = at.filter((h) => h.m !== m || h.owner !== owner);
+      if (rest.length === at.length) continue;
+      removed = true;
+      if (rest.length) this.byPort.set(k, rest);
+      else this.byPort.delete(k);
+    }
+    if (removed) {
+      this.free.clear();
+      this.cursor.clear();
     }
   }
 
@@ -117,5 +145,51 @@ export class PortIndex {
       this.free.set(key, f);
     }
     return f.nf;
+  }
+}
+
+/** The published ports of every sandbox of a state, indexed once and kept up to date. */
+export class PublishedPorts {
+  private readonly index = new PortIndex();
+  /** What is indexed, by sandbox ID: its ports array (by identity) and name. */
+  private readonly held = new Map<string, { ports: readonly PortMapping[]; name: string }>();
+
+  /**
+   * The index of the ports of `sandboxes` except `skip` (the sandbox being checked, whose
+   * ports it must not hold). Re-indexes only the sandboxes added, removed or changed
+   * since the last call.
+   */
+  sync(sandboxes: ReadonlyMap<string, SandboxRecord>, skip: string): PortIndex {
+    for (const [id, h] of this.held) {
+      const now = id === skip ? undefined : sandboxes.get(id);
+      if (now && !now.deleting && now.ports === h.ports && now.name === h.name) continue;
+      this.drop(id);
+    }
+    for (const [id, sb] of sandboxes) {
+      if (id === skip || sb.deleting || this.held.has(id) || !sb.ports?.length) continue;
+      this.hold(sb);
+    }
+    return this.index;
+  }
+
+  /**
+   * After `sb`'s ports were checked against (and added to) the index returned by sync:
+   * remember them as its, so the next sync keeps them when the sandbox is stored with
+   * them and drops them when it is not.
+   */
+  checked(sb: SandboxRecord): void {
+    if (sb.ports?.length) this.held.set(sb.id, { ports: sb.ports, name: sb.name });
+  }
+
+  private hold(sb: SandboxRecord): void {
+    for (const m of sb.ports ?? []) if (m.hostPort) this.index.add(m, sb.name);
+    this.held.set(sb.id, { ports: sb.ports ?? [], name: sb.name });
+  }
+
+  private drop(id: string): void {
+    const h = this.held.get(id);
+    if (!h) return;
+    for (const m of h.ports) if (m.hostPort) this.index.remove(m, h.name);
+    this.held.delete(id);
   }
 }

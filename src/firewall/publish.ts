@@ -10,8 +10,13 @@ import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import { PortIndex } from './port-index.js';
 
 export interface PublishContext {
-  /** Every other live sandbox. */
+  /** Every other live sandbox (unless `taken` is given). */
   others: readonly SandboxRecord[];
+  /**
+   * The ports of every other live sandbox, already indexed (PublishedPorts): `others` is
+   * then not read, and the sandbox's own ports are added to it as they are checked.
+   */
+  taken?: PortIndex;
   networks: ReadonlyMap<string, NetworkRecord>;
   /** Addresses configured in the daemon's namespace (no prefix length). */
   hostAddresses: ReadonlySet<string>;
@@ -41,8 +46,11 @@ export function resolvePublishedPorts(sb: SandboxRecord, ctx: PublishContext): v
     });
   }
   // Every port already held, indexed: the checks below are linear in the ports involved.
-  const taken = new PortIndex();
-  for (const o of ctx.others) for (const m of o.ports ?? []) if (m.hostPort) taken.add(m, o.name);
+  let taken = ctx.taken;
+  if (!taken) {
+    taken = new PortIndex();
+    for (const o of ctx.others) for (const m of o.ports ?? []) if (m.hostPort) taken.add(m, o.name);
+  }
 
   for (const m of ports) {
     const spec = specOf(m);

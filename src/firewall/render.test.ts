@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureNetwork, fixtureSandbox, goldenMatrix, port } from '../../test/fixtures/firewall/fixtures.js';
-import { diffModels, diffModelsAsync, elementCount, modelOf, modelOfAsync } from './model.js';
+import { ModelParts, diffModels, diffModelsAsync, elementCount, emptyDiff, modelOf, modelOfAsync, networkElements, sandboxModel, settleDiff } from './model.js';
 import { renderDelta, renderDiff, renderDiffAsync, renderRuleset, splitTables } from './render.js';
 
 const ruleLines = (script: string) => script.split('\n').filter((l) => /^\t\t(?!type |flags |elements|#)\S/.test(l) && !/^\t\t {10}/.test(l));
@@ -38,9 +38,9 @@ describe('renderRuleset', () => {
   it('makes a port range with the same ports one element, and a shifted range one element per port', () => {
     const net = fixtureNetwork({ name: 'app', index: 1 });
     const m = modelOf([net], [fixtureSandbox('web', 0, [net], [port(20000, 20000, 'tcp', '', 999), port(8000, 80, 'udp', '', 9)])]);
-    expect([...m.pr4.keys()]).toEqual(['0.0.0.0/0 . tcp . 20000-20999 : 172.19.0.2']);
+    expect([...m.pr4.keys()]).toEqual(['20000-20999 . tcp . 0.0.0.0/0 : 172.19.0.2']);
     expect(m.pm4.size).toBe(10);
-    expect(m.pm4.has('0.0.0.0/0 . udp . 8009 : 172.19.0.2 . 89')).toBe(true);
+    expect(m.pm4.has('udp . 8009 : 172.19.0.2 . 89')).toBe(true);
   });
 });
 
@@ -53,11 +53,11 @@ describe('renderDelta', () => {
     const before = modelOf([net], [web]);
     const after = modelOf([net], [web, db]);
     expect(renderDelta(before, after)).toBe(
-      'add element inet switchyard pr4 { 0.0.0.0/0 . tcp . 5432 : 172.19.0.3 }\n' +
-        'add element inet switchyard pr6 { ::/0 . tcp . 5432 : fd00:2::3 }\n',
+      'add element inet switchyard pm4 { tcp . 5432 : 172.19.0.3 . 5432 }\n' +
+        'add element inet switchyard pm6 { tcp . 5432 : fd00:2::3 . 5432 }\n',
     );
     expect(renderDelta(after, before)).toBe(
-      'delete element inet switchyard pr4 { 0.0.0.0/0 . tcp . 5432 }\n' + 'delete element inet switchyard pr6 { ::/0 . tcp . 5432 }\n',
+      'delete element inet switchyard pm4 { tcp . 5432 }\n' + 'delete element inet switchyard pm6 { tcp . 5432 }\n',
     );
     expect(renderDelta(after, after)).toBe('');
   });
@@ -106,5 +106,57 @@ describe('step-wise model, diff and delta (what the daemon uses)', () => {
     expect(delta.split('\n').filter(Boolean).map((l) => l.split(' {')[0])).toEqual(['add element inet switchyard pm4', 'add element inet switchyard pr4', 'add element inet switchyard pm6', 'add element inet switchyard pr6']);
     // 20,000 elements built, diffed twice and rendered twice in steps of 2,000: the loop ran.
     expect(ticks).toBeGreaterThan(20);
+  });
+});
+
+describe('ModelParts (what a change recomputes)', () => {
+  const net = fixtureNetwork({ name: 'app', index: 1, ipv6: true });
+  const other = fixtureNetwork({ name: 'other', index: 2, icc: false });
+  const nets = new Map([net, other].map((n) => [n.id, n]));
+  const sbs = Array.from({ length: 50 }, (_, i) => fixtureSandbox(`s${i}`, i, [i % 2 ? net : other], [port(10000 + i, 80), port(20000 + i * 10, 20000 + i * 10, 'tcp', '', 9)]));
+  const partsOf = (list: typeof sbs) => {
+    const p = new ModelParts();
+    p.replace('networks', networkElements(nets.values()));
+    for (const sb of list) p.replace(sb.id, sandboxModel(sb, nets));
+    return p;
+  };
+
+  it('holds the same union as the whole model, and a replacement yields exactly the whole-model delta', () => {
+    const parts = partsOf(sbs);
+    expect(parts.union).toEqual(modelOf([net, other], sbs));
+    const moved = fixtureSandbox('s7', 7, [net], [port(30000, 80, 'udp')]);
+    const after = [...sbs.filter((s) => s.name !== 's3' && s.name !== 's7'), moved];
+    const d = emptyDiff();
+    parts.replace(sbs[3]!.id, undefined, d);
+    parts.replace(sbs[7]!.id, sandboxModel(moved, nets), d);
+    expect(parts.union).toEqual(modelOf([net, other], after));
+    // The same elements as diffing the two whole models, set by set (order aside).
+    const whole = diffModels(modelOf([net, other], sbs), modelOf([net, other], after));
+    const sorted = (m: Record<string, { key: string; value?: string }[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.map((e) => `${e.key}:${e.value}`).sort()]));
+    expect(sorted(d.add)).toEqual(sorted(whole.add));
+    expect(sorted(d.del)).toEqual(sorted(whole.del));
+    expect(d.count).toBe(whole.count);
+    expect(d.count).toBeGreaterThan(0);
+  });
+
+  it('keeps an element two parts hold until both let go of it, and loads it as the union has it', () => {
+    const p = new ModelParts();
+    const a = networkElements([net]);
+    p.replace('a', a);
+    p.replace('b', networkElements([net]));
+    const d1 = p.replace('a', undefined);
+    expect(d1.count).toBe(0);
+    expect(p.union.bridges.size).toBe(1);
+    const d2 = p.replace('b', undefined);
+    expect(d2.del.bridges.map((e) => e.key)).toEqual([`"${String(net.driverState.bridge)}"`]);
+    expect(p.union.bridges.size).toBe(0);
+    // Deleted by one part and added by another within one change: loaded once, as it ends.
+    const d3 = emptyDiff();
+    p.replace('a', a, d3);
+    p.replace('a', undefined, d3);
+    p.replace('b', a, d3);
+    const settled = settleDiff(d3, p.union);
+    expect(settled.del.bridges).toEqual([]);
+    expect(settled.add.bridges.map((e) => e.key)).toEqual([`"${String(net.driverState.bridge)}"`]);
   });
 });

@@ -25,11 +25,14 @@ const PROTOS = 'meta l4proto { tcp, udp, sctp }';
 
 /** Rule text shared by the renderer and `yard port explain`, which cites them. */
 export const RULES = {
-  dnat4: `${PROTOS} dnat ip to ip daddr . meta l4proto . th dport map @pm4`,
-  dnat4Keep: `${PROTOS} dnat ip to ip daddr . meta l4proto . th dport map @pr4`,
+  // Hash maps first (single ports: one lookup whatever their number), then the ranges.
+  dnat4: `meta nfproto ipv4 ${PROTOS} dnat ip to meta l4proto . th dport map @pm4`,
+  dnat4Addr: `${PROTOS} dnat ip to ip daddr . meta l4proto . th dport map @pmaddr4`,
+  dnat4Range: `${PROTOS} dnat ip to th dport . meta l4proto . ip daddr map @pr4`,
   // ::1 cannot be DNATed out of the host (IPv6 has no route_localnet).
-  dnat6: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6`,
-  dnat6Keep: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to ip6 daddr . meta l4proto . th dport map @pr6`,
+  dnat6: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to meta l4proto . th dport map @pm6`,
+  dnat6Addr: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to ip6 daddr . meta l4proto . th dport map @pmaddr6`,
+  dnat6Range: `ip6 daddr != ::1 ${PROTOS} dnat ip6 to th dport . meta l4proto . ip6 daddr map @pr6`,
   toPublished: 'fib daddr type local jump published-ports',
   // The input interface is unknown in postrouting, so "back into its own network" is told
   // by the source address: the network's own subnet leaving through the network's bridge.
@@ -47,9 +50,9 @@ export const RULES = {
   // it is refused. After DNAT the key is the original destination address and the container
   // address and port (nft cannot concatenate the original port, `ct original proto-dst`).
   sources4:
-    'ct state new ct status dnat ct original ip daddr . ip daddr . meta l4proto . th dport @limited4 ct original ip daddr . ip daddr . meta l4proto . th dport . ip saddr != @allowed4 reject with icmp port-unreachable',
+    'ct state new ct status dnat th dport . meta l4proto . ip daddr . ct original ip daddr @limited4 th dport . meta l4proto . ip daddr . ct original ip daddr . ip saddr != @allowed4 reject with icmp port-unreachable',
   sources6:
-    'ct state new ct status dnat ct original ip6 daddr . ip6 daddr . meta l4proto . th dport @limited6 ct original ip6 daddr . ip6 daddr . meta l4proto . th dport . ip6 saddr != @allowed6 reject with icmpv6 port-unreachable',
+    'ct state new ct status dnat th dport . meta l4proto . ip6 daddr . ct original ip6 daddr @limited6 th dport . meta l4proto . ip6 daddr . ct original ip6 daddr . ip6 saddr != @allowed6 reject with icmpv6 port-unreachable',
   sameBridge: 'iifname . oifname @same_bridge accept',
   internalOut: 'iifname @internal drop',
   internalIn: 'oifname @internal drop',
@@ -113,7 +116,7 @@ function chain(c: ChainSpec): string {
 /** The chains of `table inet switchyard`, in order. Fixed: they never depend on state. */
 export function inetChains(): ChainSpec[] {
   return [
-    { name: 'published-ports', hook: null, rules: [RULES.dnat4, RULES.dnat4Keep, RULES.dnat6, RULES.dnat6Keep] },
+    { name: 'published-ports', hook: null, rules: [RULES.dnat4, RULES.dnat4Addr, RULES.dnat4Range, RULES.dnat6, RULES.dnat6Addr, RULES.dnat6Range] },
     // Before NAT (and before conntrack): 127.0.0.0/8 and ::1 are only ever legitimate
     // from lo. route_localnet=1 on our bridges lets DNAT from 127.0.0.1 leave through
     // them; this also keeps it from letting a sandbox reach the host's loopback services.

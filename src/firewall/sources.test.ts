@@ -113,15 +113,15 @@ describe('the sets and the rule', () => {
   const web = fixtureSandbox('web', 0, [net], limit(['8000:80', '9000:90', '20000-20999:20000-20999'], ['8000=10.0.0.0/8,192.168.1.5,fd00:99::/64', '20000=10.1.0.0/16']));
   it('one limited element per port and family, one allowed element per source, a range whole', () => {
     const m = modelOf([net], [web]);
-    expect([...m.limited4.keys()].sort()).toEqual(['0.0.0.0/0 . 172.19.0.2 . tcp . 20000-20999', '0.0.0.0/0 . 172.19.0.2 . tcp . 80']);
+    expect([...m.limited4.keys()].sort()).toEqual(['20000-20999 . tcp . 172.19.0.2 . 0.0.0.0/0', '80 . tcp . 172.19.0.2 . 0.0.0.0/0']);
     expect([...m.allowed4.keys()].sort()).toEqual([
-      '0.0.0.0/0 . 172.19.0.2 . tcp . 20000-20999 . 10.1.0.0/16',
-      '0.0.0.0/0 . 172.19.0.2 . tcp . 80 . 10.0.0.0/8',
-      '0.0.0.0/0 . 172.19.0.2 . tcp . 80 . 192.168.1.5',
+      '20000-20999 . tcp . 172.19.0.2 . 0.0.0.0/0 . 10.1.0.0/16',
+      '80 . tcp . 172.19.0.2 . 0.0.0.0/0 . 10.0.0.0/8',
+      '80 . tcp . 172.19.0.2 . 0.0.0.0/0 . 192.168.1.5',
     ]);
     // The range has no IPv6 source: it is limited on IPv6 too, to nobody.
-    expect([...m.limited6.keys()].sort()).toEqual(['::/0 . fd00:2::2 . tcp . 20000-20999', '::/0 . fd00:2::2 . tcp . 80']);
-    expect([...m.allowed6.keys()]).toEqual(['::/0 . fd00:2::2 . tcp . 80 . fd00:99::/64']);
+    expect([...m.limited6.keys()].sort()).toEqual(['20000-20999 . tcp . fd00:2::2 . ::/0', '80 . tcp . fd00:2::2 . ::/0']);
+    expect([...m.allowed6.keys()]).toEqual(['80 . tcp . fd00:2::2 . ::/0 . fd00:99::/64']);
   });
   it('the forward chain checks them first, with one rule per family whatever the number of ports', () => {
     const fwd = inetChains().find((c) => c.name === 'forward')!;
@@ -153,15 +153,15 @@ describe('explain --from', () => {
   const from = (addr: string, chains = inetChains()) => explainPorts(web, networks, [web], [], chains, { from: addr }).map((e) => e.from!);
   it('names the allowed element that lets a client in', () => {
     const [p8000, p9000] = from('10.9.9.9');
-    expect(p8000).toEqual({ address: '10.9.9.9', allowed: true, why: expect.stringContaining('10.0.0.0/8 is one of'), decidedBy: 'set allowed4 element 0.0.0.0/0 . 172.19.0.2 . tcp . 80 . 10.0.0.0/8' });
+    expect(p8000).toEqual({ address: '10.9.9.9', allowed: true, why: expect.stringContaining('10.0.0.0/8 is one of'), decidedBy: 'set allowed4 element 80 . tcp . 172.19.0.2 . 0.0.0.0/0 . 10.0.0.0/8' });
     expect(p9000.allowed).toBe(true);
     expect(p9000.why).toContain('not limited');
-    expect(from('fd00:99::5')[0]!.decidedBy).toBe('set allowed6 element ::/0 . fd00:2::2 . tcp . 80 . fd00:99::/64');
+    expect(from('fd00:99::5')[0]!.decidedBy).toBe('set allowed6 element 80 . tcp . fd00:2::2 . ::/0 . fd00:99::/64');
   });
   it('names the limited element and the rule that refuse the others', () => {
     const [p8000, p9000, p7000] = from('192.168.1.5');
     expect(p8000.allowed).toBe(false);
-    expect(p8000.decidedBy).toBe(`set limited4 element 0.0.0.0/0 . 172.19.0.2 . tcp . 80 and forward "${RULES.sources4}"`);
+    expect(p8000.decidedBy).toBe(`set limited4 element 80 . tcp . 172.19.0.2 . 0.0.0.0/0 and forward "${RULES.sources4}"`);
     expect(p9000.allowed).toBe(true); // positive control: same client, unlimited port
     expect(p7000.allowed).toBe(false);
     expect(p7000.decidedBy).toContain('loopback-guard');

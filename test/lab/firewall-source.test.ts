@@ -103,11 +103,11 @@ describe('--publish-from with real traffic', () => {
     const [p8000, p9000] = await ex('10.231.0.4');
     expect(p8000.spec).toBe('8000:80/tcp');
     expect(p8000.from).toMatchObject({ address: '10.231.0.4', allowed: false });
-    expect(p8000.from.decidedBy).toContain(`set limited4 element 0.0.0.0/0 . ${webIp} . tcp . 80`);
+    expect(p8000.from.decidedBy).toContain(`set limited4 element 80 . tcp . ${webIp} . 0.0.0.0/0`);
     expect(p9000.from).toMatchObject({ allowed: true });
     expect(p9000.from.why).toContain('not limited');
     const [a8000] = await ex('10.231.0.3');
-    expect(a8000.from).toMatchObject({ allowed: true, decidedBy: `set allowed4 element 0.0.0.0/0 . ${webIp} . tcp . 80 . 10.231.0.0/30` });
+    expect(a8000.from).toMatchObject({ allowed: true, decidedBy: `set allowed4 element 80 . tcp . ${webIp} . 0.0.0.0/0 . 10.231.0.0/30` });
     const [v6] = await ex('fd00:231::4');
     expect(v6.from.allowed).toBe(false);
     const text = await ok(yard(h1(), 'port', 'explain', 'web', '--from', '10.231.0.4'));

@@ -176,7 +176,8 @@ describe('published ports', () => {
     const text = await ok(yard(h1(), 'port', 'explain', 'web'));
     expect(text).toMatch(/-p 127\.0\.0\.1:9090:90\/tcp: .*\n\s+reachable\s+from localhost[^\n]*\n\s+unreachable from host[^\n]*\n\s+unreachable from LAN/);
     expect(text).toContain('inet switchyard loopback-guard: iifname != "lo" ip daddr 127.0.0.0/8 drop');
-    expect(text).toContain('map pm4 element 0.0.0.0/0 . tcp . 8080 : ' + webIp + ' . 80');
+    expect(text).toContain('map pm4 element tcp . 8080 : ' + webIp + ' . 80');
+    expect(text).toContain('map pmaddr4 element 127.0.0.1 . tcp . 9090 : ' + webIp + ' . 90');
     expect(text).toContain('oifname @bridges drop');
   });
 });

@@ -239,10 +239,13 @@ function elemText(e: unknown): string {
 }
 
 /** For a published-port map element `[key, value]`: the host port (or range start) and the container address. */
-function portElement(e: unknown): { port: number; target: string } | undefined {
+/** Where the host port sits in each published-port map's key (docs/firewall.md). */
+const PORT_FIELD: Record<string, number> = { pm4: 1, pm6: 1, pmaddr4: 2, pmaddr6: 2, pr4: 0, pr6: 0 };
+
+function portElement(set: string, e: unknown): { port: number; target: string } | undefined {
   if (!Array.isArray(e) || e.length !== 2) return undefined;
   const key = e[0] as { concat?: unknown[] };
-  const portPart = key.concat?.[2] as number | { range: number[] } | undefined;
+  const portPart = key.concat?.[PORT_FIELD[set]!] as number | { range: number[] } | undefined;
   const port = typeof portPart === 'number' ? portPart : (portPart as { range: number[] } | undefined)?.range?.[0];
   const value = e[1] as string | { concat: unknown[] };
   const target = typeof value === 'string' ? value : String(value.concat[0]);
@@ -400,9 +403,9 @@ export async function findLeaks(info: LabInfo, host: LabHost, opts: LeakCheckOpt
   const byAddr = new Map<string, SandboxJson>();
   for (const sb of sbs) for (const ep of Object.values(sb.NetworkSettings.Networks)) for (const a of [ep.IPAddress, ep.GlobalIPv6Address].filter(Boolean)) byAddr.set(a, sb);
   const portEls: { set: string; port: number; target: string; text: string }[] = [];
-  for (const s of ['pm4', 'pr4', 'pm6', 'pr6']) {
+  for (const s of Object.keys(PORT_FIELD)) {
     for (const e of inet.get(s) ?? []) {
-      const p = portElement(e);
+      const p = portElement(s, e);
       if (!p) leaks.push(`nft map ${s}: element ${elemText(e)} not understood`);
       else portEls.push({ set: s, ...p, text: elemText(e) });
     }
