@@ -13,6 +13,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { BenchClient } from './client.js';
 import {
   budget,
+  measureConcurrent,
   measureConnect,
   measureFifty,
   measureFloors,
@@ -35,6 +36,8 @@ export interface BenchOptions {
 }
 
 const LAB_PREFIX = 'bench-';
+/** Sandboxes of the memory and scale pass (first and last 50 compared). */
+const MANY = 1000;
 // New work starts within the first 180 s; removals may go on 45 s longer; the report and
 // the teardown follow. Past the watchdog the run is abandoned: lab down, exit 2.
 const MEASURE_BUDGET_MS = 180_000;
@@ -103,7 +106,8 @@ export async function runBench(opts: BenchOptions): Promise<number> {
       ['network bench-a', () => c.ok('POST', '/v1.41/networks/create', { Name: 'bench-a' })],
       ['connect + disconnect', () => measureConnect(ctx, series)],
       ['50 sandboxes', () => measureFifty(ctx, series)],
-      ['memory', () => measureMemory(ctx, series, opts.many ?? 500)],
+      ['50 sandboxes, 8 clients', () => measureConcurrent(ctx, series)],
+      ['memory', () => measureMemory(ctx, series, opts.many ?? MANY)],
     ];
     // A failing step ends the measuring, but what was measured is still reported.
     for (const [what, step] of steps) {
@@ -125,7 +129,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
   }
 
   notes.push(`load average at end: ${load()}`);
-  const rows = buildRows(series, opts.many ?? 500);
+  const rows = buildRows(series, opts.many ?? MANY);
   out('');
   for (const line of terminalTable(rows)) out(line);
   for (const n of notes) out(n);

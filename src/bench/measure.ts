@@ -10,7 +10,8 @@ import { run } from '../kernel/exec.js';
 import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
 import type { LabHost } from '../lab/lab.js';
 import { sandboxNetnsPrefix } from '../paths.js';
-import type { BenchClient } from './client.js';
+import { BenchClient } from './client.js';
+import { summarize } from './stats.js';
 
 export interface Budget {
   /** No new measurement starts after this (Date.now()). */
@@ -249,6 +250,42 @@ export async function measureFifty(ctx: BenchCtx, series: Series, rounds = 3): P
   }
 }
 
+/**
+ * 50 detached sandboxes created by `clients` clients at once (each with its own connection,
+ * taking the next name until 50 are made), then removed one after the other (not timed).
+ */
+export async function measureConcurrent(ctx: BenchCtx, series: Series, rounds = 3, clients = 8): Promise<void> {
+  for (let round = 1; round <= rounds && !ctx.budget.expired(); round++) {
+    const conns = Array.from({ length: clients }, () => new BenchClient(ctx.host.socket));
+    const ids: string[] = [];
+    let next = 0;
+    let failure: unknown;
+    const t0 = performance.now();
+    await Promise.all(
+      conns.map(async (c) => {
+        while (next < 50 && failure === undefined) {
+          const i = next++;
+          try {
+            const r = await c.ok('POST', '/yard/v1/sandboxes', { name: `c${round}-${i}`, networks: [{ network: 'bench-a' }], command: ['sleep', '1000'], detached: true });
+            ids.push((JSON.parse(r.text) as { Id: string }).Id);
+          } catch (e) {
+            failure ??= e;
+          }
+        }
+      }),
+    );
+    const ms = performance.now() - t0;
+    for (const c of conns) c.close();
+    for (const id of ids) {
+      if (ctx.budget.cleanupExpired()) break;
+      await ctx.client.ok('DELETE', `/yard/v1/sandboxes/${id}?force=1`);
+    }
+    if (failure) throw failure;
+    record(series, 'fifty.concurrent', ms);
+    ctx.log(`50 sandboxes by ${clients} concurrent clients, round ${round}: created in ${Math.round(ms)} ms`);
+  }
+}
+
 async function daemonRssMiB(ctx: BenchCtx): Promise<{ pid: number; rss: number }> {
   const info = JSON.parse((await ctx.client.ok('GET', '/yard/v1/info')).text) as { pid: number };
   const status = fs.readFileSync(`/proc/${info.pid}/status`, 'utf8');
@@ -277,6 +314,9 @@ export async function measureMemory(ctx: BenchCtx, series: Series, count = 500):
     },
   );
   if (r.created === count) record(series, 'rss.many', full.rss);
+  const first = series.get('many.first50') ?? [];
+  const last = series.get('many.last50') ?? [];
+  if (r.created === count && first.length && last.length) record(series, 'many.ratio', summarize(last).median / summarize(first).median);
   else ctx.log(`memory: budget ran out after ${r.created} sandboxes; the ${count}-sandbox figure is not recorded`);
   const after = await daemonRssMiB(ctx);
   if (r.removed === r.created) record(series, 'rss.after', after.rss);

@@ -24,6 +24,15 @@ describe('bench report', () => {
     expect(connect.cells[7]).toBe(''); // its floor was not measured
   });
 
+  it('judges the scale ratio (last 50 over first 50) against its goal in its own unit', () => {
+    const rows = buildRows(new Map([['many.ratio', [1.05]], ['fifty.concurrent', [300]]]), 1000);
+    const ratio = rows.find((r) => r.key === 'many.ratio')!;
+    expect(ratio.cells.slice(0, 3)).toEqual(['sandbox create, last 50 / first 50 of 1000 (medians)', '1', '1.05×']);
+    expect(ratio.cells[5]).toBe('≤ 1.1×: met');
+    expect(buildRows(new Map([['many.ratio', [1.9]]]), 1000)[0]!.cells[5]).toBe('≤ 1.1×: MISSED');
+    expect(rows.find((r) => r.key === 'fifty.concurrent')!.cells[5]).toBe('≤ 250 ms: MISSED');
+  });
+
   it('shows a single value once, with its unit and the sandbox count in the label', () => {
     const rss = buildRows(series, 500).find((r) => r.key === 'rss.many')!;
     expect(rss.cells.slice(0, 5)).toEqual(['daemon VmRSS, 500 sandboxes', '1', '150 MiB', '', '']);

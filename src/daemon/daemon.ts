@@ -26,6 +26,7 @@ import type { HostFirewallMode } from '../firewall/host-firewall.js';
 import { sandboxNetnsPrefix, socketPathFor, stateDirFor } from '../paths.js';
 import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
+import { closeNetnsPool, enableNetnsPool } from '../kernel/netns.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
 import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
 import { serveDockerPlugin } from './docker-plugin.js';
@@ -241,6 +242,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await agent?.ensureGatewayBridge();
     agent?.start();
     engine.startLeases();
+    // Fresh sandbox namespaces made while idle: a sandbox create only names one.
+    if (!enableNetnsPool()) log('namespaces: libc unavailable through koffi; `ip netns` processes make them');
 
     const app = createApp(engine, () => ({
       instance: opts.instance,
@@ -332,6 +335,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         // Links removed a moment ago are deleted before the daemon goes (a few at most, tens of ms each).
         await Promise.race([engine.kernel.settle?.(), new Promise((r) => setTimeout(r, 5000).unref())]);
         for (const p of engine.participants) await p.close?.();
+        closeNetnsPool();
         fs.rmSync(socket, { force: true });
         unlock();
       },

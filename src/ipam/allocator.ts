@@ -180,6 +180,14 @@ function lowestFree(p: ParsedPool, inUse: ReadonlyMap<string, string>): Addr | n
   const family = p.subnet.family;
   const reserved = reservedAddresses(p.pool);
   const { first, last } = prefixRange(p.range);
+  if (family === 4) {
+    // Plain numbers, not bigints: the walk passes every address in use below the first free one.
+    for (let v = Number(first), end = Number(last); v <= end; v++) {
+      const text = `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+      if (!reserved.has(text) && !inUse.has(text)) return { family, value: BigInt(v) };
+    }
+    return null;
+  }
   for (let value = first; value <= last; value++) {
     const text = formatAddr({ family, value });
     if (!reserved.has(text) && !inUse.has(text)) return { family, value };

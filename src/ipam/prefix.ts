@@ -94,7 +94,9 @@ export function parseAddr(text: string): Addr | null {
 }
 
 function formatV4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
+  // Plain numbers: the allocator formats every candidate it walks past.
+  const n = Number(value & 0xffffffffn);
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
 /** RFC 5952: lowercase, no leading zeros, the longest (first on a tie) run of 2+ zero groups as `::`. */

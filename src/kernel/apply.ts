@@ -14,6 +14,7 @@ import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
 import { applyNetlink, netlinkAvailable } from './netlink.js';
+import { runNetnsOp } from './netns.js';
 import { isNetlinkOp, type NetlinkOp } from './rtnl.js';
 
 interface Group {
@@ -75,6 +76,9 @@ async function attachNetns(name: string, nsPath: string): Promise<string | null>
 }
 
 async function runSingle(op: KernelOp): Promise<string | null> {
+  // Namespaces and their sysctls without a process (netns.ts); `ip` when that is unavailable.
+  const done = runNetnsOp(op);
+  if (done !== undefined) return done;
   if (op.op === 'netns.attach') return attachNetns(op.name, op.path);
   if (op.op === 'sysctl.set') {
     if (!op.ns) {

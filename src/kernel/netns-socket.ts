@@ -117,6 +117,19 @@ function insideNetns<T>(ns: string, fn: (c: Libc) => T): T {
   }
 }
 
+/**
+ * Put the calling thread back into the daemon's own namespace (after an unshare or setns of
+ * its own); aborts the daemon when it cannot, as every excursion here does.
+ */
+export function returnHome(): void {
+  switchBack(getLibc(), homeNs());
+}
+
+/** Open the daemon's own namespace now, before the first excursion (the way back must be known first). */
+export function rememberHome(): void {
+  homeNs();
+}
+
 function switchBack(c: Libc, back: { fd: number; ino: number; dev: number }): void {
   let ok = c.setns(back.fd, CLONE_NEWNET) === 0;
   if (ok) {

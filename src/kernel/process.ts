@@ -1,7 +1,8 @@
 /**
  * Sandbox processes. A detached sandbox's process is started through `ip netns exec`
  * (which also bind-mounts /etc/netns/<ns>/{resolv.conf,hosts} over /etc) in its own
- * session, so it outlives the daemon. It is identified by PID plus its start time from
+ * session, so it outlives the daemon. `unshare -m` then gives it a private copy of that
+ * mount namespace (see sandboxExecArgv). It is identified by PID plus its start time from
  * /proc/<pid>/stat, so a recycled PID is never mistaken for it. PID 1 on these machines
  * reaps orphans late, so a zombie counts as exited.
  */
@@ -33,10 +34,40 @@ export interface Started {
   child: ChildProcess;
 }
 
+let unshareBin: string | null | undefined;
+function findUnshare(): string | null {
+  if (unshareBin !== undefined) return unshareBin;
+  unshareBin = null;
+  for (const dir of (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    try {
+      fs.accessSync(`${dir}/unshare`, fs.constants.X_OK);
+      unshareBin = `${dir}/unshare`;
+      break;
+    } catch {
+      /* next */
+    }
+  }
+  return unshareBin;
+}
+
+/**
+ * The command line that runs `command` in sandbox namespace `netns` (the daemon's own for
+ * null). `ip netns exec` gives the process a mount namespace that is a slave of the host's,
+ * so every namespace later mounted under /run/netns would be copied into it: with N
+ * sandboxes running, each create and remove would cost N mount copies. `unshare -m` (its
+ * default propagation is private, and it execs without forking, so the PID stays the one
+ * started) cuts the process off from that propagation, as a container's mounts are.
+ */
+export function sandboxExecArgv(netns: string | null, command: string[]): [string, string[]] {
+  if (!netns) return [command[0]!, command.slice(1)];
+  const unshare = findUnshare();
+  return ['ip', ['netns', 'exec', netns, ...(unshare ? [unshare, '-m', '--propagation', 'private', '--'] : []), ...command]];
+}
+
 export function startSandboxProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started {
   const fd = fs.openSync(logFile, 'a', 0o600);
   try {
-    const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...command]] : [command[0]!, command.slice(1)];
+    const [cmd, args] = sandboxExecArgv(netns, command);
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
     // A command that cannot be run (not found, not executable) is reported by an 'error'
     // event after this returns: without a listener it would end the daemon.

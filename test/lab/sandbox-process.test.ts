@@ -4,6 +4,7 @@
  * namespace), identified by PID and start time. A caller cannot make it kill anything else.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { api, eventually, exec, inspectSandbox, ok, pidAlive, sleep, withLab, yard } from './helpers.js';
 
@@ -43,5 +44,25 @@ describe('a reported sandbox process', () => {
     await ok(yard(h(), 'rm', '-f', 'fg'));
     expect(await eventually(async () => !pidAlive(pid), { timeoutMs: 5_000, intervalMs: 50 })).toBe(true);
     await fg;
+  });
+
+  it("has its own resolv.conf and hosts, and namespaces mounted after it started are not copied into its mounts", async () => {
+    await ok(yard(h(), 'run', '-d', '--name', 'm1', '--', 'sleep', '60'));
+    const first = await inspectSandbox(h(), 'm1');
+    await ok(yard(h(), 'run', '-d', '--name', 'm2', '--', 'sleep', '60'));
+    const second = await inspectSandbox(h(), 'm2');
+    try {
+      // The second sandbox's namespace is a real one under /run/netns (made in the daemon, no `ip netns add`).
+      expect(fs.statSync(`/run/netns/${second.Netns}`).ino).not.toBe(fs.statSync(`/run/netns/${first.Netns}`).ino);
+      const mounts = fs.readFileSync(`/proc/${first.State.Pid}/mountinfo`, 'utf8');
+      // Positive control: the first process's view has its own files bind-mounted over /etc, and its own namespace.
+      expect(mounts).toMatch(/ \/etc\/resolv\.conf /);
+      expect(mounts).toContain(`/run/netns/${first.Netns} `);
+      expect(fs.readFileSync(`/proc/${first.State.Pid}/root/etc/hosts`, 'utf8')).toContain('m1');
+      // The second sandbox's namespace, mounted later, did not propagate into it.
+      expect(mounts).not.toContain(`/run/netns/${second.Netns} `);
+    } finally {
+      await ok(yard(h(), 'rm', '-f', 'm1', 'm2'));
+    }
   });
 });

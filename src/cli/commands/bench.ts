@@ -50,7 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
         'about 2.5 minutes more on a quiet host.',
     )
     .option('--runs <n>', 'recorded runs per measurement, at least 30', count('--runs', 30), 30)
-    .option('--many <n>', 'sandboxes for the memory figure', count('--many', 1), 500)
+    .option('--many <n>', 'sandboxes for the memory and scale figures (first and last 50 compared)', count('--many', 1), 1000)
     .option('--no-write', 'only print; do not write bench/results/latest.md or docs/performance.md')
     .option('--only <parts>', `run only these parts, comma-separated: ${PARTS.join(', ')} (default: all but vm-datapath)`, onlyParts)
     .action(async (o: { runs: number; many: number; write: boolean; only?: string[] }) => {

@@ -11,6 +11,7 @@ import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { psPortsCell, type PortMapping } from '../../model/ports.js';
 import { SANDBOX_ENV } from '../../model/types.js';
+import { sandboxExecArgv } from '../../kernel/process.js';
 import { ago, collect, keyValues, table, truncate, forEachRef } from '../format.js';
 
 interface SandboxJson {
@@ -37,7 +38,7 @@ function statusText(s: SandboxJson): string {
 
 /** Run a command in a sandbox's namespace with the terminal attached; resolves to its exit code. */
 function runAttached(netns: string | null, argv: string[], env?: NodeJS.ProcessEnv, onStart?: (pid: number) => void): Promise<number> {
-  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0]!, argv.slice(1)];
+  const [cmd, args] = sandboxExecArgv(netns, argv);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'inherit', env: env ?? process.env });
     const forward = (sig: NodeJS.Signals) => () => child.kill(sig);

@@ -17,6 +17,8 @@ Environment:
                               (default 172.17.0.0/16; later starts keep the subnet it was created with)
   YARD_EXEC=spawn             run each ip/nft command as its own process instead of through the daemon's
                               long-lived command shells (slower; for troubleshooting)
+  YARD_NETNS=ip               make and delete sandbox namespaces with \`ip netns\` processes instead of in the
+                              daemon (no pool of namespaces made ahead of time; slower; for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
   YARD_LOG_LEVEL              the log level when --log-level is not given
 
