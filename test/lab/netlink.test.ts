@@ -60,7 +60,9 @@ describe('rtnetlink from the daemon', () => {
     expect(out.routeGone).toBe(true);
   });
   it('a removal answers with the link down; the name is free again for the next plan; the delete finishes behind', () => {
-    expect(out.afterDelUp).toBe(false);
+    expect(out.removalErrors).toEqual([]);
+    // Right after the answer the link is still there, down (or already deleted on a fast machine).
+    expect(['down', 'gone']).toContain(out.afterDel);
     expect(out.pingAfterDel).toBe(false);
     // Positive control: the same link made again carries traffic.
     expect(out.pingAgain).toBe(true);
