@@ -12,6 +12,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { bindInNetns, closeFd } from '../kernel/netns-socket.js';
+import { addressOf, sendTo } from '../kernel/udp-batch.js';
+import type { FastPath } from './fast-path.js';
 import { MAX_TCP_MESSAGE } from './message.js';
 import { EMBEDDED_DNS } from './records.js';
 import type { Budget, TcpPool } from './tcp-pool.js';
@@ -25,12 +27,16 @@ export type Handler = (query: Buffer, tcp: boolean, from: string) => Buffer | nu
 export interface ListenerEvents {
   tcpRejected(): void;
   error(what: string): void;
+  /** A UDP query the fast path passed on was answered at once: the fast path may learn its answer. */
+  answered?(fastSlot: number, query: Buffer): void;
 }
 
 export class SandboxListener {
   /** The upstream transport (none for a gateway listener: answers are forwarded through the asking sandbox's). */
   readonly transport?: NetnsTransport;
   private udp?: dgram.Socket;
+  /** With the fast path: its slot for this listener's UDP socket, which the listener owns (and closes). */
+  private fast?: { path: FastPath; slot: number; fd: number };
   private tcp?: net.Server;
   private conns = new Set<net.Socket>();
   private closed = false;
@@ -82,25 +88,21 @@ export class SandboxListener {
    * connections are admitted to `pool` (shared by every sandbox); forwarded TCP queries
    * take their upstream socket from `upstreamTcp` (shared too).
    */
-  static async open(sandboxId: string, netns: string, handle: Handler, events: ListenerEvents, pool: TcpPool, upstreamTcp: Budget): Promise<SandboxListener> {
+  static async open(sandboxId: string, netns: string, handle: Handler, events: ListenerEvents, pool: TcpPool, upstreamTcp: Budget, fast?: FastPath | null): Promise<SandboxListener> {
     const l = new SandboxListener(sandboxId, netns, handle, events, pool, upstreamTcp);
     const fds = bindInNetns(netns, EMBEDDED_DNS, 53);
-    try {
-      const udp = dgram.createSocket('udp4');
-      l.udp = udp;
-      udp.on('message', (msg, rinfo) => l.onDatagram(msg, rinfo));
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind({ fd: fds.udp }, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-      udp.on('error', (e) => events.error(`udp socket in ${netns}: ${e.message}`));
-    } catch (e) {
-      closeFd(fds.tcp);
-      l.close();
-      throw e;
+    if (fast?.running) {
+      // The fast path's thread reads the socket; what it does not answer comes back here.
+      const fd = fds.udp;
+      l.fast = { path: fast, fd, slot: fast.add(fd, { onMiss: (q, from) => l.onFastMiss(q, from), onLost: () => l.adoptUdp(fd) }) };
+    } else {
+      try {
+        await l.adoptUdpNow(fds.udp);
+      } catch (e) {
+        closeFd(fds.tcp);
+        l.close();
+        throw e;
+      }
     }
     l.tcp = net.createServer((c) => l.onConnection(c));
     l.tcp.on('error', (e) => events.error(`tcp socket in ${netns}: ${e.message}`));
@@ -112,6 +114,45 @@ export class SandboxListener {
       throw e;
     });
     return l;
+  }
+
+  /** Read the UDP socket with Node's dgram (without the fast path, or once it is gone). */
+  private async adoptUdpNow(fd: number): Promise<void> {
+    const udp = dgram.createSocket('udp4');
+    this.udp = udp;
+    udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind({ fd }, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    udp.on('error', (e) => this.events.error(`udp socket in ${this.netns}: ${e.message}`));
+  }
+
+  private adoptUdp(fd: number): void {
+    this.fast = undefined;
+    if (this.closed) return void closeFd(fd);
+    this.adoptUdpNow(fd).catch((e: unknown) => this.events.error(`udp socket in ${this.netns}: ${(e as Error).message}`));
+  }
+
+  private onFastMiss(msg: Buffer, from: Buffer): void {
+    const fast = this.fast;
+    if (!fast || this.closed) return;
+    const send = (answer: Buffer | null) => {
+      if (answer && !this.closed) sendTo(fast.fd, answer, from);
+    };
+    try {
+      const r = this.handle(msg, false, addressOf(from));
+      if (r instanceof Promise) r.then(send, (e: unknown) => this.events.error(`udp query: ${(e as Error).message}`));
+      else {
+        send(r);
+        if (r) this.events.answered?.(fast.slot, msg);
+      }
+    } catch (e) {
+      this.events.error(`udp query: ${(e as Error).message}`);
+    }
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -185,6 +226,11 @@ export class SandboxListener {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.fast) {
+      const fd = this.fast.fd;
+      this.fast.path.remove(this.fast.slot, () => closeFd(fd));
+      this.fast = undefined;
+    }
     try {
       this.udp?.close();
     } catch {

@@ -14,8 +14,8 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/type
 import { getDriver } from '../drivers/index.js';
 import type { ResolvInput } from './sandbox-files.js';
 
-/** Docker's TTL for container records. */
-export const LOCAL_TTL = 600;
+/** Docker's TTL for container records (defined with the fast path's wire format, which the resolver's worker thread loads alone). */
+export { LOCAL_TTL } from './fast-answer.js';
 export const EMBEDDED_DNS = '127.0.0.11';
 /** Label naming an extra DNS domain under which a network's names answer (Podman's dns.podman). */
 export const DNS_DOMAIN_LABEL = 'switchyard.dns.domain';

@@ -11,6 +11,10 @@
  * case the resolver answers REFUSED at once (nothing may leave an internal network, and a
  * quick refusal beats a client timeout).
  *
+ * The batched fast path (fast-path.ts) reads the sandboxes' UDP sockets on a thread of its
+ * own and answers repeated A/AAAA queries for local names from bytes this resolver taught it
+ * (`learn`, after answering the first); `rebuild` invalidates them on every records change.
+ *
  * Backpressure: forwarded queries in flight are bounded per sandbox; over the bound a
  * query gets SERVFAIL immediately and `overload` counts it. TCP connections of all
  * sandboxes share one pool bounded by a cap derived from the daemon's descriptor limit
@@ -25,6 +29,9 @@ import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { Change, EngineLink, Participant, ParticipantConfig, ParticipantContext, StateView, Undo } from '../engine/participants.js';
 import type { ResolvInput } from './sandbox-files.js';
 import { SandboxListener } from './listener.js';
+import { FastPath } from './fast-path.js';
+import { addressBytes, readFastQuery } from './fast-answer.js';
+import { STAT } from './fast-protocol.js';
 import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
 import {
   buildRecords,
@@ -49,6 +56,8 @@ export interface DnsStats {
   queriesTcp: number;
   local: number;
   nodata: number;
+  /** Of `local` and `nodata` over UDP: answered by the batched fast path (fast-path.ts) from cached bytes. */
+  fastPath: number;
   forwarded: number;
   upstreamTimeouts: number;
   servfail: number;
@@ -103,7 +112,7 @@ export class EmbeddedDns implements Participant {
   private daemonDns: readonly string[] = [];
   private log: (m: string) => void = () => {};
   private counters = {
-    queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
+    queriesUdp: 0, queriesTcp: 0, local: 0, nodata: 0, fastPath: 0, forwarded: 0, upstreamTimeouts: 0, servfail: 0,
     refusedInternal: 0, malformed: 0, truncated: 0, overload: 0, tcpRejected: 0, tcpShed: 0, tcpTimedOut: 0, errors: 0,
   };
   /**
@@ -111,11 +120,20 @@ export class EmbeddedDns implements Participant {
    * the resolver itself, 1: forwarded upstream) and rcode, at `source * 16 + rcode`; their
    * latency per source (query in, answer out); forwarded queries no upstream answered.
    */
-  readonly tally = {
+  private readonly answerTally = {
     answers: new Float64Array(32),
     latency: [new FastHistogram(DNS_LATENCY_BUCKETS), new FastHistogram(DNS_LATENCY_BUCKETS)] as const,
     upstreamFailed: 0,
   };
+  get tally() {
+    this.foldFast();
+    return this.answerTally;
+  }
+  /** The batched fast path (fast-path.ts): started with the first sandbox listener; null when it cannot run. */
+  private fast: FastPath | null | undefined;
+  private fastStarting?: Promise<FastPath | null>;
+  /** The fast path's counters as of the last fold into `counters` and `tally`. */
+  private fastFolded = new Float64Array(0);
   /** The caps on TCP connections and upstream TCP sockets, from the descriptor limit. */
   limits: DnsTcpLimits;
   private pool: TcpPool;
@@ -150,7 +168,28 @@ export class EmbeddedDns implements Participant {
     this.log(`dns: descriptor limit now ${next.nofile}: at most ${next.tcpMax} TCP connections and ${next.upstreamTcpMax} upstream TCP sockets in all`);
   }
 
+  /** Add what the fast path answered since the last fold to the counters and the metrics. */
+  private foldFast(): void {
+    const now = this.fast?.counts;
+    if (!now) return;
+    if (this.fastFolded.length !== now.length) this.fastFolded = new Float64Array(now.length);
+    const d = (i: number) => now[i]! - this.fastFolded[i]!;
+    const local = d(STAT.local);
+    const nodata = d(STAT.nodata);
+    this.counters.queriesUdp += local + nodata;
+    this.counters.local += local;
+    this.counters.nodata += nodata;
+    this.counters.fastPath += local + nodata;
+    this.answerTally.answers[0]! += local + nodata;
+    const h = this.answerTally.latency[0];
+    for (let i = 0; i < h.counts.length; i++) h.counts[i]! += d(STAT.buckets + i);
+    h.count += d(STAT.latencyCount);
+    h.sum += d(STAT.latencySum);
+    this.fastFolded.set(now);
+  }
+
   get stats(): DnsStats {
+    this.foldFast();
     const { errors, ...rest } = this.counters;
     return {
       ...rest,
@@ -265,6 +304,7 @@ export class EmbeddedDns implements Participant {
     this.listeners.clear();
     this.gateways.clear();
     this.pool.close();
+    this.fast?.stop();
   }
 
   // ------------------------------------------------------------ state
@@ -288,6 +328,8 @@ export class EmbeddedDns implements Participant {
   }
 
   private rebuild(): void {
+    // Before the new records answer: no cached answer of the fast path outlives this change.
+    this.fast?.invalidate();
     this.records = buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
     this.holders.clear();
     for (const sb of this.sbs.values()) {
@@ -354,8 +396,10 @@ export class EmbeddedDns implements Participant {
           this.counters.errors++;
           this.log(`dns: ${what}`);
         },
+        answered: (slot: number, q: Buffer) => this.learn(sb.id, slot, q),
       };
-      const l = await SandboxListener.open(sb.id, sb.netns!, (q, tcp) => this.handle(sb.id, q, tcp), events, this.pool, this.upstreamTcp);
+      const fast = await this.fastPath();
+      const l = await SandboxListener.open(sb.id, sb.netns!, (q, tcp) => this.handle(sb.id, q, tcp), events, this.pool, this.upstreamTcp, fast);
       this.listeners.set(sb.id, l);
       return true;
     } catch (e) {
@@ -364,6 +408,41 @@ export class EmbeddedDns implements Participant {
         cause: e,
       });
     }
+  }
+
+  private async fastPath(): Promise<FastPath | null> {
+    if (this.fast !== undefined) return this.fast?.running ? this.fast : null;
+    this.fastStarting ??= FastPath.start((m) => this.log(m)).then((f) => {
+      // Counting carries on from where a previous fast path left off.
+      this.foldFast();
+      this.fastFolded = new Float64Array(0);
+      this.fast = f;
+      return f;
+    });
+    return this.fastStarting;
+  }
+
+  /**
+   * After the JavaScript path answered a UDP query the fast path passed on: if the answer
+   * is one the fast path can give (A/AAAA of a local name with one address, or none),
+   * teach it, valid until the next records change.
+   */
+  private learn(sandboxId: string, slot: number, raw: Buffer): void {
+    if (!this.fast) return;
+    const fq = readFastQuery(raw, 0, raw.length);
+    const sb = fq && this.sbs.get(sandboxId);
+    if (!fq || !sb) return;
+    const parsed = parseQuery(raw);
+    if (!parsed.ok) return;
+    const hit = lookupLocal(this.records, sb, parsed.query.question.name, parsed.query.question.type);
+    let rdata: Uint8Array[];
+    if (hit.kind === 'nodata') rdata = [];
+    else if (hit.kind === 'addresses' && hit.addresses.length === 1) {
+      const b = addressBytes(hit.addresses[0]!, fq.qtype);
+      if (!b) return;
+      rdata = [b];
+    } else return;
+    this.fast.learn(slot, fq.key, rdata);
   }
 
   private closeListener(id: string): void {
@@ -401,8 +480,8 @@ export class EmbeddedDns implements Participant {
 
   /** Count an answer by source and rcode (the low 4 bits of header byte 3), and its latency. */
   private counted(source: 0 | 1, answer: Buffer, t0: number): Buffer {
-    this.tally.answers[source * 16 + (answer[3]! & 15)]!++;
-    this.tally.latency[source].observe((performance.now() - t0) / 1000);
+    this.answerTally.answers[source * 16 + (answer[3]! & 15)]!++;
+    this.answerTally.latency[source].observe((performance.now() - t0) / 1000);
     return answer;
   }
 
@@ -443,7 +522,7 @@ export class EmbeddedDns implements Participant {
       this.counters.upstreamTimeouts += r.timeouts;
       if (r.reply) return r.reply;
       this.counters.servfail++;
-      this.tally.upstreamFailed++;
+      this.answerTally.upstreamFailed++;
       return reply(q, RCODE.SERVFAIL);
     });
   }

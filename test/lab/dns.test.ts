@@ -223,6 +223,29 @@ describe('embedded DNS', () => {
     expect(await ok(inside('hosts', 'getent', 'hosts', 'db.example'))).toMatch(/^10\.1\.2\.3\s+db\.example/);
   });
 
+  it('answers repeated queries from the fast path, and never after the record changed', async () => {
+    await sleeper('hot', '--network', 'app', '--ip', '172.30.1.201');
+    const stats = async () => (await yardJson<Record<string, number>>(h(), 'dns', 'stats', '--json')).fastPath!;
+    const before = await stats();
+    // The first query goes through the resolver and teaches the fast path; the rest are served
+    // from it (dig sends EDNS0 with a cookie; +noedns and another case are other shapes of the same key).
+    const asked = [...Array(10).fill('hot'), 'HoT', '+noedns hot', 'hot.app', 'hot AAAA'];
+    const got = await digs('web2', asked);
+    expect(got).toEqual([...Array(13).fill(['172.30.1.201']), []]);
+    // (The daemons inherit the test's environment: with the fast path switched off, only the answers are checked.)
+    if (process.env.YARD_DNS_FASTPATH !== 'off') expect(await stats()).toBeGreaterThanOrEqual(before + 8);
+    else expect(await stats()).toBe(before);
+    // Warm, then gone: the name must not answer from a cached answer after rm returns.
+    expect(await digs('web2', ['hot', 'hot'])).toEqual([['172.30.1.201'], ['172.30.1.201']]);
+    await ok(yard(h(), 'rm', '-f', 'hot'));
+    await freshNeighbours('web2');
+    expect(await status('web2', 'hot')).toEqual({ status: 'NXDOMAIN', answers: [] });
+    // The same name back with another address: the new one, at once.
+    await sleeper('hot', '--network', 'app', '--ip', '172.30.1.202');
+    expect(await digs('web2', ['hot', 'hot', 'hot'])).toEqual([['172.30.1.202'], ['172.30.1.202'], ['172.30.1.202']]);
+    await ok(yard(h(), 'rm', '-f', 'hot'));
+  });
+
   it('explains what the resolver answers and why', async () => {
     const local = await ok(yard(h(), 'dns', 'explain', 'web2', '--from', 'web1'));
     expect(local).toContain('NOERROR (local, network app)');

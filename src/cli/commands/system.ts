@@ -19,6 +19,10 @@ Environment:
                               long-lived command shells (slower; for troubleshooting)
   YARD_NETNS=ip               make and delete sandbox namespaces with \`ip netns\` processes instead of in the
                               daemon (no pool of namespaces made ahead of time; slower; for troubleshooting)
+  YARD_NETLINK=off            change links, addresses and routes with \`ip -batch\` processes and read them with
+                              \`ip -j\` instead of rtnetlink from the daemon (slower; for troubleshooting)
+  YARD_DNS_FASTPATH=off       answer every DNS query through the resolver's JavaScript path, one datagram at a
+                              time, instead of the batched fast path's thread (for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
   YARD_LOG_LEVEL              the log level when --log-level is not given
 
