@@ -102,7 +102,8 @@ export class EmbeddedDns implements Participant {
   private sbs: ReadonlyMap<string, SandboxRecord> = new Map();
   /** Sandboxes on other hosts (overlay networks), handed over by the cluster agent. */
   private remote: SandboxRecord[] = [];
-  private records: Records = { networks: new Map() };
+  /** Built on first use after a change (a burst of creates with no query between builds nothing). */
+  private recordsCache: Records | undefined;
   private listeners = new Map<string, SandboxListener>();
   /** By network ID: listeners on the gateway address of networks labelled DNS_GATEWAY_LABEL. */
   private gateways = new Map<string, SandboxListener>();
@@ -260,7 +261,7 @@ export class EmbeddedDns implements Participant {
       }
       case 'disconnect': {
         const next = this.sbs.get(change.sb.id);
-        if (!next || !usesEmbeddedDns(this.records, next)) this.closeListener(change.sb.id);
+        if (!next || !this.usesResolver(next)) this.closeListener(change.sb.id);
         return;
       }
       case 'network.remove':
@@ -327,11 +328,23 @@ export class EmbeddedDns implements Participant {
     this.rebuild();
   }
 
+  private get records(): Records {
+    this.recordsCache ??= buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
+    return this.recordsCache;
+  }
+
+  /** Whether a sandbox uses the resolver, judged from its own networks alone (no records of every sandbox built for it). */
+  private usesResolver(sb: SandboxRecord): boolean {
+    const networks = Object.keys(sb.endpoints).map((id) => this.nets.get(id)).filter((n): n is NetworkRecord => !!n);
+    return usesEmbeddedDns(buildRecords(networks, []), sb);
+  }
+
   private rebuild(): void {
     // Before the new records answer: no cached answer of the fast path outlives this change.
     this.fast?.invalidate();
-    this.records = buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
+    this.recordsCache = undefined;
     this.holders.clear();
+    if (!this.gateways.size) return;
     for (const sb of this.sbs.values()) {
       for (const ep of Object.values(sb.endpoints)) {
         if (!this.gateways.has(ep.networkId)) continue;
@@ -383,7 +396,7 @@ export class EmbeddedDns implements Participant {
 
   /** Open the sandbox's sockets if it needs them; true if this call opened them. */
   private async syncListener(sb: SandboxRecord): Promise<boolean> {
-    const needs = usesEmbeddedDns(this.records, sb);
+    const needs = this.usesResolver(sb);
     if (!needs) {
       this.closeListener(sb.id);
       return false;
