@@ -121,9 +121,12 @@ export const bridgeDriver: NetworkDriver = {
     return plan;
   },
 
-  planLeave(_net: NetworkRecord, _sb: SandboxRecord, ep: EndpointRecord): Plan {
+  planLeave(_net: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Plan {
     // Deleting one end of a veth deletes both.
-    return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id) }];
+    // The sandbox's end is named for a removal that answers before the kernel's delete (a
+    // runtime that took the interface over may have renamed it: not then).
+    const peer = sb.netns && ep.ifname && sb.runtime?.mode !== 'handover' ? { peer: { ns: sb.netns, name: ep.ifname } } : {};
+    return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id), ...peer }];
   },
 
   planGatewayRoutes: gatewayRoutesViaPools,

@@ -10,6 +10,7 @@
  */
 import { step } from '../observe/steps.js';
 import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
@@ -169,6 +170,15 @@ function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name
     const down: KernelOp = { op: 'link.set', ns: op.ns, name: op.name, up: false };
     standsFor.set(down, op);
     now.push(down);
+    if (op.peer) {
+      // The other end (a sandbox's ethN) is set down and renamed out of the way: its name
+      // is free for the next connect at once.
+      const peerDown: KernelOp = { op: 'link.set', ns: op.peer.ns, name: op.peer.name, up: false };
+      const rename: KernelOp = { op: 'link.set', ns: op.peer.ns, name: op.peer.name, newName: `ygc${randomBytes(4).toString('hex')}` };
+      standsFor.set(peerDown, op);
+      standsFor.set(rename, op);
+      now.push(peerDown, rename);
+    }
     later.push({ ns: op.ns, name: op.name });
   });
   return { now, later };
@@ -176,15 +186,15 @@ function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name
 
 function deleteBehind(items: Array<{ ns?: string; name: string }>): void {
   for (const { ns, name } of items) {
-    const key = linkKey(ns, name);
+    const keys = [linkKey(ns, name)];
     const p = gcChain.then(async () => {
       const r = await applyNetlink(ns, [{ op: 'link.del', ns, name }]).catch((e: Error) => ({ done: 0, error: e.message }));
       if (r.error && !/Cannot find device/.test(r.error)) gcErrors(`deleting link ${name}${ns ? ` in ${ns}` : ''} behind its removal: ${r.error}`);
     });
     gcChain = p;
-    deferred.set(key, p);
+    for (const key of keys) deferred.set(key, p);
     void p.finally(() => {
-      if (deferred.get(key) === p) deferred.delete(key);
+      for (const key of keys) if (deferred.get(key) === p) deferred.delete(key);
     });
   }
 }

@@ -205,7 +205,8 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
       // By name, as the kernel allows: no lookup round trip first.
       return { type: RTM.DELLINK, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([ifinfomsg(), attrs([[IFLA.IFNAME, str(op.name)]])]) };
     case 'link.set': {
-      const list: Attr[] = [[IFLA.IFNAME, str(op.name)]];
+      // A rename names the link by index and carries the new name; otherwise the name identifies it.
+      const list: Attr[] = [[IFLA.IFNAME, str(op.newName ?? op.name)]];
       if (op.master !== undefined) list.push([IFLA.MASTER, u32(op.master === 'nomaster' ? 0 : r.ifindex(op.master))]);
       if (op.mtu !== undefined) list.push([IFLA.MTU, u32(op.mtu)]);
       if (op.alias !== undefined) list.push([IFLA.IFALIAS, Buffer.from(op.alias, 'utf8')]);
@@ -213,7 +214,8 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
         list.push([IFLA.LINKINFO, attrs([[IFLA_INFO.SLAVE_KIND, str('bridge')], [IFLA_INFO.SLAVE_DATA, attrs([[IFLA_BRPORT_MODE, u8(op.hairpin ? 1 : 0)]])]])]);
       }
       const flags = op.up === undefined ? {} : { flags: op.up ? IFF_UP : 0, change: IFF_UP };
-      return { type: RTM.NEWLINK, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([ifinfomsg(flags), attrs(list)]) };
+      const index = op.newName !== undefined ? { index: r.ifindex(op.name) } : {};
+      return { type: RTM.NEWLINK, flags: NLM_F.REQUEST | NLM_F.ACK, body: Buffer.concat([ifinfomsg({ ...flags, ...index }), attrs(list)]) };
     }
     case 'addr.add':
     case 'addr.del': {

@@ -68,7 +68,13 @@ export type KernelOp =
       /** Answer ARP/ND on the device from its neighbour table (no flooding across hosts). */
       proxy?: boolean;
     }
-  | { op: 'link.del'; ns?: string; name: string }
+  | {
+      op: 'link.del';
+      ns?: string;
+      name: string;
+      /** The other end of a veth pair, which goes with it: a later plan naming it waits for this delete too. */
+      peer?: { ns?: string; name: string };
+    }
   | {
       op: 'link.set';
       ns?: string;
@@ -84,6 +90,8 @@ export type KernelOp =
        * in an op of its own, after the one that enslaves the link.
        */
       hairpin?: boolean;
+      /** A new name (the link must be down). */
+      newName?: string;
       /** Undo information: the previous values, when the op changes an existing link. */
       prev?: { up?: boolean; master?: string | null; mtu?: number };
     }
@@ -208,6 +216,7 @@ export function ipArgs(op: KernelOp): string[] | null {
       if (op.master !== undefined) args.push(...(op.master === 'nomaster' ? ['nomaster'] : ['master', op.master]));
       if (op.mtu !== undefined) args.push('mtu', String(op.mtu));
       if (op.alias !== undefined) args.push('alias', op.alias);
+      if (op.newName !== undefined) args.push('name', op.newName);
       if (op.up !== undefined) args.push(op.up ? 'up' : 'down');
       if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
       return args;
