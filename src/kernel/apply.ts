@@ -220,6 +220,7 @@ async function applyNow(plan: Plan): Promise<void> {
   for (const g of groupPlan(plan)) {
     if (g.kind === 'single') {
       const err = await runSingle(g.ops[0]!);
+      step(`k:${g.ops[0]!.op}`);
       if (err) {
         await applyBestEffort(undoPlan(applied));
         throw new ApplyError(shown(g.ops[0]!), err, applied);
