@@ -17,6 +17,7 @@ import {
   measureConnect,
   measureFifty,
   measureFloors,
+  measureFreshIdle,
   measureMemory,
   measureNetworkCreateRemove,
   type BenchCtx,
@@ -101,6 +102,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
 
     const c = client;
     const steps: [string, () => Promise<unknown>][] = [
+      ['idle memory', () => measureFreshIdle(ctx, series)],
       ['floors', () => measureFloors(ctx, series)],
       ['network create + remove', () => measureNetworkCreateRemove(ctx, series)],
       ['network bench-a', () => c.ok('POST', '/v1.41/networks/create', { Name: 'bench-a' })],

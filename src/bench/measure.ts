@@ -189,7 +189,7 @@ async function createAndRemove(
   count: number,
   onCreate: (ms: number, i: number) => void,
   onRemove: (ms: number) => void,
-  beforeRemove?: () => void,
+  beforeRemove?: () => void | Promise<void>,
 ): Promise<{ created: number; removed: number; createMs: number; removeMs: number }> {
   const ids: string[] = [];
   const t0 = performance.now();
@@ -214,7 +214,7 @@ async function createAndRemove(
   // Outside the timing: every sandbox really has its namespace.
   const seen = sandboxNamespaces(ctx.host);
   if (seen < ids.length) ctx.log(`warning: ${ids.length} sandboxes created but only ${seen} namespaces present`);
-  beforeRemove?.();
+  await beforeRemove?.();
   const t1 = performance.now();
   // Removals outlast the measuring budget (up to its cleanup margin), so the lab is left empty.
   let removed = 0;
@@ -288,16 +288,46 @@ export async function measureConcurrent(ctx: BenchCtx, series: Series, rounds = 
 
 async function daemonRssMiB(ctx: BenchCtx): Promise<{ pid: number; rss: number }> {
   const info = JSON.parse((await ctx.client.ok('GET', '/yard/v1/info')).text) as { pid: number };
-  const status = fs.readFileSync(`/proc/${info.pid}/status`, 'utf8');
-  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
-  return { pid: info.pid, rss: kb / 1024 };
+  return { pid: info.pid, rss: rssMiB(info.pid) };
+}
+
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024;
+}
+
+/** Seconds since a process started (its start time in /proc/<pid>/stat, in clock ticks). */
+function secondsSinceStart(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const startTicks = Number(fields[19]);
+  const uptime = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return uptime - startTicks / 100;
+}
+
+/**
+ * The daemon gives back what start-up and a mass removal left behind once it has been
+ * quiet for a moment (daemon/memory.ts, 2 s); the idle and after-removal figures are read
+ * this long after the last request.
+ */
+export const SETTLE_MS = 5_000;
+
+/** VmRSS of the lab's daemon as started: idle, nothing created yet, read SETTLE_MS after its start. */
+export async function measureFreshIdle(ctx: BenchCtx, series: Series): Promise<void> {
+  const { pid } = await daemonRssMiB(ctx);
+  const wait = SETTLE_MS - secondsSinceStart(pid) * 1000;
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const rss = rssMiB(pid);
+  record(series, 'rss.fresh', rss);
+  ctx.log(`daemon pid ${pid}: VmRSS ${rss.toFixed(1)} MiB idle, ${secondsSinceStart(pid).toFixed(1)} s after its start`);
 }
 
 export async function measureMemory(ctx: BenchCtx, series: Series, count = 500): Promise<void> {
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const idle = await daemonRssMiB(ctx);
   record(series, 'rss.0', idle.rss);
   ctx.log(`daemon pid ${idle.pid}: VmRSS ${idle.rss.toFixed(1)} MiB with 0 sandboxes; creating ${count}`);
   let full = idle;
+  let peak = idle.rss;
   const r = await createAndRemove(
     ctx,
     'm',
@@ -307,19 +337,25 @@ export async function measureMemory(ctx: BenchCtx, series: Series, count = 500):
       if (i >= count - 50) record(series, 'many.last50', ms);
     },
     (ms) => record(series, 'many.remove', ms),
-    () => {
-      // Read synchronously between the last create and the first remove.
-      const status = fs.readFileSync(`/proc/${idle.pid}/status`, 'utf8');
-      full = { pid: idle.pid, rss: Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024 };
+    async () => {
+      // Between the last create and the first remove: right away, and once the daemon has
+      // had its quiet moment after the burst.
+      peak = rssMiB(idle.pid);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      full = { pid: idle.pid, rss: rssMiB(idle.pid) };
     },
   );
-  if (r.created === count) record(series, 'rss.many', full.rss);
+  if (r.created === count) {
+    record(series, 'rss.many', full.rss);
+    record(series, 'rss.perSandbox', ((full.rss - idle.rss) * 1024) / count);
+  } else ctx.log(`memory: budget ran out after ${r.created} sandboxes; the ${count}-sandbox figure is not recorded`);
   const first = series.get('many.first50') ?? [];
   const last = series.get('many.last50') ?? [];
   if (r.created === count && first.length && last.length) record(series, 'many.ratio', summarize(last).median / summarize(first).median);
-  else ctx.log(`memory: budget ran out after ${r.created} sandboxes; the ${count}-sandbox figure is not recorded`);
+  const removed = await daemonRssMiB(ctx);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const after = await daemonRssMiB(ctx);
   if (r.removed === r.created) record(series, 'rss.after', after.rss);
-  ctx.log(`VmRSS ${full.rss.toFixed(1)} MiB with ${r.created} sandboxes (created in ${(r.createMs / 1000).toFixed(1)} s), ` +
-    `${after.rss.toFixed(1)} MiB after removing them (${(r.removeMs / 1000).toFixed(1)} s)`);
+  ctx.log(`VmRSS ${peak.toFixed(1)} MiB right after creating ${r.created} sandboxes (in ${(r.createMs / 1000).toFixed(1)} s), ${full.rss.toFixed(1)} MiB ${SETTLE_MS / 1000} s later; ` +
+    `${removed.rss.toFixed(1)} MiB right after removing them (${(r.removeMs / 1000).toFixed(1)} s), ${after.rss.toFixed(1)} MiB ${SETTLE_MS / 1000} s later`);
 }

@@ -35,7 +35,21 @@ describe('bench report', () => {
 
   it('shows a single value once, with its unit and the sandbox count in the label', () => {
     const rss = buildRows(series, 500).find((r) => r.key === 'rss.many')!;
-    expect(rss.cells.slice(0, 5)).toEqual(['daemon VmRSS, 500 sandboxes', '1', '150 MiB', '', '']);
+    expect(rss.cells.slice(0, 5)).toEqual(['daemon VmRSS, 500 sandboxes (5 s after the last create)', '1', '150 MiB', '', '']);
+  });
+
+  it('judges the memory goals: a figure in the row\'s unit, or another row\'s median of the same run', () => {
+    const rows = buildRows(new Map([['rss.fresh', [72.4]], ['rss.0', [80]], ['rss.many', [95]], ['rss.perSandbox', [28]], ['rss.after', [84]]]), 500);
+    const cell = (k: string, i: number) => rows.find((r) => r.key === k)!.cells[i];
+    expect(cell('rss.fresh', 5)).toBe('≤ 70 MiB: MISSED');
+    expect(cell('rss.perSandbox', 2)).toBe('28.0 KiB');
+    expect(cell('rss.perSandbox', 5)).toBe('≤ 30 KiB: met');
+    expect(cell('rss.after', 5)).toBe('≤ the 500 figure: met');
+    expect(cell('rss.after', 7)).toBe('1.1× the 0-sandbox figure');
+    const above = buildRows(new Map([['rss.many', [95]], ['rss.after', [96]]]), 500).find((r) => r.key === 'rss.after')!;
+    expect(above.goalMet).toBe(false);
+    // Without the 500 figure there is nothing to judge against.
+    expect(buildRows(new Map([['rss.after', [96]]]), 500)[0]!.goalMet).toBeUndefined();
   });
 
   it('leaves out what was not measured and escapes pipes in markdown', () => {

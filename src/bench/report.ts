@@ -12,9 +12,12 @@ import { summarize, type Stats } from './stats.js';
 interface RowSpec {
   key: string;
   label: string;
-  unit?: 'ms' | 'MiB' | '×';
-  /** Met when the median is at or below it (in the row's unit). */
-  goalMs?: number;
+  unit?: 'ms' | 'MiB' | 'KiB' | '×';
+  /**
+   * Met when the median is at or below it: a figure in the row's unit, or another row's
+   * median (`key`) measured in the same run.
+   */
+  goal?: number | { key: string; label: string };
   /** netavark's published figure (ms), a constant: not measured in this run. */
   netavark?: string;
   /** Ratio of this median to `scale` times the floor's median. */
@@ -42,47 +45,55 @@ const ROWS: RowSpec[] = [
   {
     key: 'net.pair',
     label: 'network create + remove (API)',
-    goalMs: 30,
+    goal: 30,
     floor: { key: 'floor.nl.bridge', scale: 1, label: 'bridge add+del (rtnetlink)' },
   },
   {
     key: 'connect',
     label: 'connect a running sandbox',
-    goalMs: 10,
+    goal: 10,
     netavark: '83',
     floor: { key: 'floor.nl.veth.add', scale: 1, label: 'veth add (rtnetlink)' },
   },
   {
     key: 'disconnect',
     label: 'disconnect it',
-    goalMs: 25,
+    goal: 25,
     netavark: '92',
     floor: { key: 'floor.nl.veth.down', scale: 1, label: 'veth set down (rtnetlink)' },
   },
   {
     key: 'fifty.create',
     label: '50 sandboxes created in a row, total',
-    goalMs: 500,
+    goal: 500,
     netavark: '5 300',
     floor: { key: 'floor.sb.create', scale: 50, label: '50 × sandbox floor' },
   },
   {
     key: 'fifty.remove',
     label: '50 sandboxes removed (force), total',
-    goalMs: 500,
+    goal: 500,
     netavark: '5 700',
     floor: { key: 'floor.sb.removeLinkDel', scale: 50, label: '50 × link del + netns del' },
   },
-  { key: 'fifty.concurrent', label: '50 sandboxes created by 8 concurrent clients, total', goalMs: 250 },
+  { key: 'fifty.concurrent', label: '50 sandboxes created by 8 concurrent clients, total', goal: 250 },
   { key: 'fifty.each', label: 'one sandbox create (of the 50s)', floor: { key: 'floor.sb.create', scale: 1, label: 'sandbox floor' } },
   { key: 'fifty.removeEach', label: 'one sandbox remove (of the 50s)', floor: { key: 'floor.sb.removeLinkDel', scale: 1, label: 'link del + netns del' } },
   { key: 'many.first50', label: 'sandbox create, #1-50 of MANY' },
   { key: 'many.last50', label: 'sandbox create, last 50 of MANY' },
-  { key: 'many.ratio', label: 'sandbox create, last 50 / first 50 of MANY (medians)', unit: '×', goalMs: 1.1 },
+  { key: 'many.ratio', label: 'sandbox create, last 50 / first 50 of MANY (medians)', unit: '×', goal: 1.1 },
   { key: 'many.remove', label: 'sandbox remove, each of MANY' },
-  { key: 'rss.0', label: 'daemon VmRSS, 0 sandboxes', unit: 'MiB' },
-  { key: 'rss.many', label: 'daemon VmRSS, MANY sandboxes', unit: 'MiB' },
-  { key: 'rss.after', label: 'daemon VmRSS, after removing them', unit: 'MiB' },
+  { key: 'rss.fresh', label: 'daemon VmRSS, idle just after start', unit: 'MiB', goal: 70 },
+  { key: 'rss.0', label: 'daemon VmRSS, 0 sandboxes (after the rows above)', unit: 'MiB' },
+  { key: 'rss.many', label: 'daemon VmRSS, MANY sandboxes (5 s after the last create)', unit: 'MiB' },
+  { key: 'rss.perSandbox', label: 'daemon VmRSS per sandbox, (MANY - 0) / MANY', unit: 'KiB', goal: 30 },
+  {
+    key: 'rss.after',
+    label: 'daemon VmRSS, 5 s after removing them',
+    unit: 'MiB',
+    goal: { key: 'rss.many', label: 'the MANY figure' },
+    floor: { key: 'rss.0', scale: 1, label: 'the 0-sandbox figure' },
+  },
 ];
 
 export const HEADERS = ['measurement', 'n', 'median', 'p99', 'min', 'goal', 'netavark, published (ms; not this run)', 'ratio to floor'];
@@ -110,19 +121,22 @@ export function buildRows(series: Series, many: number): ReportRow[] {
     const s = summarize(samples);
     const unit = spec.unit ?? 'ms';
     const single = s.n === 1;
-    const goalMet = spec.goalMs === undefined ? undefined : s.median <= spec.goalMs;
+    const goalSeries = typeof spec.goal === 'object' ? series.get(spec.goal.key) : undefined;
+    const goal = typeof spec.goal === 'object' ? (goalSeries?.length ? summarize(goalSeries).median : undefined) : spec.goal;
+    const goalMet = goal === undefined ? undefined : s.median <= goal;
+    const goalText = typeof spec.goal === 'object' ? spec.goal.label.replace('MANY', String(many)) : unit === '×' ? `${spec.goal}×` : `${spec.goal} ${unit}`;
     const floor = spec.floor && series.get(spec.floor.key)?.length ? summarize(series.get(spec.floor.key)!).median * spec.floor.scale : NaN;
     out.push({
       key: spec.key,
       stats: s,
       goalMet,
       cells: [
-        spec.label.replace('MANY', String(many)),
+        spec.label.replaceAll('MANY', String(many)),
         String(s.n),
         unit === '×' ? `${num(s.median)}×` : `${num(s.median)} ${unit}`,
         single ? '' : `${num(s.p99)} ${unit}`,
         single ? '' : `${num(s.min)} ${unit}`,
-        spec.goalMs === undefined ? '' : `≤ ${spec.goalMs}${unit === '×' ? '×' : ` ${unit}`}: ${goalMet ? 'met' : 'MISSED'}`,
+        goal === undefined ? '' : `≤ ${goalText}: ${goalMet ? 'met' : 'MISSED'}`,
         spec.netavark ?? '',
         spec.floor && Number.isFinite(floor) ? `${(s.median / floor).toFixed(1)}× ${spec.floor.label}` : '',
       ],

@@ -40,6 +40,7 @@ import { recordSteps } from '../observe/steps.js';
 import { createDaemonLog, operationMessage, type LogFormat, type LogLevel } from '../observe/log.js';
 import { DaemonMetrics, parseMetricsListen } from '../observe/metrics.js';
 import { serveMetrics } from '../observe/serve.js';
+import { MemoryHygiene } from './memory.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
 export const RUNTIME_WATCH_MS = 3_000;
@@ -211,10 +212,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       firewall,
       ...(agent ? { cluster: agent } : {}),
     });
+    // A full collection and a malloc trim after start-up and after a mass removal (memory.ts).
+    const memory = new MemoryHygiene({ sandboxes: () => engine.sandboxes().length, log });
     engine.onOperation = (e) => {
       metrics.operation(e);
       if (daemonLog) daemonLog.operation(e);
       else log(operationMessage(e));
+      memory.changed();
     };
     const t0 = performance.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
@@ -312,6 +316,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       );
     }, RUNTIME_WATCH_MS);
     watch.unref();
+    memory.started();
     let closed = false;
     return {
       socket,
@@ -321,6 +326,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         if (closed) return;
         closed = true;
         clearInterval(watch);
+        memory.close();
         engine.stopLeases();
         process.once('exit', closeShellPool);
         await new Promise<void>((r) => {

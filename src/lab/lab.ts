@@ -37,6 +37,7 @@ import { cmdlineOf, netnsPids, processGone, stopProcesses as stopPids } from '..
 
 export { processGone };
 import { spawnDetached } from './spawn.js';
+import { DAEMON_GLIBC_TUNABLES } from '../daemon/tunables.js';
 import { restartEtcdMember, startLabEtcd, stopLabEtcd, type EtcdMember, type LabEtcd } from './etcd.js';
 import { startLabDhcp, stopLabDhcp, type LabDhcp, type LabDhcpOptions } from './dhcp.js';
 import { cgroupDirs } from '../kernel/cgroups.js';
@@ -399,7 +400,8 @@ function spawnHostDaemon(info: LabInfo, h: LabHost): Promise<number> {
       // The plugin sockets where this host's dockerd (if any) sees /run/docker/plugins.
       '--docker-plugin-dir', dockerPathsOf(info.name, h.name).pluginDir, ...(info.daemonArgs ?? [])],
     h.logFile,
-    labEnv(info, h),
+    // At most 2 malloc arenas from the start, as `bin/yard daemon` does (daemon/tunables.ts).
+    { ...labEnv(info, h), ...(process.env.GLIBC_TUNABLES === undefined ? { GLIBC_TUNABLES: DAEMON_GLIBC_TUNABLES } : {}) },
   );
 }
 

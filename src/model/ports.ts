@@ -202,13 +202,15 @@ export function sourceWithin(inner: string, outer: string): boolean {
   return a.kind() === b.kind() && al >= bl && (a as ipaddr.IPv4).match(b as ipaddr.IPv4, bl);
 }
 
-const NUMERIC = new Intl.Collator('en', { numeric: true });
+// Made on first use: a collator loads ICU's collation data (about 4 MiB resident), which
+// the daemon otherwise never needs.
+let numeric: Intl.Collator | undefined;
 
 /** Sources sorted, duplicates and sources inside another one dropped (nft refuses overlapping elements). */
 export function normalizeSources(sources: readonly string[]): string[] {
   const uniq = [...new Set(sources)];
   const kept = uniq.filter((s) => !uniq.some((o) => o !== s && sourceWithin(s, o)));
-  return kept.sort((x, y) => Number(x.includes(':')) - Number(y.includes(':')) || NUMERIC.compare(x, y));
+  return kept.sort((x, y) => Number(x.includes(':')) - Number(y.includes(':')) || (numeric ??= new Intl.Collator('en', { numeric: true })).compare(x, y));
 }
 
 /** Whether a mapping's host address can take traffic of family `fam`. */

@@ -9,7 +9,8 @@
  * milliseconds and its outcome (`ok`, `dry-run` or the error code).
  */
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { PrettyOptions } from 'pino-pretty';
 import { YardError, statusOf, type ErrorCode } from '../errors.js';
 import type { OperationEvent } from '../engine/operations.js';
 
@@ -52,6 +53,11 @@ export interface DaemonLog {
   /** The engine's observer: one line per operation. */
   operation(e: OperationEvent): void;
 }
+
+// pino-pretty (and the date formatting it brings) is loaded only for the text format: a
+// daemon logging JSON never needs it.
+const require = createRequire(import.meta.url);
+const pretty = (o: PrettyOptions): DestinationStream => (require('pino-pretty') as (o: PrettyOptions) => DestinationStream)(o);
 
 /** A plain message that reports a problem: logged as a warning. */
 const WARNING = /^warning:|^reconcile:|\b(failed|cannot)\b/i;

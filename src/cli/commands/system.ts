@@ -25,6 +25,8 @@ Environment:
                               time, instead of the batched fast path's thread (for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
   YARD_LOG_LEVEL              the log level when --log-level is not given
+  GLIBC_TUNABLES              bin/yard starts the daemon with glibc.malloc.arena_max=2 (fewer malloc arenas,
+                              less resident memory) unless you set it; the daemon's children do not inherit it
 
 Files:
   /var/lib/switchyard/<instance>/        state (--state-dir): networks/ and sandboxes/ (one JSON file each),
@@ -75,8 +77,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--metrics-listen <address:port>', 'also serve GET /metrics over TCP on this loopback address, e.g. 127.0.0.1:9464 (only 127.0.0.0/8 or [::1])')
     .addHelpText('after', DAEMON_HELP)
     .action(async (o) => {
-      // Loaded here, not at the top: the daemon pulls in the engine, nft, DNS and etcd's gRPC
-      // client, about 0.3 s of start-up that every other `yard` command would pay for nothing.
+      // First, before the daemon's modules load and its threads start: V8's young generation
+      // and the malloc arenas sized for a long-running daemon (daemon/memory.ts).
+      (await import('../../daemon/memory.js')).tuneDaemonProcess();
+      // Loaded here, not at the top: the daemon pulls in the engine, nft and DNS, start-up
+      // that every other `yard` command would pay for nothing.
       const { startDaemon } = await import('../../daemon/daemon.js');
       // The defaults every sandbox's resolv.conf gets: checked as strictly as a sandbox's own.
       const { validateDnsOptions, validateDnsSearch, validateDnsServers } = await import('../../model/validate.js');
