@@ -85,7 +85,7 @@ export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Itera
   for (const net of networks) {
     if (!net.deleting && servesDns(net)) out.networks.set(net.id, { net, names: new Map(), ptr: new Map() });
   }
-  const sorted = [...sandboxes].filter((s) => !s.deleting).sort((a, b) => a.created.localeCompare(b.created));
+  const sorted = [...sandboxes].filter((s) => !s.deleting).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
   for (const sb of sorted) {
     for (const ep of Object.values(sb.endpoints)) {
       const nn = out.networks.get(ep.networkId);
