@@ -12,9 +12,17 @@ export function writeSandboxFiles(netns: string, files: Record<string, string>):
   const dir = path.join(ETC_NETNS, netns);
   fs.mkdirSync(dir, { recursive: true });
   for (const [name, content] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    // Unchanged (resolv.conf on most connects): not rewritten. A rewrite truncates the file
+    // in place, which ext4 follows with a flush of its data when it is closed.
+    try {
+      if (fs.readFileSync(file, 'utf8') === content) continue;
+    } catch {
+      /* not there yet */
+    }
     // In place, not rename: a running sandbox has the old inode bind-mounted, and must
     // see updates (a new network's address in /etc/hosts) as Docker's containers do.
-    fs.writeFileSync(path.join(dir, name), content, { mode: 0o644 });
+    fs.writeFileSync(file, content, { mode: 0o644 });
   }
 }
 
