@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs';
 import koffi from 'koffi';
+import { step } from '../observe/steps.js';
 import {
   dumpMessages, dumpRequest, getLinkRequest, message, parseAddr, parseLink, parseReplies, parseRoute, request, RTM, RTM_GETADDR, RTM_GETROUTE,
   type DumpedAddr, type DumpedLink, type DumpedRoute, type NetlinkOp, type Reply, type Resolve,
@@ -180,6 +181,7 @@ export async function applyNetlink(ns: string | undefined, ops: NetlinkOp[]): Pr
         return { done: i, error: (e as Error).message };
       }
       const r = await conn.call(req);
+      step(`nl:${op.op}`);
       for (const f of nsFds.splice(0)) fs.closeSync(f);
       if (r.kind === 'error') return { done: i, error: refusal(l, op, r) };
     }
