@@ -159,47 +159,26 @@ function prefix(cidr: string): { addr: string; len: number; v6: boolean } {
   return { addr: addr!, len: len === undefined ? (v6 ? 128 : 32) : Number(len), v6 };
 }
 
+/** A new link's header and attributes: name, MTU, MAC, the namespace it is made in, its kind's data. */
+function newLink(o: { name: string; mtu?: number; mac?: string; nsFd?: number; info?: Buffer }): Buffer {
+  const list: Attr[] = [[IFLA.IFNAME, str(o.name)]];
+  if (o.mtu) list.push([IFLA.MTU, u32(o.mtu)]);
+  if (o.mac) list.push([IFLA.ADDRESS, mac(o.mac)]);
+  if (o.nsFd !== undefined) list.push([IFLA.NET_NS_FD, u32(o.nsFd)]);
+  if (o.info) list.push([IFLA.LINKINFO, o.info]);
+  return Buffer.concat([ifinfomsg(), attrs(list)]);
+}
+
 /** The request (type, flags, body) for one op, as `ip` sends it. */
 export function request(op: NetlinkOp, r: Resolve): { type: number; flags: number; body: Buffer } {
   const create = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
-  const mtu = (m?: number): Attr[] => (m ? [[IFLA.MTU, u32(m)]] : []);
   switch (op.op) {
     case 'link.add.bridge':
-      return {
-        type: RTM.NEWLINK,
-        flags: create,
-        body: Buffer.concat([
-          ifinfomsg(),
-          attrs([
-            [IFLA.IFNAME, str(op.name)],
-            ...mtu(op.mtu),
-            ...(op.mac ? ([[IFLA.ADDRESS, mac(op.mac)]] as Attr[]) : []),
-            [IFLA.LINKINFO, attrs([[IFLA_INFO.KIND, str('bridge')]])],
-          ]),
-        ]),
-      };
+      return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, mac: op.mac, info: attrs([[IFLA_INFO.KIND, str('bridge')]]) }) };
     case 'link.add.veth': {
-      const peer = Buffer.concat([
-        ifinfomsg(),
-        attrs([
-          [IFLA.IFNAME, str(op.peerName)],
-          ...mtu(op.mtu),
-          ...(op.peerMac ? ([[IFLA.ADDRESS, mac(op.peerMac)]] as Attr[]) : []),
-          ...(op.peerNs ? ([[IFLA.NET_NS_FD, u32(r.netnsFd(op.peerNs))]] as Attr[]) : []),
-        ]),
-      ]);
-      return {
-        type: RTM.NEWLINK,
-        flags: create,
-        body: Buffer.concat([
-          ifinfomsg(),
-          attrs([
-            [IFLA.IFNAME, str(op.name)],
-            ...mtu(op.mtu),
-            [IFLA.LINKINFO, attrs([[IFLA_INFO.KIND, str('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]])],
-          ]),
-        ]),
-      };
+      const peer = newLink({ name: op.peerName, mtu: op.mtu, mac: op.peerMac, ...(op.peerNs ? { nsFd: r.netnsFd(op.peerNs) } : {}) });
+      const info = attrs([[IFLA_INFO.KIND, str('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]]);
+      return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, info }) };
     }
     case 'link.del':
       // By name, as the kernel allows: no lookup round trip first.
