@@ -95,7 +95,7 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   planDelete(net: NetworkRecord): Plan {
-    return [{ op: 'link.del', name: bridgeName(net) }];
+    return [{ op: 'link.del', name: bridgeName(net), behind: true }];
   },
 
   checkJoin(net: NetworkRecord, endpointsOnNetwork: number): void {
@@ -126,7 +126,7 @@ export const bridgeDriver: NetworkDriver = {
     // The sandbox's end is named for a removal that answers before the kernel's delete (a
     // runtime that took the interface over may have renamed it: not then).
     const peer = sb.netns && ep.ifname && sb.runtime?.mode !== 'handover' ? { peer: { ns: sb.netns, name: ep.ifname } } : {};
-    return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id), ...peer }];
+    return [{ op: 'link.del', name: ep.hostIfname ?? hostVethName(ep.id), behind: true, ...peer }];
   },
 
   planGatewayRoutes: gatewayRoutesViaPools,

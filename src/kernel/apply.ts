@@ -112,7 +112,8 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
 
 /**
  * Removals (applyBestEffort with `deferDeletes`: disconnect, network and sandbox removal)
- * answer once the link is unreachable. Deleting a link waits in the kernel for RCU grace
+ * answer once the link is unreachable, for the links their driver marks `behind` (bridges
+ * and veths). Deleting a link waits in the kernel for RCU grace
  * periods (20-60 ms), so such a `link.del` sent over rtnetlink is done as: set the link
  * down now (no traffic crosses it, its routes are gone; well under a millisecond), and
  * delete it behind, one at a time (a delete holds a worker thread while it waits). A later
@@ -163,7 +164,7 @@ function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name
   const now: Plan = [];
   const later: Array<{ ns?: string; name: string }> = [];
   plan.forEach((op, i) => {
-    if (op.op !== 'link.del') return void now.push(op);
+    if (op.op !== 'link.del' || !op.behind) return void now.push(op);
     const key = linkKey(op.ns, op.name);
     const namedAgain = plan.slice(i + 1).some((o) => linkKeys(o).includes(key) || (o.op === 'netns.del' && o.name === op.ns));
     if (namedAgain) return void now.push(op);

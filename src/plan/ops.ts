@@ -72,8 +72,13 @@ export type KernelOp =
       op: 'link.del';
       ns?: string;
       name: string;
-      /** The other end of a veth pair, which goes with it: a later plan naming it waits for this delete too. */
+      /** The other end of a veth pair, which goes with it (set down and renamed out of the way when the delete runs behind). */
       peer?: { ns?: string; name: string };
+      /**
+       * A removal may answer once the link is down and delete it behind (a bridge, a veth:
+       * deletes that wait tens of ms for RCU). Other links are deleted before the answer.
+       */
+      behind?: boolean;
     }
   | {
       op: 'link.set';

@@ -67,7 +67,7 @@ try {
 
   // A removal answers once the link is down; the delete runs behind, and a plan naming the
   // link again waits for it.
-  out.removalErrors = await applyBestEffort([{ op: 'link.del', ns: A, name: 'v0' }], { deferDeletes: true });
+  out.removalErrors = await applyBestEffort([{ op: 'link.del', ns: A, name: 'v0', behind: true }], { deferDeletes: true });
   const v0 = JSON.parse(ip('-n', A, '-j', 'link', 'show').stdout).find((l) => l.ifname === 'v0');
   out.afterDel = v0 ? (v0.flags.includes('UP') ? 'up' : 'down') : 'gone';
   out.pingAfterDel = ping(B, '10.9.0.1', 1);
@@ -79,7 +79,7 @@ try {
   ]);
   out.pingAgain = ping(B, '10.9.0.1');
   out.linksB = links(B);
-  await applyBestEffort([{ op: 'link.del', ns: A, name: 'v0' }, { op: 'link.del', ns: A, name: 'br0' }], { deferDeletes: true });
+  await applyBestEffort([{ op: 'link.del', ns: A, name: 'v0', behind: true }, { op: 'link.del', ns: A, name: 'br0', behind: true }], { deferDeletes: true });
   await settleDeferred();
   out.linksAfterSettle = links(A);
 } finally {
