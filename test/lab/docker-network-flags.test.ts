@@ -6,7 +6,7 @@
  * real dockerd in a lab. Needs root and `npm run build`.
  */
 import { describe, expect, it } from 'vitest';
-import { docker, exec, inspectSandbox, ipOf, linkNames, ok, parseJson, pings, withLab, yard } from './helpers.js';
+import { docker, exec, inspectSandbox, ipOf, linkNames, ok, settledLinkNames, parseJson, pings, withLab, yard } from './helpers.js';
 import { restartDaemon } from '../../src/lab/lab.js';
 
 // One host with the cluster store: overlay networks (global scope) can be created.
@@ -43,7 +43,7 @@ describe('docker network create --scope', () => {
 
 describe('docker network create --config-only / --config-from', () => {
   it('a macvlan network takes its per-host config from a config-only network; the config network has no kernel objects, takes no endpoints, survives a restart and cannot be removed while used', async () => {
-    const linksBefore = (await linkNames(h())).sort();
+    const linksBefore = (await settledLinkNames(h())).sort();
     await ok(docker(h(), 'network', 'create', '--config-only', '--subnet', '10.231.0.0/24', '--gateway', '10.231.0.1', '--ip-range', '10.231.0.192/27', '-o', 'parent=lan0', 'lancfg'));
     const [cfg] = parseJson(await docker(h(), 'network', 'inspect', 'lancfg'));
     expect(cfg).toMatchObject({ Driver: 'null', Scope: 'local', ConfigOnly: true, ConfigFrom: { Network: '' }, Options: { parent: 'lan0' } });

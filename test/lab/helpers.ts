@@ -112,6 +112,21 @@ export async function kernelSettled(host: LabHost): Promise<void> {
   }
 }
 
+/**
+ * Interface names of the host's namespace once they hold still (two reads 200 ms apart
+ * agree; at most 3 s): a removal a moment ago may still have links going in the kernel.
+ */
+export async function settledLinkNames(host: LabHost): Promise<string[]> {
+  let prev = await linkNames(host);
+  for (let i = 0; i < 15; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await linkNames(host);
+    if (JSON.stringify(now) === JSON.stringify(prev)) return now;
+    prev = now;
+  }
+  return prev;
+}
+
 /** Interface names in a namespace (the host's when netns is omitted). */
 export async function linkNames(host: LabHost, netns?: string): Promise<string[]> {
   return (await ipJson<{ ifname: string }[]>(host, ['link', 'show'], netns)).map((l) => l.ifname).sort();
