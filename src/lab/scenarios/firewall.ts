@@ -57,7 +57,7 @@ async function portElements(lab: DemoLab): Promise<number> {
   const r = await lab.sh(['nft', '-j', 'list', 'table', 'inet', 'switchyard']);
   check(r.code === 0, `nft -j list table inet switchyard: ${r.stderr.trim()}`);
   const items = (JSON.parse(r.stdout) as { nftables: { map?: { name: string; elem?: unknown[] } }[] }).nftables;
-  return items.reduce((n, i) => n + (i.map && /^p[mr][46]$/.test(i.map.name) ? (i.map.elem?.length ?? 0) : 0), 0);
+  return items.reduce((n, i) => n + (i.map && /^p(m|r|maddr)[46]$/.test(i.map.name) ? (i.map.elem?.length ?? 0) : 0), 0);
 }
 
 export const FIREWALL_SCENARIOS: Scenario[] = [
