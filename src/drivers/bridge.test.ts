@@ -231,11 +231,13 @@ describe('bridge plans', () => {
     expect(bridgeDriver.hostLinksOf(net({ driverState: { bridge: 'yard0' } }))).toEqual(['yard0']);
   });
 
-  it('planJoin v4: veth into the sandbox with MAC, enslaved, hairpin mode, address, up', () => {
+  it('planJoin v4: veth into the sandbox with MAC, no IPv6 on either end, enslaved, hairpin mode, address, up', () => {
     expect(renderPlan(bridgeDriver.planJoin(net(), sb, ep()))).toEqual([
       `ip link add ${hostVethName(EP_ID)} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
+      'sysctl -w net/ipv6/conf/yv0123456789ab/disable_ipv6=1',
       `ip link set dev yv0123456789ab master br-abcdef012345 up`,
       `ip link set dev yv0123456789ab type bridge_slave hairpin on`,
+      'ip netns exec yard-h1-ffffffffffff sysctl -w net/ipv6/conf/eth0/disable_ipv6=1',
       'ip -n yard-h1-ffffffffffff addr add 10.20.0.2/24 dev eth0',
       'ip -n yard-h1-ffffffffffff link set dev eth0 up',
     ]);
@@ -244,6 +246,8 @@ describe('bridge plans', () => {
   it('planJoin dual stack adds the v6 address with nodad', () => {
     const lines = renderPlan(bridgeDriver.planJoin(dual(), sb, ep({ ipv6: 'fd00:20::2/64' })));
     expect(lines).toContain('ip -n yard-h1-ffffffffffff addr add fd00:20::2/64 dev eth0 nodad');
+    // IPv6 stays on in the sandbox; the host end (a bridge port) has none either way.
+    expect(lines.filter((l) => l.includes('disable_ipv6'))).toEqual(['sysctl -w net/ipv6/conf/yv0123456789ab/disable_ipv6=1']);
   });
 
   it('planLeave deletes the host end (the peer goes with it)', () => {

@@ -12,7 +12,7 @@ import { step } from '../observe/steps.js';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { YardError } from '../errors.js';
-import { bridgeArgs, ipArgs, renderPlan, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
+import { bridgeArgs, ipArgs, renderPlan, sysctlPath, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
 import { applyNetlink, netlinkAvailable } from './netlink.js';
 import { runNetnsOp } from './netns.js';
@@ -84,7 +84,7 @@ async function runSingle(op: KernelOp): Promise<string | null> {
   if (op.op === 'sysctl.set') {
     if (!op.ns) {
       try {
-        fs.writeFileSync(`/proc/sys/${op.key.replace(/\./g, '/')}`, op.value);
+        fs.writeFileSync(sysctlPath(op.key), op.value);
         return null;
       } catch (e) {
         return (e as Error).message;

@@ -24,7 +24,7 @@
  */
 import fs from 'node:fs';
 import koffi from 'koffi';
-import type { KernelOp } from '../plan/ops.js';
+import { sysctlPath, type KernelOp } from '../plan/ops.js';
 import { NETNS_DIR, rememberHome, returnHome } from './netns-socket.js';
 
 const CLONE_NEWNET = 0x40000000;
@@ -203,7 +203,7 @@ function sysctlInNetns(c: Libc, ns: string, key: string, value: string): string 
     try {
       const now = fs.statSync(SELF_NS);
       if (now.ino !== want.ino || now.dev !== want.dev) return `setns into ${target} left the thread in another namespace`;
-      fs.writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value);
+      fs.writeFileSync(sysctlPath(key), value);
       return null;
     } catch (e) {
       return `sysctl: cannot set ${key}: ${(e as Error).message}`;

@@ -263,6 +263,24 @@ export function bridgeArgs(op: KernelOp): string[] | null {
   }
 }
 
+/**
+ * The /proc/sys path of a sysctl key: dotted (`net.ipv4.ip_forward`) or, when a component
+ * holds a dot itself (an interface named `eth0.5`), slashed (`net/ipv6/conf/eth0.5/...`),
+ * as sysctl(8) takes both.
+ */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.includes('/') ? key : key.replace(/\./g, '/')}`;
+}
+
+/**
+ * No IPv6 on interface `dev` (in namespace `ns`, the daemon's own when undefined): set
+ * before the link comes up, so it never autoconfigures a link-local address, runs DAD or
+ * sends MLD reports that a bridge floods to every port.
+ */
+export function disableIpv6Op(dev: string, ns?: string): KernelOp {
+  return { op: 'sysctl.set', ...(ns ? { ns } : {}), key: `net/ipv6/conf/${dev}/disable_ipv6`, value: '1' };
+}
+
 /** Human-readable shell form of a plan, for `--dry-run` and explain output. */
 export function renderPlan(plan: Plan): string[] {
   return plan.map((op) => {

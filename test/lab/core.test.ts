@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addrsOf,
   eventually,
+  exec,
   inspectSandbox,
   ipJson,
   ipOf,
@@ -189,6 +190,35 @@ describe('core engine', () => {
     // Duplicate address detection may hold the new address back for a moment.
     expect(await eventually(() => pings(h(), 's6a', 'fd00:53::3', 1), { timeoutMs: 6_000, intervalMs: 200, tries: 20 })).toBe(true);
     expect(await pings(h(), 's6a', '10.53.0.3')).toBe(true);
+  });
+
+  it('gives an IPv4-only endpoint no IPv6 at all (no link-local on either veth end), a dual-stack one keeps it', async () => {
+    // IPv6 addresses of a link, link-local included, and whether IPv6 is on for it.
+    const v6 = async (netns: string | undefined, dev: string) => {
+      const [link] = await ipJson<{ addr_info?: { family: string; local: string }[] }[]>(h(), ['addr', 'show', 'dev', dev], netns);
+      const disabled = (await ok(exec(h(), netns ? ['ip', 'netns', 'exec', netns, 'cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`] : ['cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`]))).trim();
+      return { addrs: (link?.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => a.local), disabled };
+    };
+    await ok(yard(h(), 'network', 'create', '--subnet', '10.57.0.0/24', 'v4only'));
+    await sleeper('v4a', '--network', 'v4only');
+    await sleeper('v4b', '--network', 'v4only');
+    const a = await inspectSandbox(h(), 'v4a');
+    expect(await v6(a.Netns, 'eth0')).toEqual({ addrs: [], disabled: '1' });
+    expect(await v6(undefined, a.NetworkSettings.Networks.v4only.HostInterface)).toEqual({ addrs: [], disabled: '1' });
+    // IPv4 between them still works.
+    expect(await pings(h(), 'v4a', '10.57.0.3')).toBe(true);
+    // Positive control: on the dual-stack network the sandbox's eth0 has IPv6, link-local included.
+    const s6 = await inspectSandbox(h(), 's6a');
+    const dual = await eventually(async () => {
+      const r = await v6(s6.Netns, 'eth0');
+      return r.addrs.some((x) => x.startsWith('fe80:')) ? r : undefined;
+    }, { timeoutMs: 4_000, intervalMs: 100, tries: 40 });
+    expect(dual?.disabled).toBe('0');
+    expect(dual?.addrs).toContain('fd00:53::2');
+    // Its host end is a bridge port with no IPv6 of its own either.
+    expect(await v6(undefined, s6.NetworkSettings.Networks.v6.HostInterface)).toEqual({ addrs: [], disabled: '1' });
+    await ok(yard(h(), 'rm', '-f', 'v4a', 'v4b'));
+    await ok(yard(h(), 'network', 'rm', 'v4only'));
   });
 
   it('lists, inspects, removes and prunes networks with Docker\'s columns and JSON', async () => {
