@@ -203,7 +203,7 @@ export class Sandboxes {
     sb.pidStart = started.pidStart;
     sb.status = 'running';
     sb.startedAt = nowRfc3339Nano();
-    started.child.on('exit', (code, signal) => {
+    started.onExit((code, signal) => {
       const exitCode = code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 0);
       const finishedAt = nowRfc3339Nano();
       this.core.serial(async () => {

@@ -30,7 +30,23 @@ describe('startSandboxProcess', () => {
       await new Promise((r) => setTimeout(r, 100));
       const ok = startSandboxProcess(null, ['true'], log);
       expect(ok.pid).toBeGreaterThan(0);
-      await new Promise((r) => ok.child.once('exit', r));
+      const exit = await new Promise<[number | null, string | null]>((r) => ok.onExit((code, signal) => r([code, signal])));
+      expect(exit).toEqual([0, null]);
+      // Exit codes and signals come back as Node reports them.
+      const failing = startSandboxProcess(null, ['sh', '-c', 'exit 3'], log);
+      expect(await new Promise((r) => failing.onExit((code, signal) => r([code, signal])))).toEqual([3, null]);
+      const killed = startSandboxProcess(null, ['sleep', '30'], log);
+      const killedExit = new Promise((r) => killed.onExit((code, signal) => r([code, signal])));
+      process.kill(killed.pid, 'SIGTERM');
+      expect(await killedExit).toEqual([null, 'SIGTERM']);
+      // Output reaches the log, and the child ignores nothing the daemon ignores (SIGPIPE).
+      const piped = startSandboxProcess(null, ['sh', '-c', 'echo to-the-log; grep SigIgn /proc/self/status'], log);
+      await new Promise((r) => piped.onExit(r));
+      const text = fs.readFileSync(log, 'utf8');
+      expect(text).toContain('to-the-log');
+      // Signals 1-31 (SIGPIPE among them) at their defaults; glibc's own 32 and 33 are not the caller's.
+      const ignored = BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(text)?.[1] ?? 'ffffffff'}`);
+      expect(ignored & 0x7fffffffn).toBe(0n); // bit n-1 is signal n
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -7,9 +7,10 @@
  * reaps orphans late, so a zombie counts as exited.
  */
 import { YardError } from '../errors.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
+import { spawnDetached, SpawnError, type ExitListener } from './spawn.js';
 
 export function procStart(pid: number): string | undefined {
   try {
@@ -31,7 +32,8 @@ export function isAlive(pid: number, start?: string): boolean {
 export interface Started {
   pid: number;
   pidStart: string;
-  child: ChildProcess;
+  /** Called once when the process exits, while this daemon is its parent. */
+  onExit(listener: ExitListener): void;
 }
 
 let unshareBin: string | null | undefined;
@@ -64,23 +66,37 @@ export function sandboxExecArgv(netns: string | null, command: string[]): [strin
   return ['ip', ['netns', 'exec', netns, ...(unshare ? [unshare, '-m', '--propagation', 'private', '--'] : []), ...command]];
 }
 
+const cannotRun = (command: string[]) =>
+  new YardError('INVALID_ARGUMENT', `cannot run ${JSON.stringify(command[0])}: no such program, or not executable`, {
+    field: 'COMMAND',
+    hint: 'give a program that exists in the sandbox\'s view of the file system, e.g. sleep or sh -c "..."',
+  });
+
+/**
+ * Start a sandbox's command detached (its own session, so it outlives the daemon), output
+ * appended to `logFile`: through posix_spawn (spawn.ts) where it is available, Node's
+ * spawn otherwise.
+ */
 export function startSandboxProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started {
   const fd = fs.openSync(logFile, 'a', 0o600);
   try {
     const [cmd, args] = sandboxExecArgv(netns, command);
+    let spawned;
+    try {
+      spawned = spawnDetached([cmd, ...args], fd, env ?? process.env);
+    } catch (e) {
+      if (e instanceof SpawnError) throw cannotRun(command);
+      throw e;
+    }
+    if (spawned) return { pid: spawned.pid, pidStart: procStart(spawned.pid) ?? '', onExit: spawned.onExit };
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
     // A command that cannot be run (not found, not executable) is reported by an 'error'
     // event after this returns: without a listener it would end the daemon.
     child.on('error', () => {});
-    if (child.pid === undefined) {
-      throw new YardError('INVALID_ARGUMENT', `cannot run ${JSON.stringify(command[0])}: no such program, or not executable`, {
-        field: 'COMMAND',
-        hint: 'give a program that exists in the sandbox\'s view of the file system, e.g. sleep or sh -c "..."',
-      });
-    }
+    if (child.pid === undefined) throw cannotRun(command);
     child.unref();
     const pidStart = procStart(child.pid) ?? '';
-    return { pid: child.pid, pidStart, child };
+    return { pid: child.pid, pidStart, onExit: (l) => child.once('exit', l) };
   } finally {
     fs.closeSync(fd);
   }

@@ -65,4 +65,24 @@ describe('a reported sandbox process', () => {
       await ok(yard(h(), 'rm', '-f', 'm1', 'm2'));
     }
   });
+
+  it('a detached sandbox whose command ends is recorded as exited with its exit code and leaves no zombie; one still running stays running', async () => {
+    await ok(yard(h(), 'run', '-d', '--name', 'ends', '--', 'sh', '-c', 'sleep 2; exit 7'));
+    const pid = (await inspectSandbox(h(), 'ends')).State.Pid as number;
+    expect(pid).toBeGreaterThan(0);
+    await ok(yard(h(), 'run', '-d', '--name', 'stays', '--', 'sleep', '60'));
+    const state = await eventually(async () => {
+      const s = (await inspectSandbox(h(), 'ends')).State;
+      return s.Status === 'exited' ? s : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    expect(state).toMatchObject({ Status: 'exited', Running: false, ExitCode: 7 });
+    // The daemon reaped it: no zombie is left under its PID.
+    expect(fs.existsSync(`/proc/${pid}`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone').not.toBe('Z');
+    // Positive control: the other one runs on, in the daemon's records and in the kernel.
+    const stays = (await inspectSandbox(h(), 'stays')).State;
+    expect(stays).toMatchObject({ Status: 'running', Running: true });
+    expect(pidAlive(stays.Pid)).toBe(true);
+    await ok(yard(h(), 'rm', '-f', 'ends', 'stays'));
+    expect(pidAlive(stays.Pid)).toBe(false);
+  });
 });
