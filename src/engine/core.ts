@@ -13,6 +13,7 @@ import type { Kernel } from '../kernel/index.js';
 import type { Store } from '../store/store.js';
 import type { Underlay, DriverEnv } from '../drivers/contract.js';
 import { lookup } from '../model/ids.js';
+import { SandboxTable } from '../model/sandbox-table.js';
 import { YardError } from '../errors.js';
 import { renderHosts, renderResolvConf } from '../dns/sandbox-files.js';
 import {
@@ -81,6 +82,8 @@ export class EngineCore {
     state?: State,
   ) {
     this.state = state ?? store.load();
+    // The state's sandboxes, indexed by network (a state built by hand is a plain Map).
+    if (!(this.state.sandboxes instanceof SandboxTable)) this.state.sandboxes = new SandboxTable(this.state.sandboxes);
     this.log = cfg.log ?? (() => {});
     this.link = {
       config: cfg,
@@ -115,6 +118,10 @@ export class EngineCore {
   }
   findSandbox(ref: string): SandboxRecord {
     return lookup('sandbox', this.sandboxes(), ref);
+  }
+  /** The state's sandboxes, with their per-network index. */
+  get sandboxTable(): SandboxTable {
+    return this.state.sandboxes as SandboxTable;
   }
   /** Sandboxes attached to a network, with their endpoints. */
   endpointsOf(networkId: string): { sb: SandboxRecord; ep: EndpointRecord }[] {

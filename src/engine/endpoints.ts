@@ -180,13 +180,8 @@ export class Endpoints {
     if ((req.ip || req.ip6) && driver.attach !== 'interface') {
       throw new YardError('INVALID_IP', `network ${net.name} has no addresses to assign`, { field: req.ip ? '--ip' : '--ip6', hint: 'omit --ip/--ip6' });
     }
-    const peers = this.core.endpointsOf(net.id);
-    driver.checkJoin?.(net, peers.length);
-    const inUse = new Map<string, string>();
-    for (const { sb: other, ep } of peers) {
-      if (ep.ipv4) inUse.set(ep.ipv4.split('/')[0]!, `sandbox ${other.name}`);
-      if (ep.ipv6) inUse.set(ep.ipv6.split('/')[0]!, `sandbox ${other.name}`);
-    }
+    driver.checkJoin?.(net, this.core.sandboxTable.memberCount(net.id));
+    const inUse = this.core.sandboxTable.addressesOn(net.id);
     const aliases = validateAliases(req.aliases, '--alias');
     const links = validateLinks(req.links);
     if (links.length && (net.driverState.defaultBridge || driver.attach !== 'interface')) {

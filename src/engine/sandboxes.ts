@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
+import { step } from '../observe/steps.js';
 import { YardError } from '../errors.js';
 import { newId, nowRfc3339Nano, shortId, validateId, validateName } from '../model/ids.js';
 import { SANDBOX_ENV, type RuntimeOwner, type SandboxRecord } from '../model/types.js';
@@ -327,12 +328,15 @@ export class Sandboxes {
   }
   /** Tombstone, stop, teardown, forget. Also finishes interrupted removals at start. As tearDownNetwork. */
   async tearDown(live: SandboxRecord): Promise<void> {
+    step('pre');
     if (!live.deleting) this.core.store.tombstoneSandbox(live);
     const sb: SandboxRecord = { ...live, deleting: true };
     this.core.state.sandboxes.set(sb.id, sb);
+    step('tombstone');
     // Only a process whose start time was recorded is signalled: a bare PID may by now be
     // anyone's. Processes inside the sandbox's namespace are stopped below in any case.
     if (sb.pid && sb.pidStart) await this.core.kernel.stopProcess(sb.pid, sb.pidStart);
+    step('stop');
     // DHCP leases go back while the interfaces still hold their addresses.
     await this.endpoints.leases.releaseAll(sb);
     await this.core.applyRemoval({ kind: 'sandbox.remove', sb });
@@ -345,6 +349,7 @@ export class Sandboxes {
       // Processes the sandbox's command forked are in the namespace too; a runtime's
       // processes are the runtime's, and its namespace is only detached from our name.
       if (!sb.runtime) await this.core.kernel.killNetnsProcesses(sb.netns);
+      step('kill-rest');
       plan.push({ op: 'netns.del', name: sb.netns });
     }
     // Deleting the namespace destroys the host end of each veth too (in the kernel's
@@ -356,10 +361,13 @@ export class Sandboxes {
     const teardown = sb.netns && !sb.runtime ? plan.filter((op) => op.op !== 'link.del' || !!op.ns) : plan;
     const errors = await this.core.kernel.applyBestEffort(teardown, { deferDeletes: true });
     for (const e of errors) if (!/Cannot find device|No such file/.test(e)) this.core.log(`sandbox ${sb.name} teardown: ${e}`);
+    step('kernel');
     if (sb.netns && !sb.runtime) this.core.kernel.removeSandboxFiles(sb.netns);
     fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
+    step('files');
     this.core.store.deleteSandbox(sb.id);
     this.core.state.sandboxes.delete(sb.id);
+    step('forget');
     this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) removed`);
   }
 }

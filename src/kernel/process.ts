@@ -10,7 +10,7 @@ import { YardError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
-import { spawnDetached, SpawnError, type ExitListener } from './spawn.js';
+import { spawnDetached, SpawnError, waitExit, type ExitListener } from './spawn.js';
 
 export function procStart(pid: number): string | undefined {
   try {
@@ -110,7 +110,12 @@ export async function stopProcess(pid: number, start: string | undefined, graceM
   } catch {
     return;
   }
-  const deadline = Date.now() + graceMs;
+  // A process this daemon started reports its exit itself (on SIGCHLD).
+  const exit = waitExit(pid, graceMs);
+  if (exit) {
+    if (await exit) return;
+  }
+  const deadline = Date.now() + (exit ? 0 : graceMs);
   // Most processes are gone within a millisecond of SIGTERM: poll fast first, then back
   // off (a flat 20 ms made every sandbox removal wait at least 20 ms).
   for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 20)) {

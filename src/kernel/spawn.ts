@@ -133,6 +133,24 @@ function reap(): void {
   for (const pid of [...children.keys()]) reapOne(p, pid);
 }
 
+/**
+ * Resolves true once `pid`, started here, has exited and been reaped, false after `ms`;
+ * undefined when it is not a process started here (the caller polls /proc instead).
+ */
+export function waitExit(pid: number, ms: number): Promise<boolean> | undefined {
+  const listeners = children.get(pid);
+  if (!listeners) return undefined;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    listeners.push(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    // It may have exited before this was asked: reap now rather than wait for the signal.
+    reap();
+  });
+}
+
 export interface Spawned {
   pid: number;
   /** Called once when the process exits (add listeners right after the start). */

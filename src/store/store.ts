@@ -18,6 +18,7 @@ import path from 'node:path';
 import { YardError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord, State } from '../model/types.js';
 import { recordProblem } from './records.js';
+import { SandboxTable } from '../model/sandbox-table.js';
 
 export interface QuarantinedRecord {
   kind: 'network' | 'sandbox';
@@ -67,7 +68,7 @@ export class JsonStore implements Store {
     this.damaged = [];
     return {
       networks: new Map(this.readAll<NetworkRecord>('network', this.netDir).map((n) => [n.id, n])),
-      sandboxes: new Map(this.readAll<SandboxRecord>('sandbox', this.sbDir).map((s) => [s.id, s])),
+      sandboxes: new SandboxTable(this.readAll<SandboxRecord>('sandbox', this.sbDir).map((s) => [s.id, s])),
     };
   }
 

@@ -21,6 +21,8 @@ Environment:
                               daemon (no pool of namespaces made ahead of time; slower; for troubleshooting)
   YARD_NETLINK=off            change links, addresses and routes with \`ip -batch\` processes and read them with
                               \`ip -j\` instead of rtnetlink from the daemon (slower; for troubleshooting)
+  YARD_SPAWN=node             start sandbox commands with Node's spawn (a fork of the daemon) instead of
+                              posix_spawn (slower; for troubleshooting)
   YARD_DNS_FASTPATH=off       answer every DNS query through the resolver's JavaScript path, one datagram at a
                               time, instead of the batched fast path's thread (for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
