@@ -234,10 +234,9 @@ describe('bridge plans', () => {
   it('planJoin v4: veth into the sandbox with MAC, no IPv6 on either end, enslaved, hairpin mode, address, up', () => {
     expect(renderPlan(bridgeDriver.planJoin(net(), sb, ep()))).toEqual([
       `ip link add ${hostVethName(EP_ID)} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
-      'sysctl -w net/ipv6/conf/yv0123456789ab/disable_ipv6=1',
+      'ip link set dev yv0123456789ab addrgenmode none',
       `ip link set dev yv0123456789ab master br-abcdef012345 up`,
       `ip link set dev yv0123456789ab type bridge_slave hairpin on`,
-      'ip netns exec yard-h1-ffffffffffff sysctl -w net/ipv6/conf/eth0/disable_ipv6=1',
       'ip -n yard-h1-ffffffffffff addr add 10.20.0.2/24 dev eth0',
       'ip -n yard-h1-ffffffffffff link set dev eth0 up',
     ]);
@@ -246,8 +245,16 @@ describe('bridge plans', () => {
   it('planJoin dual stack adds the v6 address with nodad', () => {
     const lines = renderPlan(bridgeDriver.planJoin(dual(), sb, ep({ ipv6: 'fd00:20::2/64' })));
     expect(lines).toContain('ip -n yard-h1-ffffffffffff addr add fd00:20::2/64 dev eth0 nodad');
-    // IPv6 stays on in the sandbox; the host end (a bridge port) has none either way.
-    expect(lines.filter((l) => l.includes('disable_ipv6'))).toEqual(['sysctl -w net/ipv6/conf/yv0123456789ab/disable_ipv6=1']);
+    // The sandbox's namespace starts with IPv6 off for new interfaces: this one turns it on.
+    expect(lines.filter((l) => l.includes('disable_ipv6'))).toEqual(['ip netns exec yard-h1-ffffffffffff sysctl -w net/ipv6/conf/eth0/disable_ipv6=0']);
+    expect(lines.indexOf('ip netns exec yard-h1-ffffffffffff sysctl -w net/ipv6/conf/eth0/disable_ipv6=0')).toBeLessThan(lines.indexOf('ip -n yard-h1-ffffffffffff link set dev eth0 up'));
+  });
+
+  it('planJoin into a runtime\'s namespace turns IPv6 off on an IPv4-only interface itself (the namespace keeps its own default)', () => {
+    const rsb = { ...sb, runtime: { kind: 'cni', mode: 'configure', path: '/run/netns/cni-1' } } as typeof sb;
+    const lines = renderPlan(bridgeDriver.planJoin(net(), rsb, ep()));
+    expect(lines.filter((l) => l.includes('disable_ipv6'))).toEqual(['ip netns exec yard-h1-ffffffffffff sysctl -w net/ipv6/conf/eth0/disable_ipv6=1']);
+    expect(renderPlan(bridgeDriver.planJoin(dual(), rsb, ep({ ipv6: 'fd00:20::2/64' }))).filter((l) => l.includes('disable_ipv6'))).toEqual([]);
   });
 
   it('planLeave deletes the host end (the peer goes with it)', () => {

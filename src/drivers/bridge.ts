@@ -7,7 +7,7 @@
 import { YardError } from '../errors.js';
 import { parseAddr } from '../ipam/prefix.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
-import { disableIpv6Op, type Plan } from '../plan/ops.js';
+import type { Plan } from '../plan/ops.js';
 import { checkIfname, gatewayRoutesViaPools, macFromId, ownerMark, planEndpointAddresses, parseBoolOption, parseMtuOption, type DriverEnv, type NetworkDriver, type NetworkIntent, type PreparedNetwork } from './contract.js';
 
 export const OPT = {
@@ -112,9 +112,9 @@ export const bridgeDriver: NetworkDriver = {
     const ns = sb.netns ?? undefined;
     const plan: Plan = [
       { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu },
-      // The host end is a bridge port and needs no address of its own: without IPv6 it does
-      // not announce itself to every sandbox on the bridge each time one joins.
-      disableIpv6Op(host),
+      // The host end is a bridge port and needs no address of its own: without a link-local
+      // address it does not announce itself to every sandbox on the bridge each time one joins.
+      { op: 'link.set', name: host, addrGenMode: 'none' },
       { op: 'link.set', name: host, master: bridgeName(net), up: true },
       // A sandbox reaching its own published port: the bridge (br_netfilter DNATs bridged
       // frames) sends the frame back out of the port it came in on.

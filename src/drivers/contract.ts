@@ -14,7 +14,7 @@
  */
 import type { SubnetRequest } from '../ipam/config.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../model/types.js';
-import { disableIpv6Op, type Plan } from '../plan/ops.js';
+import { ipv6Op, type Plan } from '../plan/ops.js';
 import { YardError } from '../errors.js';
 
 export interface NetworkIntent {
@@ -200,9 +200,12 @@ export function gatewayRoutesViaPools(net: NetworkRecord, sb: SandboxRecord, ep:
 export function planEndpointAddresses(sb: SandboxRecord, ep: EndpointRecord): Plan {
   const ns = sb.netns ?? undefined;
   const plan: Plan = [];
-  // An endpoint without an IPv6 address has no IPv6 at all (as Docker's): no link-local
-  // address, DAD or MLD reports, which a bridge would flood to every other sandbox.
-  if (!ep.ipv6 && ns) plan.push(disableIpv6Op(ep.ifname, ns));
+  // An endpoint without an IPv6 address has no IPv6 at all, as Docker's (no link-local
+  // address, DAD, MLD reports or addresses from router advertisements). In a namespace of
+  // ours IPv6 is off by default (ipv6OffByDefaultOp) and an IPv6 endpoint turns it on; a
+  // runtime's namespace keeps its own default, so there it is turned off per interface.
+  if (ns && sb.runtime && !ep.ipv6) plan.push(ipv6Op(ns, ep.ifname, false));
+  if (ns && !sb.runtime && ep.ipv6) plan.push(ipv6Op(ns, ep.ifname, true));
   if (ep.ipv4) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv4 });
   if (ep.ipv6) plan.push({ op: 'addr.add', ns, dev: ep.ifname, cidr: ep.ipv6 });
   plan.push({ op: 'link.set', ns, name: ep.ifname, up: true });

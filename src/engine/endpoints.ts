@@ -10,7 +10,7 @@ import { newId, validateId } from '../model/ids.js';
 import type { EndpointRecord, NetworkRecord, RuntimeOwner, SandboxRecord } from '../model/types.js';
 import { getDriver } from '../drivers/index.js';
 import { checkIfname } from '../drivers/contract.js';
-import { renderPlan, type Plan } from '../plan/ops.js';
+import { ipv6OffByDefaultOp, renderPlan, type Plan } from '../plan/ops.js';
 import { validateAliases } from '../model/validate.js';
 import { runChange } from './pipeline.js';
 import type { EngineCore } from './core.js';
@@ -248,10 +248,11 @@ export class Endpoints {
       });
     }
     if (!sb.netns) return [];
-    const plan: Plan = [
-      sb.runtime?.path ? { op: 'netns.attach', name: sb.netns, path: sb.runtime.source ?? sb.runtime.path } : { op: 'netns.add', name: sb.netns },
-      { op: 'link.set', ns: sb.netns, name: 'lo', up: true },
-    ];
+    // The namespace first, with its defaults set before any interface is made in it.
+    const head: Plan = sb.runtime?.path
+      ? [{ op: 'netns.attach', name: sb.netns, path: sb.runtime.source ?? sb.runtime.path }]
+      : [{ op: 'netns.add', name: sb.netns }, ipv6OffByDefaultOp(sb.netns)];
+    const plan: Plan = [{ op: 'link.set', ns: sb.netns, name: 'lo', up: true }];
     for (const ep of Object.values(sb.endpoints).sort((a, b) => a.order - b.order)) {
       const net = this.core.state.networks.get(ep.networkId);
       if (net) plan.push(...getDriver(net.driver).planJoin(net, sb, ep));
@@ -263,8 +264,7 @@ export class Endpoints {
     }
     // Host-namespace ops first, then everything inside the sandbox: the same order within
     // each namespace, but one `ip -batch` per namespace instead of one per endpoint.
-    const [create, ...rest] = plan;
-    return [create!, ...rest.filter((op) => !('ns' in op) || !op.ns), ...rest.filter((op) => 'ns' in op && !!op.ns)];
+    return [...head, ...plan.filter((op) => !('ns' in op) || !op.ns), ...plan.filter((op) => 'ns' in op && !!op.ns)];
   }
 
   /** `byRuntime`: the runtime that owns the sandbox connects it (netavark, CNI); users cannot. */

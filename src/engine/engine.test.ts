@@ -173,12 +173,12 @@ describe('sandboxes', () => {
     expect(t.kernel.appliedLines()).toEqual([
       [
         `ip netns add ${ns}`,
+        `ip netns exec ${ns} sysctl -w net.ipv6.conf.default.disable_ipv6=1`,
         `ip link add ${ep.hostIfname} mtu 1500 type veth peer name eth0 mtu 1500 address 02:42:0a:32:00:02 netns ${ns}`,
-        `sysctl -w net/ipv6/conf/${ep.hostIfname}/disable_ipv6=1`,
+        `ip link set dev ${ep.hostIfname} addrgenmode none`,
         `ip link set dev ${ep.hostIfname} master br-${net.id.slice(0, 12)} up`,
         `ip link set dev ${ep.hostIfname} type bridge_slave hairpin on`,
         `ip -n ${ns} link set dev lo up`,
-        `ip netns exec ${ns} sysctl -w net/ipv6/conf/eth0/disable_ipv6=1`,
         `ip -n ${ns} addr add 10.50.0.2/24 dev eth0`,
         `ip -n ${ns} link set dev eth0 up`,
         `ip -n ${ns} route replace default via 10.50.0.1 dev eth0`,

@@ -98,11 +98,16 @@ export class Sandboxes {
   private validate(req: SandboxCreateRequest): SandboxRecord {
     // What reaches resolv.conf, hosts, DNS and the process: checked before anything else.
     const input = validateSandboxInput(req);
-    const taken = new Set(this.core.sandboxes().map((s) => s.name));
     let name: string;
     if (req.name) {
       name = validateName('sandbox', req.name, '--name');
-      const other = this.core.sandboxes().find((s) => s.name === name);
+      let other: SandboxRecord | undefined;
+      for (const s of this.core.state.sandboxes.values()) {
+        if (s.name === name && !s.deleting) {
+          other = s;
+          break;
+        }
+      }
       if (other) {
         throw new YardError('SANDBOX_EXISTS', `the sandbox name "${name}" is already in use by sandbox ${shortId(other.id)}`, {
           field: '--name',
@@ -110,6 +115,7 @@ export class Sandboxes {
         });
       }
     } else {
+      const taken = new Set(this.core.sandboxes().map((s) => s.name));
       do name = randomName();
       while (taken.has(name));
     }

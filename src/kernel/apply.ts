@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, sysctlPath, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
-import { applyNetlink, netlinkAvailable } from './netlink.js';
+import { applyNetlink, ipv6Available, netlinkAvailable } from './netlink.js';
 import { runNetnsOp } from './netns.js';
 import { isNetlinkOp, type NetlinkOp } from './rtnl.js';
 
@@ -77,6 +77,8 @@ async function attachNetns(name: string, nsPath: string): Promise<string | null>
 }
 
 async function runSingle(op: KernelOp): Promise<string | null> {
+  // Without IPv6 in the kernel there is no IPv6 to turn on or off.
+  if (op.op === 'sysctl.set' && /^net[./]ipv6[./]/.test(op.key) && !ipv6Available()) return null;
   // Namespaces and their sysctls without a process (netns.ts); `ip` when that is unavailable.
   const done = runNetnsOp(op);
   if (done !== undefined) return done;

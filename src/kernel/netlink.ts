@@ -133,6 +133,11 @@ class Conn {
   }
 }
 
+/** Whether this kernel has IPv6 at all (not booted with ipv6.disable=1). */
+export function ipv6Available(): boolean {
+  return fs.existsSync('/proc/sys/net/ipv6');
+}
+
 /** The refusal as `ip` words it: "RTNETLINK answers: <strerror>", with the kernel's own reason when it gave one. */
 function refusal(l: Lib, op: NetlinkOp, r: Extract<Reply, { kind: 'error' }>): string {
   if (r.errno === ENODEV && (op.op === 'link.set' || op.op === 'link.del')) return `Cannot find device "${op.name}"`;
@@ -173,7 +178,9 @@ export async function applyNetlink(ns: string | undefined, ops: NetlinkOp[]): Pr
   };
   try {
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
+      let op = ops[i]!;
+      // A kernel without IPv6 has no link-local addresses to leave out (and would refuse the attribute).
+      if (op.op === 'link.set' && op.addrGenMode && !ipv6Available()) op = { ...op, addrGenMode: undefined };
       let req;
       try {
         req = request(op, resolve);

@@ -35,7 +35,10 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const IFF_UP = 0x1;
 
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, NET_NS_FD: 28, EXT_MASK: 29 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, AF_SPEC: 26, NET_NS_FD: 28, EXT_MASK: 29 } as const;
+/** In IFLA_AF_SPEC's AF_INET6 nest: how the link makes its link-local address (1: none). */
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+const IN6_ADDR_GEN_MODE_NONE = 1;
 const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 const VETH_INFO_PEER = 1;
 const IFLA_BRPORT_MODE = 4;
@@ -189,6 +192,7 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
       if (op.master !== undefined) list.push([IFLA.MASTER, u32(op.master === 'nomaster' ? 0 : r.ifindex(op.master))]);
       if (op.mtu !== undefined) list.push([IFLA.MTU, u32(op.mtu)]);
       if (op.alias !== undefined) list.push([IFLA.IFALIAS, Buffer.from(op.alias, 'utf8')]);
+      if (op.addrGenMode === 'none') list.push([IFLA.AF_SPEC, attrs([[AF_INET6, attrs([[IFLA_INET6_ADDR_GEN_MODE, u8(IN6_ADDR_GEN_MODE_NONE)]])]])]);
       if (op.hairpin !== undefined) {
         list.push([IFLA.LINKINFO, attrs([[IFLA_INFO.SLAVE_KIND, str('bridge')], [IFLA_INFO.SLAVE_DATA, attrs([[IFLA_BRPORT_MODE, u8(op.hairpin ? 1 : 0)]])]])]);
       }

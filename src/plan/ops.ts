@@ -97,6 +97,11 @@ export type KernelOp =
       hairpin?: boolean;
       /** A new name (the link must be down). */
       newName?: string;
+      /**
+       * `none`: the link never makes itself an IPv6 link-local address (so no DAD, no router
+       * solicitations); for a bridge port, which needs no address of its own.
+       */
+      addrGenMode?: 'none';
       /** Undo information: the previous values, when the op changes an existing link. */
       prev?: { up?: boolean; master?: string | null; mtu?: number };
     }
@@ -222,6 +227,7 @@ export function ipArgs(op: KernelOp): string[] | null {
       if (op.mtu !== undefined) args.push('mtu', String(op.mtu));
       if (op.alias !== undefined) args.push('alias', op.alias);
       if (op.newName !== undefined) args.push('name', op.newName);
+      if (op.addrGenMode !== undefined) args.push('addrgenmode', op.addrGenMode);
       if (op.up !== undefined) args.push(op.up ? 'up' : 'down');
       if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
       return args;
@@ -273,12 +279,22 @@ export function sysctlPath(key: string): string {
 }
 
 /**
- * No IPv6 on interface `dev` (in namespace `ns`, the daemon's own when undefined): set
- * before the link comes up, so it never autoconfigures a link-local address, runs DAD or
- * sends MLD reports that a bridge floods to every port.
+ * IPv6 off (`on` false) or on for interface `dev` in namespace `ns`; set before the link
+ * comes up. Off, it never autoconfigures a link-local address, runs DAD, sends MLD reports
+ * (which a bridge floods to every port) or takes addresses from router advertisements.
  */
-export function disableIpv6Op(dev: string, ns?: string): KernelOp {
-  return { op: 'sysctl.set', ...(ns ? { ns } : {}), key: `net/ipv6/conf/${dev}/disable_ipv6`, value: '1' };
+export function ipv6Op(ns: string, dev: string, on: boolean): KernelOp {
+  return { op: 'sysctl.set', ns, key: `net/ipv6/conf/${dev}/disable_ipv6`, value: on ? '0' : '1' };
+}
+
+/**
+ * A new namespace's interfaces start without IPv6 (`lo`, already there, keeps ::1); an
+ * endpoint with an IPv6 address turns it on for its own interface (ipv6Op). Writing the
+ * default takes no lock, where turning IPv6 off on an interface waits for the kernel's
+ * global network lock, which is busy while many sandboxes come and go.
+ */
+export function ipv6OffByDefaultOp(ns: string): KernelOp {
+  return { op: 'sysctl.set', ns, key: 'net.ipv6.conf.default.disable_ipv6', value: '1' };
 }
 
 /** Human-readable shell form of a plan, for `--dry-run` and explain output. */

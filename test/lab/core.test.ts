@@ -192,19 +192,25 @@ describe('core engine', () => {
     expect(await pings(h(), 's6a', '10.53.0.3')).toBe(true);
   });
 
-  it('gives an IPv4-only endpoint no IPv6 at all (no link-local on either veth end), a dual-stack one keeps it', async () => {
-    // IPv6 addresses of a link, link-local included, and whether IPv6 is on for it.
+  it('gives an IPv4-only endpoint no IPv6 at all and bridge ports no link-local address; a dual-stack endpoint keeps IPv6', async () => {
+    // A link's IPv6 addresses (link-local included), whether IPv6 is off on it, and how it makes its link-local address.
     const v6 = async (netns: string | undefined, dev: string) => {
       const [link] = await ipJson<{ addr_info?: { family: string; local: string }[] }[]>(h(), ['addr', 'show', 'dev', dev], netns);
-      const disabled = (await ok(exec(h(), netns ? ['ip', 'netns', 'exec', netns, 'cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`] : ['cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`]))).trim();
-      return { addrs: (link?.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => a.local), disabled };
+      const conf = `/proc/sys/net/ipv6/conf/${dev}`;
+      const read = await ok(exec(h(), [...(netns ? ['ip', 'netns', 'exec', netns] : []), 'sh', '-c', `echo $(cat ${conf}/disable_ipv6) $(cat ${conf}/addr_gen_mode)`]));
+      const [disabled, genMode] = read.trim().split(' ');
+      return { addrs: (link?.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => a.local), disabled, genMode };
     };
     await ok(yard(h(), 'network', 'create', '--subnet', '10.57.0.0/24', 'v4only'));
     await sleeper('v4a', '--network', 'v4only');
     await sleeper('v4b', '--network', 'v4only');
     const a = await inspectSandbox(h(), 'v4a');
-    expect(await v6(a.Netns, 'eth0')).toEqual({ addrs: [], disabled: '1' });
-    expect(await v6(undefined, a.NetworkSettings.Networks.v4only.HostInterface)).toEqual({ addrs: [], disabled: '1' });
+    // The sandbox's interface: IPv6 off (no link-local, nothing from router advertisements).
+    expect(await v6(a.Netns, 'eth0')).toMatchObject({ addrs: [], disabled: '1' });
+    // Its loopback keeps ::1, as on any host.
+    expect((await v6(a.Netns, 'lo')).addrs).toEqual(['::1']);
+    // The host end, a bridge port: no address of its own (link-local generation off).
+    expect(await v6(undefined, a.NetworkSettings.Networks.v4only.HostInterface)).toEqual({ addrs: [], disabled: '0', genMode: '1' });
     // IPv4 between them still works.
     expect(await pings(h(), 'v4a', '10.57.0.3')).toBe(true);
     // Positive control: on the dual-stack network the sandbox's eth0 has IPv6, link-local included.
@@ -215,8 +221,7 @@ describe('core engine', () => {
     }, { timeoutMs: 4_000, intervalMs: 100, tries: 40 });
     expect(dual?.disabled).toBe('0');
     expect(dual?.addrs).toContain('fd00:53::2');
-    // Its host end is a bridge port with no IPv6 of its own either.
-    expect(await v6(undefined, s6.NetworkSettings.Networks.v6.HostInterface)).toEqual({ addrs: [], disabled: '1' });
+    expect((await v6(undefined, s6.NetworkSettings.Networks.v6.HostInterface)).addrs).toEqual([]);
     await ok(yard(h(), 'rm', '-f', 'v4a', 'v4b'));
     await ok(yard(h(), 'network', 'rm', 'v4only'));
   });
