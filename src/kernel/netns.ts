@@ -85,11 +85,35 @@ function ensureRunDir(c: Libc): string | null {
   return null;
 }
 
+/**
+ * Sysctls every sandbox plan sets in a new namespace, set while the thread is inside it
+ * after the unshare: new interfaces start without IPv6 (ops.ts ipv6OffByDefaultOp). The
+ * plan's own op for them is then already done (sysctlInNetns skips it).
+ */
+const PRESET: [key: string, value: string][] = [['net.ipv6.conf.default.disable_ipv6', '1']];
+/** Namespace name -> the `key=value` sysctls already set in it when it was made. */
+const presetIn = new Map<string, Set<string>>();
+
+/** Set PRESET in the thread's current (new) namespace; what was set, as `key=value`. */
+function applyPreset(): Set<string> {
+  const done = new Set<string>();
+  for (const [key, value] of PRESET) {
+    try {
+      fs.writeFileSync(sysctlPath(key), value);
+      done.add(`${key}=${value}`);
+    } catch {
+      /* no IPv6 in this kernel: the plan's op finds that out itself */
+    }
+  }
+  return done;
+}
+
 /** A new namespace, held by a descriptor of its nsfs file (the thread is home again when this returns). */
-function newNamespaceFd(c: Libc): number | string {
+function newNamespaceFd(c: Libc): { fd: number; preset: Set<string> } | string {
   if (c.unshare(CLONE_NEWNET) !== 0) return `unshare(CLONE_NEWNET): ${errText()}`;
   try {
-    return fs.openSync(SELF_NS, 'r');
+    const preset = applyPreset();
+    return { fd: fs.openSync(SELF_NS, 'r'), preset };
   } catch (e) {
     return (e as Error).message;
   } finally {
@@ -99,7 +123,7 @@ function newNamespaceFd(c: Libc): number | string {
 
 // --- the pool ---------------------------------------------------------------------------
 
-const pool: number[] = [];
+const pool: { fd: number; preset: Set<string> }[] = [];
 let poolDepth = 0;
 let refilling: NodeJS.Immediate | undefined;
 
@@ -113,10 +137,10 @@ function refillSoon(): void {
     refilling = undefined;
     const c = getLibc();
     if (!c || pool.length >= poolDepth) return;
-    const fd = newNamespaceFd(c);
-    if (typeof fd === 'string') return; // the next add makes its own and reports the error
+    const made = newNamespaceFd(c);
+    if (typeof made === 'string') return; // the next add makes its own and reports the error
     netnsStats.made++;
-    pool.push(fd);
+    pool.push(made);
     refillSoon();
   });
 }
@@ -134,7 +158,7 @@ export function closeNetnsPool(): void {
   poolDepth = 0;
   if (refilling) clearImmediate(refilling);
   refilling = undefined;
-  for (const fd of pool.splice(0)) fs.closeSync(fd);
+  for (const { fd } of pool.splice(0)) fs.closeSync(fd);
 }
 
 export function netnsPoolSize(): number {
@@ -156,28 +180,33 @@ function addNetns(c: Libc, name: string): string | null {
   }
   const pooled = pool.shift();
   let err: string | null = null;
+  let preset = new Set<string>();
   if (pooled !== undefined) {
     netnsStats.fromPool++;
-    if (c.mount(`/proc/self/fd/${pooled}`, target, 'none', MS_BIND, null) !== 0) err = `Bind ${target} -> pooled namespace failed: ${errText()}`;
-    fs.closeSync(pooled);
+    if (c.mount(`/proc/self/fd/${pooled.fd}`, target, 'none', MS_BIND, null) !== 0) err = `Bind ${target} -> pooled namespace failed: ${errText()}`;
+    fs.closeSync(pooled.fd);
+    preset = pooled.preset;
     refillSoon();
   } else if (c.unshare(CLONE_NEWNET) !== 0) {
     err = `Failed to create a new network namespace "${name}": ${errText()}`;
   } else {
     netnsStats.made++;
     try {
+      preset = applyPreset();
       if (c.mount(SELF_NS, target, 'none', MS_BIND, null) !== 0) err = `Bind ${SELF_NS} -> ${target} failed: ${errText()}`;
     } finally {
       returnHome();
     }
   }
   if (err) fs.rmSync(target, { force: true });
+  else presetIn.set(name, preset);
   return err;
 }
 
 /** `ip netns del NAME`. */
 function delNetns(c: Libc, name: string): string | null {
   const target = `${NETNS_DIR}/${name}`;
+  presetIn.delete(name);
   c.umount2(target, MNT_DETACH);
   try {
     fs.unlinkSync(target);
@@ -190,6 +219,8 @@ function delNetns(c: Libc, name: string): string | null {
 
 /** `ip netns exec NS sysctl -w KEY=VALUE`. */
 function sysctlInNetns(c: Libc, ns: string, key: string, value: string): string | null {
+  // Set when the namespace was made (PRESET): no setns round trip.
+  if (presetIn.get(ns)?.has(`${key}=${value}`)) return null;
   const target = `${NETNS_DIR}/${ns}`;
   let fd: number;
   try {

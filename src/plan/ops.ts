@@ -291,7 +291,8 @@ export function ipv6Op(ns: string, dev: string, on: boolean): KernelOp {
  * A new namespace's interfaces start without IPv6 (`lo`, already there, keeps ::1); an
  * endpoint with an IPv6 address turns it on for its own interface (ipv6Op). Writing the
  * default takes no lock, where turning IPv6 off on an interface waits for the kernel's
- * global network lock, which is busy while many sandboxes come and go.
+ * global network lock, which is busy while many sandboxes come and go. The daemon's pool
+ * of ready namespaces sets it when it makes each one, so the op is then already done.
  */
 export function ipv6OffByDefaultOp(ns: string): KernelOp {
   return { op: 'sysctl.set', ns, key: 'net.ipv6.conf.default.disable_ipv6', value: '1' };
