@@ -108,15 +108,24 @@ describe('core engine', () => {
     await sleeper('late', '--network', 'na');
     const lateNs = (await inspectSandbox(h(), 'late')).Netns as string;
     expect(await routeTo(lateNs, '10.62.0.2')).toBe('eth0 via 10.61.0.1');
+    // The running process's own view of its /etc/hosts (the file bind-mounted when it started).
+    const hostsOfLate = async () => fs.readFileSync(`/proc/${(await inspectSandbox(h(), 'late')).State.Pid}/root/etc/hosts`, 'utf8');
+    const hostsBefore = await hostsOfLate();
     await ok(yard(h(), 'network', 'connect', 'nb', 'late'));
     const late = await inspectSandbox(h(), 'late');
     const lateNb = late.NetworkSettings.Networks.nb;
+    // It sees its new address in /etc/hosts at once, as a container does.
+    const hostsConnected = await hostsOfLate();
+    expect(hostsConnected).toContain(`${lateNb.IPAddress}\t`);
+    expect(hostsConnected.length).toBeGreaterThan(hostsBefore.length);
     expect(await addrsOf(h(), late.Netns, 'eth1')).toEqual([`${lateNb.IPAddress}/24`]);
     expect(await routeTo(lateNs, '10.62.0.2')).toBe('eth1');
     expect(await pings(h(), 'late', '10.62.0.2')).toBe(true);
     expect(await pings(h(), 'pb', lateNb.IPAddress)).toBe(true);
 
     await ok(yard(h(), 'network', 'disconnect', 'nb', 'late'));
+    // And loses it again: the file is exactly what it was before the connect (no tail left over).
+    expect(await hostsOfLate()).toBe(hostsBefore);
     // Its address on nb answers no more. (Whether late still reaches nb THROUGH the host
     // is the firewall's inter-network isolation, tested with the firewall.)
     expect(await pings(h(), 'pb', lateNb.IPAddress, 1)).toBe(false);
