@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiRows, cliRows, cpuTicks, dnsRows, emptySamples, order, pacingNote, perCpuSecond, times, API_HEADERS, API_OPS, CLI_OPS, type DnsRun } from './api-side.js';
+import { apiRows, cliRows, floorRows, cpuTicks, dnsRows, emptySamples, order, pacingNote, perCpuSecond, times, API_HEADERS, API_OPS, CLI_OPS, type DnsRun } from './api-side.js';
 
 describe('api part: figures', () => {
   it('swaps the order of the two sides every round', () => {
@@ -87,5 +87,21 @@ describe('api part: figures', () => {
     expect(pacingNote('Switchyard', { qps: 41, p50: 0.1 })).toMatch(/^Switchyard, 1 in flight: answers took 0.100 ms at p50 \(at most 10000 q\/s.*only 41 q\/s/);
     expect(pacingNote('Docker', { qps: 8000, p50: 0.1 })).toBeUndefined();
     expect(pacingNote('Docker', { qps: 0, p50: NaN })).toBeUndefined();
+  });
+});
+
+describe('floorRows', () => {
+  it('adds the state write to each kernel floor and divides Docker\'s server time by it', () => {
+    const api = emptySamples(API_OPS);
+    api.docker.ping = [10];
+    api.docker.connect = [43];
+    api.docker.disconnect = [60];
+    const rows = floorRows({ connect: [2, 3, 4], disconnect: [1], fsync: [1.5] }, api);
+    expect(rows[0]!.slice(1, 3)).toEqual(['1', '1.50']);
+    // connect: 3 + 1.5 = 4.5; Docker 43 - 10 = 33; 33 / 4.5 = 7.33
+    expect(rows[1]!.slice(1)).toEqual(['3', '3.00', '4.50', '33.00', '7.33×']);
+    expect(rows[2]!.slice(1)).toEqual(['1', '1.00', '2.50', '50.00', '20.00×']);
+    // Without the curl section's figures there is no ratio.
+    expect(floorRows({ connect: [2], disconnect: [1], fsync: [1] }, undefined)[1]![5]).toBe('-');
   });
 });

@@ -13,8 +13,13 @@
  *   2. the same docker CLI (/usr/bin/docker 20.10) against each socket
  *      (DOCKER_HOST=unix://<socket>): `docker network inspect` (the CLI's floor: its start
  *      and one GET), `docker network connect` and `disconnect`, wall time per command.
- * Sections run in the order 1, 3, 2 with a share of the budget each (API_SHARE_MS for 1,
- * fixed runs for 3, the rest for 2), so a loaded machine cuts rounds, not sections.
+   4. the floor under connect and disconnect on this machine, now: the same kernel changes
+ *      the daemon makes, sent over rtnetlink by the benchmark process itself (no daemon, no
+ *      HTTP), plus one 1 KiB state write with fsync in the daemon's state file system; and
+ *      the highest Docker ÷ Switchyard ratio that floor leaves (Docker's server time from 1
+ *      divided by the floor).
+ * Sections run in the order 1, 4, 3, 2 with a share of the budget each (API_SHARE_MS for 1,
+ * fixed runs for 3 and 4, the rest for 2), so a loaded machine cuts rounds, not sections.
  *   3. the embedded resolver (127.0.0.11) with dnsperf from inside a container's network
  *      namespace (nsenter --net=/proc/<pid>/ns/net) and a sandbox's: the other container's
  *      / sandbox's name at 32 and at 1 in flight, the same name one at a time with
@@ -28,7 +33,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { run } from '../kernel/exec.js';
-import { PACKAGE_ROOT } from '../paths.js';
+import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
+import type { NetlinkOp } from '../kernel/rtnl.js';
+import { LIB_DIR, PACKAGE_ROOT, sandboxNetnsPrefix } from '../paths.js';
 import { parseDnsperf, type Perf } from './dns.js';
 import { runSandbox, sandboxNs } from './netpath.js';
 import { fmt, median, PartFailure, timed, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
@@ -202,6 +209,8 @@ interface Lab {
   /** Where dnsperf runs: the argv prefix that enters the client's network namespace. */
   enter: Record<Side, string[]>;
   tmp: string;
+  /** The curl section's samples, once it ran (the floor section divides Docker's by its floor). */
+  api?: ApiSamples;
 }
 
 interface Curl {
@@ -288,7 +297,7 @@ async function apiRound(ctx: PartCtx, lab: Lab, side: Side, i: number, rec: (op:
 }
 
 async function api(ctx: PartCtx, lab: Lab, stopAt: number): Promise<PartTable> {
-  const s = emptySamples(API_OPS);
+  const s = (lab.api = emptySamples(API_OPS));
   for (let i = 0; i < WARMUP + ROUNDS && !ctx.expired() && Date.now() < stopAt; i++) {
     for (const side of order(i)) await apiRound(ctx, lab, side, i, (op, ms) => i >= WARMUP && s[side][op].push(ms));
     if ((i + 1 - WARMUP) % 5 === 0 && i >= WARMUP) ctx.log(`curl: ${i + 1 - WARMUP} rounds (connect median Switchyard ${fmt(median(s.yard.connect), 2)} ms, Docker ${fmt(median(s.docker.connect), 2)} ms)`);
@@ -297,6 +306,100 @@ async function api(ctx: PartCtx, lab: Lab, stopAt: number): Promise<PartTable> {
     title: `The API over each unix socket with curl (one process per request, inside the lab host; curl's time_total), ${Math.min(s.yard.ping.length, s.docker.ping.length)} rounds after ${WARMUP} unrecorded, the two sides interleaved (order swapped every round); server time = median minus the same side's GET /_ping median; goal: Docker ÷ Switchyard ≥ ${API_GOAL}× (printed, not asserted)`,
     headers: API_HEADERS,
     rows: apiRows(s),
+  };
+}
+
+// ---------------------------------------------------------------- 4. the floor
+
+const FLOOR_ROUNDS = 30;
+
+/** Pure: the floor table's rows from its samples and the curl section's (Docker's server time over the floor). */
+export function floorRows(f: Record<'connect' | 'disconnect' | 'fsync', number[]>, api: ApiSamples | undefined): string[][] {
+  const fsync = median(f.fsync);
+  const docker = (op: ApiOp) => (api ? median(api.docker[op]) - median(api.docker.ping) : NaN);
+  const rows: string[][] = [['one state write with fsync (1 KiB, temp file and rename, in the state file system)', String(f.fsync.length), fmt(fsync, 2), '', '', '']];
+  for (const op of ['connect', 'disconnect'] as const) {
+    const k = median(f[op]);
+    rows.push([
+      op === 'connect'
+        ? "connect's kernel changes (veth pair into the sandbox's namespace, no link-local, enslaved and up, hairpin, address, peer up)"
+        : "disconnect's kernel changes before its answer (host end down; the sandbox's end down and renamed away)",
+      String(f[op].length),
+      fmt(k, 2),
+      fmt(k + fsync, 2),
+      fmt(docker(op), 2),
+      times(docker(op), k + fsync),
+    ]);
+  }
+  return rows;
+}
+
+/**
+ * What a connect and a disconnect cannot go below on this machine, measured now: their
+ * kernel changes over rtnetlink from this process (into the lab host's namespace, on a
+ * bridge of their own) and one fsync'd state write.
+ */
+async function floor(ctx: PartCtx, lab: Lab): Promise<PartTable> {
+  const f: Record<'connect' | 'disconnect' | 'fsync', number[]> = { connect: [], disconnect: [], fsync: [] };
+  const host = ctx.host(1).name;
+  // Named like a sandbox of the lab host, so that the lab's teardown removes it if this dies.
+  const sbNs = `${sandboxNetnsPrefix(host)}apifloor`;
+  const nl = async (ns: string, ops: NetlinkOp[]) => {
+    const r = await applyNetlink(ns, ops);
+    if (r.error) throw new Error(`rtnetlink floor: ${r.error}`);
+  };
+  const dir = fs.mkdtempSync(path.join(fs.existsSync(LIB_DIR) ? LIB_DIR : os.tmpdir(), '.bench-fsync-'));
+  try {
+    if (netlinkAvailable()) {
+      const made = await run('ip', ['netns', 'add', sbNs]);
+      if (made.code !== 0) throw new Error(`ip netns add ${sbNs}: ${made.stderr.trim()}`);
+      await nl(host, [{ op: 'link.add.bridge', name: 'ybfl0' }, { op: 'link.set', name: 'ybfl0', up: true }]);
+      for (let i = 0; i < WARMUP + FLOOR_ROUNDS && !ctx.expired(); i++) {
+        const [c] = await timed(async () => {
+          await nl(host, [
+            { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02' },
+            { op: 'link.set', name: 'ybfA', addrGenMode: 'none' },
+            { op: 'link.set', name: 'ybfA', master: 'ybfl0', up: true },
+            { op: 'link.set', name: 'ybfA', hairpin: true },
+          ]);
+          await nl(sbNs, [{ op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' }, { op: 'link.set', ns: sbNs, name: 'eth1', up: true }]);
+        });
+        const [d] = await timed(async () => {
+          await nl(host, [{ op: 'link.set', name: 'ybfA', up: false }]);
+          await nl(sbNs, [{ op: 'link.set', ns: sbNs, name: 'eth1', up: false }, { op: 'link.set', ns: sbNs, name: 'eth1', newName: 'ygcfloor' }]);
+        });
+        // The delete the daemon leaves behind its answer, untimed, before the next round.
+        await nl(host, [{ op: 'link.del', name: 'ybfA' }]);
+        if (i >= WARMUP) {
+          f.connect.push(c);
+          f.disconnect.push(d);
+        }
+      }
+      await nl(host, [{ op: 'link.del', name: 'ybfl0' }]);
+    }
+    const record = Buffer.alloc(1024, 0x7b);
+    for (let i = 0; i < WARMUP + FLOOR_ROUNDS && !ctx.expired(); i++) {
+      const [ms] = await timed(async () => {
+        const tmp = path.join(dir, 'r.json.tmp');
+        const fd = fs.openSync(tmp, 'w', 0o600);
+        try {
+          fs.writeSync(fd, record);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, path.join(dir, 'r.json'));
+      });
+      if (i >= WARMUP) f.fsync.push(ms);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await run('ip', ['netns', 'del', sbNs]);
+  }
+  return {
+    title: `The floor under connect and disconnect on this machine, now: the daemon's kernel changes sent over rtnetlink by the benchmark process itself (no daemon, no HTTP) plus one fsync'd state write, ${f.fsync.length} rounds after ${WARMUP} unrecorded; the last column is the highest Docker ÷ Switchyard this floor leaves (Docker's server time from the curl rows ÷ floor)`,
+    headers: ['what', 'n', 'median ms', 'with the state write, ms', 'Docker server time ms', 'Docker ÷ floor'],
+    rows: floorRows(f, lab.api),
   };
 }
 
@@ -403,6 +506,7 @@ async function measure(ctx: PartCtx): Promise<PartTable[]> {
   // (6 × DNS_SECONDS), the CLI until the part's budget.
   const steps: [(ctx: PartCtx, lab: Lab, stopAt: number) => Promise<PartTable>, number][] = [
     [api, t0 + API_SHARE_MS],
+    [floor, Infinity],
     [dns, Infinity],
     [cli, Infinity],
   ];
