@@ -94,6 +94,17 @@ describe('bridge prepareNetwork', () => {
     expect(p).toMatchObject({ needsGateway: true, hasIpam: true, warnings: [] });
   });
 
+  it('reads from the host only the bridge name it is given (none for a name of its own ID), and refuses a bad one first', () => {
+    expect(bridgeDriver.hostLinksRead!(intent())).toEqual([]);
+    expect(bridgeDriver.hostLinksRead!(intent({ [OPT.name]: '' }))).toEqual([]);
+    expect(bridgeDriver.hostLinksRead!(intent({ [OPT.name]: 'br-mine' }))).toEqual(['br-mine']);
+    expect(bridgeDriver.hostLinksRead!(intent({}, { isDefaultBridge: true }))).toEqual(['yard0']);
+    expect(thrown(() => bridgeDriver.hostLinksRead!(intent({ [OPT.name]: 'br-abcdefghijklm' }))).message).toMatch(/br-abcdefghijklm is 16 characters long/);
+    for (const d of ['overlay', 'host', 'null']) expect(getDriver(d).hostLinksRead!(intent())).toEqual([]);
+    // macvlan and ipvlan look at every host link (their parent, its VLANs, its addresses).
+    for (const d of ['macvlan', 'ipvlan']) expect(getDriver(d).hostLinksRead).toBeUndefined();
+  });
+
   it('the default bridge is named yard0', () => {
     expect(bridgeDriver.prepareNetwork(intent({}, { isDefaultBridge: true }), env()).driverState).toMatchObject({ bridge: 'yard0', defaultBridge: true });
   });

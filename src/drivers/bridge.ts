@@ -28,17 +28,33 @@ export const BRIDGE_MAX_PORTS = 1024;
 /** Host side of an endpoint's veth: `yv` + 12 hex of the endpoint ID (reconcile finds leftovers by it). */
 export const hostVethName = (endpointId: string) => `yv${endpointId.slice(0, 12)}`;
 
+/**
+ * The bridge name the network asks for: an empty one means the default (as in Docker);
+ * every other option given with an empty value is refused by its parser rather than taken
+ * as its default. '' when the network gets a name of its own ID.
+ */
+function givenBridgeName(intent: NetworkIntent): string {
+  const o = intent.options;
+  return o[OPT.name] !== undefined && o[OPT.name] !== '' ? o[OPT.name]! : intent.isDefaultBridge ? DEFAULT_BRIDGE_IFNAME : '';
+}
+
 export const bridgeDriver: NetworkDriver = {
   name: 'bridge',
   attach: 'interface',
   scope: 'local',
   optionKeys: Object.values(OPT),
 
+  // Only a bridge name of the user's (or the default bridge's) can clash with a host link.
+  hostLinksRead(intent) {
+    const bridge = givenBridgeName(intent);
+    if (!bridge) return [];
+    checkIfname(`-o ${OPT.name}`, bridge);
+    return [bridge];
+  },
+
   prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork {
     const o = intent.options;
-    // An empty bridge name means the default one (as in Docker); every other option given
-    // with an empty value is refused by its parser rather than taken as its default.
-    const bridge = o[OPT.name] !== undefined && o[OPT.name] !== '' ? o[OPT.name]! : intent.isDefaultBridge ? DEFAULT_BRIDGE_IFNAME : '';
+    const bridge = givenBridgeName(intent);
     if (bridge) {
       checkIfname(`-o ${OPT.name}`, bridge);
       const owner = env.networks.find((n) => n.driverState.bridge === bridge);

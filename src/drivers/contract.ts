@@ -93,6 +93,11 @@ export interface NetworkDriver {
   /** Option keys the driver understands; anything else is refused with UNKNOWN_OPTION. */
   readonly optionKeys: readonly string[];
 
+  /**
+   * The host links prepareNetwork and finishNetwork look at for this intent: only these are
+   * read from the kernel into `env.hostLinks` (absent: every link of the daemon's namespace).
+   */
+  hostLinksRead?(intent: NetworkIntent): readonly string[];
   prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork;
   /**
    * After IPAM, before the plan: decide what depends on the subnets (e.g. the address of

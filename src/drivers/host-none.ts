@@ -12,6 +12,7 @@ function special(name: 'host' | 'null', attach: 'host' | 'isolated'): NetworkDri
     attach,
     scope: 'local',
     optionKeys: [],
+    hostLinksRead: () => [],
     prepareNetwork(intent) {
       throw new YardError('NETWORK_PREDEFINED', `only one instance of "${intent.driver}" network is allowed`, {
         field: '--driver',

@@ -47,6 +47,9 @@ export const overlayDriver: NetworkDriver = {
   scope: 'global',
   optionKeys: Object.values(OVERLAY_OPT),
 
+  // Its links are named for the network's ID: no host link can clash before it exists.
+  hostLinksRead: () => [],
+
   prepareNetwork(intent: NetworkIntent, env: DriverEnv): PreparedNetwork {
     const o = intent.options;
     if (o[OVERLAY_OPT.encrypted] !== undefined && (o[OVERLAY_OPT.encrypted] === '' || parseBoolOption(OVERLAY_OPT.encrypted, o[OVERLAY_OPT.encrypted]))) {

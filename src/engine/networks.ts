@@ -185,7 +185,7 @@ export class Networks {
     const dhcp = ipamDriver === DHCP_IPAM;
     if (dhcp) checkDhcpIntent(intent, req.ipamOptions);
     // Both kernel reads at once: each is an `ip` spawn.
-    const [env, routes] = await Promise.all([this.driverEnv(), this.core.kernel.readRoutes()]);
+    const [env, routes] = await Promise.all([this.driverEnv(driver.hostLinksRead?.(intent)), this.core.kernel.readRoutes()]);
     step('read-host');
     const prepared = opts.predefined && driver.attach !== 'interface'
       ? { driverState: {}, needsGateway: false, hasIpam: false, warnings: [] }
@@ -300,12 +300,13 @@ export class Networks {
     };
   }
 
-  private async driverEnv(): Promise<DriverEnv> {
-    const host = await this.core.kernel.readNamespace();
+  /** What the driver sees of the host: every link of the daemon's namespace, or only `links` when the driver names them. */
+  private async driverEnv(links?: readonly string[]): Promise<DriverEnv> {
+    const host = links ? await this.core.kernel.readLinks(links) : (await this.core.kernel.readNamespace()).links;
     return {
       instance: this.core.cfg.instance,
       networks: this.core.networks(),
-      hostLinks: new Map([...host.links.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, mac: l.mac, addrs: l.addrs }])),
+      hostLinks: new Map([...host.values()].map((l) => [l.name, { alias: l.alias, kind: l.kind, mac: l.mac, addrs: l.addrs }])),
       linkKinds: this.core.linkKinds,
       underlay: this.core.underlay,
     };

@@ -5,7 +5,7 @@
 import type { Plan } from '../plan/ops.js';
 import { applyBestEffort, applyPlan, settleDeferred } from './apply.js';
 import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './netns-files.js';
-import { listNetns, readNamespace, readRoutes, type NsState, type RouteState } from './observe.js';
+import { listNetns, readLinks, readNamespace, readRoutes, type LinkState, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
 import { openDhcpPort, type DhcpPort } from './dhcp-socket.js';
 import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, runtimeNamespace, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
@@ -16,6 +16,8 @@ export interface Kernel {
   /** Every op attempted; failures returned (teardown, undo, reconcile of leftovers). */
   applyBestEffort(plan: Plan, opts?: { deferDeletes?: boolean }): Promise<string[]>;
   readNamespace(ns?: string): Promise<NsState>;
+  /** Only the named links of a namespace (those that exist), as readNamespace reads them. */
+  readLinks(names: readonly string[], ns?: string): Promise<Map<string, LinkState>>;
   listNetns(): string[];
   readRoutes(ns?: string): Promise<RouteState[]>;
   startProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started;
@@ -43,6 +45,7 @@ export class LinuxKernel implements Kernel {
   apply = applyPlan;
   applyBestEffort = applyBestEffort;
   readNamespace = readNamespace;
+  readLinks = readLinks;
   listNetns = listNetns;
   readRoutes = readRoutes;
   startProcess = startSandboxProcess;

@@ -114,6 +114,20 @@ class Conn {
     throw new Error('a dump from the kernel did not end');
   }
 
+  /** A lookup whose answer is one message (a link by name or index): its body, or undefined when there is no such thing. */
+  get(req: { type: number; flags: number; body: Buffer }): Buffer | undefined {
+    const seq = this.seq++;
+    const msg = message(req.type, req.flags, seq, req.body);
+    if (Number(this.l.send(this.fd, msg, msg.length, 0)) < 0) throw new Error(`sending to the kernel: ${this.l.strerror(koffi.errno())}`);
+    const n = Number(this.l.recv(this.fd, this.buf, RECV_SIZE, MSG_DONTWAIT));
+    if (n <= 0) throw new Error(`reading the kernel's answer: ${n < 0 ? this.l.strerror(koffi.errno()) : 'none'}`);
+    const { msgs, errno } = dumpMessages(this.buf.subarray(0, n));
+    if (errno === ENODEV) return undefined;
+    if (errno) throw new Error(`the kernel refused a lookup: ${this.l.strerror(errno)}`);
+    const m = msgs.find((x) => x.seq === seq);
+    return m ? Buffer.from(m.body) : undefined;
+  }
+
   /** A change: sent from a worker thread (the kernel may wait inside send()), then its ack read. */
   call(req: { type: number; flags: number; body: Buffer }): Promise<Reply> {
     const seq = this.seq++;
@@ -226,15 +240,48 @@ export function dumpLinksAndAddrs(ns: string | undefined): { links: DumpedLink[]
   }));
 }
 
-/** Every route of a namespace (both families, every table), and its links' names by index. */
+/**
+ * The named links of a namespace that exist (each looked up by name, not a dump of every
+ * link: the daemon's namespace holds a veth per sandbox), every address, and the names of
+ * those links' masters.
+ */
+export function getLinksAndAddrs(ns: string | undefined, names: readonly string[]): { links: DumpedLink[]; addrs: DumpedAddr[]; names: Map<number, string> } | undefined {
+  return withConn(ns, (c) => {
+    // A name the kernel could not hold (empty, over 15 bytes) names no link.
+    const links = names.flatMap((n) => {
+      const len = Buffer.byteLength(n);
+      const body = len > 0 && len < 16 ? c.get(getLinkRequest(n)) : undefined;
+      return body ? [parseLink(body)] : [];
+    });
+    const masters = links.flatMap((l) => (l.masterIndex ? [l.masterIndex] : []));
+    return {
+      links,
+      addrs: links.length ? c.dump(dumpRequest(RTM_GETADDR)).map((m) => parseAddr(m.body)).filter((a): a is DumpedAddr => !!a) : [],
+      names: linkNames(c, masters),
+    };
+  });
+}
+
+/** Names of the links with these indexes (each looked up once). */
+function linkNames(c: Conn, indexes: Iterable<number>): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const i of indexes) {
+    if (names.has(i)) continue;
+    const body = c.get(getLinkRequest(i));
+    if (body) names.set(i, parseLink(body).name);
+  }
+  return names;
+}
+
+/** Every route of a namespace (both families, every table), and the names of the links they go out of. */
 export function dumpRoutes(ns: string | undefined): { routes: DumpedRoute[]; names: Map<number, string> } | undefined {
-  return withConn(ns, (c) => ({
-    routes: [2, 10].flatMap((family) =>
+  return withConn(ns, (c) => {
+    const routes = [2, 10].flatMap((family) =>
       c
         .dump(dumpRequest(RTM_GETROUTE, family))
         .map((m) => parseRoute(m.body))
         .filter((r): r is DumpedRoute => !!r),
-    ),
-    names: new Map(c.dump(dumpRequest(RTM.GETLINK)).filter((m) => m.type === RTM.NEWLINK).map((m) => { const l = parseLink(m.body); return [l.index, l.name]; })),
-  }));
+    );
+    return { routes, names: linkNames(c, routes.flatMap((r) => (r.oif ? [r.oif] : []))) };
+  });
 }

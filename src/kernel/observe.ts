@@ -2,8 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
-import { dumpLinksAndAddrs, dumpRoutes, netlinkAvailable } from './netlink.js';
-import { ROUTE_PROTOCOLS, ROUTE_SCOPES, RT_TABLE_MAIN_ID, RTN_UNICAST_TYPE } from './rtnl.js';
+import { dumpLinksAndAddrs, dumpRoutes, getLinksAndAddrs, netlinkAvailable } from './netlink.js';
+import { ROUTE_PROTOCOLS, ROUTE_SCOPES, RT_TABLE_MAIN_ID, RTN_UNICAST_TYPE, type DumpedAddr, type DumpedLink } from './rtnl.js';
 
 export interface LinkState {
   name: string;
@@ -69,22 +69,43 @@ export async function readNamespaceIp(ns?: string): Promise<NsState> {
 export function readNamespaceNetlink(ns?: string): NsState {
   const d = dumpLinksAndAddrs(ns);
   if (!d) return { exists: false, links: new Map() };
-  const byIndex = new Map(d.links.map((l) => [l.index, l]));
+  return { exists: true, links: linkStates(d.links, d.addrs, new Map(d.links.map((l) => [l.index, l.name]))) };
+}
+
+/** Only the named links of a namespace (those that exist), read as readNamespace reads them; none when it cannot be entered. */
+export async function readLinks(names: readonly string[], ns?: string): Promise<Map<string, LinkState>> {
+  if (!names.length) return new Map();
+  if (!netlinkAvailable()) {
+    const all = (await readNamespaceIp(ns)).links;
+    return new Map(names.flatMap((n) => (all.has(n) ? [[n, all.get(n)!] as const] : [])));
+  }
+  const d = getLinksAndAddrs(ns, names);
+  return d ? linkStates(d.links, d.addrs, d.names) : new Map();
+}
+
+function linkStates(dumped: DumpedLink[], dumpedAddrs: DumpedAddr[], names: ReadonlyMap<number, string>): Map<string, LinkState> {
+  // Addresses by link (no link-local ones): one pass, not one per link.
+  const addrs = new Map<number, string[]>();
+  for (const a of dumpedAddrs) {
+    if (a.scope === 253) continue;
+    const list = addrs.get(a.index) ?? addrs.set(a.index, []).get(a.index)!;
+    list.push(`${a.local}/${a.prefixlen}`);
+  }
   const links = new Map<string, LinkState>();
-  for (const l of d.links) {
+  for (const l of dumped) {
     links.set(l.name, {
       name: l.name,
       kind: l.kind,
-      master: l.masterIndex ? byIndex.get(l.masterIndex)?.name : undefined,
+      master: l.masterIndex ? names.get(l.masterIndex) : undefined,
       up: l.up,
       mtu: l.mtu,
       mac: l.mac,
       alias: l.alias,
       ...(l.hairpin !== undefined ? { hairpin: l.hairpin } : {}),
-      addrs: d.addrs.filter((a) => a.index === l.index && a.scope !== 253).map((a) => `${a.local}/${a.prefixlen}`),
+      addrs: addrs.get(l.index) ?? [],
     });
   }
-  return { exists: true, links };
+  return links;
 }
 
 let cachedNs: string | null | undefined;

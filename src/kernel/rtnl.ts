@@ -249,12 +249,13 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
   }
 }
 
-/** A link lookup by name (RTM_GETLINK); the answer is a link message or an error. */
-export function getLinkRequest(name: string): { type: number; flags: number; body: Buffer } {
+/** A link lookup by name, or by index (RTM_GETLINK); the answer is a link message or an error. */
+export function getLinkRequest(link: string | number): { type: number; flags: number; body: Buffer } {
+  const byName = typeof link === 'string';
   return {
     type: RTM.GETLINK,
     flags: NLM_F.REQUEST,
-    body: Buffer.concat([ifinfomsg(), attrs([[IFLA.IFNAME, str(name)], [IFLA.EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS)]])]),
+    body: Buffer.concat([ifinfomsg(byName ? {} : { index: link }), attrs([...(byName ? [[IFLA.IFNAME, str(link)] as Attr] : []), [IFLA.EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS)]])]),
   };
 }
 

@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { applyPlan, applyBestEffort, settleDeferred } from '../../dist/kernel/apply.js';
 import { netlinkAvailable } from '../../dist/kernel/netlink.js';
-import { readNamespaceIp, readNamespaceNetlink, readRoutesIp, readRoutesNetlink } from '../../dist/kernel/observe.js';
+import { readLinks, readNamespaceIp, readNamespaceNetlink, readRoutesIp, readRoutesNetlink } from '../../dist/kernel/observe.js';
 
 const P = `ynl${process.pid}`;
 const A = `${P}a`;
@@ -54,6 +54,10 @@ try {
   out.sameLinksIp = await Promise.all([A, B].map(async (ns) => sorted(await readNamespaceIp(ns))));
   out.sameRoutes = [A, B].map((ns) => JSON.stringify(readRoutesNetlink(ns)));
   out.sameRoutesIp = await Promise.all([A, B].map(async (ns) => JSON.stringify(await readRoutesIp(ns))));
+  // Named links only: what a full reading says of them, and nothing for a name that is not there.
+  const full = (await readNamespaceIp(A)).links;
+  out.namedLinks = JSON.stringify([...(await readLinks(['v0', 'nope0', 'br0'], A))]);
+  out.namedLinksIp = JSON.stringify([['v0', full.get('v0')], ['br0', full.get('br0')]]);
 
   // Refusals: the kernel's words, the op named, and the ops before it undone.
   out.missingDev = await err(applyPlan([{ op: 'link.add.bridge', ns: A, name: 'br9' }, { op: 'addr.add', ns: A, dev: 'nope0', cidr: '10.1.0.1/24' }]));

@@ -45,6 +45,11 @@ describe('rtnetlink from the daemon', () => {
     expect(out.sameLinks).toEqual(out.sameLinksIp);
     expect(out.sameRoutes).toEqual(out.sameRoutesIp);
     expect(out.sameLinks[0]).toContain('"hairpin":true');
+    // A reading of named links agrees with the full one (the port's master, the bridge's addresses) and skips a missing name.
+    expect(out.namedLinks).toEqual(out.namedLinksIp);
+    expect(out.namedLinks).toContain('"master":"br0"');
+    expect(out.namedLinks).toContain('10.9.0.1/24');
+    expect(out.namedLinks).not.toContain('nope0');
   });
   it('names a refused op in the kernel words and undoes the ops before it', () => {
     expect(out.missingDev).toMatch(/^ip -n ynl\d+a addr add 10\.1\.0\.1\/24 dev nope0: Cannot find device "nope0"$/);

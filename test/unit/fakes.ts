@@ -181,6 +181,10 @@ export class RecordingKernel implements Kernel {
     if (!m) return { exists: false, links: new Map() };
     return { exists: true, links: new Map([...m].map(([n, l]) => [n, { ...l, addrs: [...l.addrs] }])) };
   }
+  async readLinks(names: readonly string[], ns?: string): Promise<Map<string, LinkState>> {
+    const all = (await this.readNamespace(ns)).links;
+    return new Map(names.flatMap((n) => (all.has(n) ? [[n, all.get(n)!] as const] : [])));
+  }
   listNetns(): string[] {
     return this.namespaces();
   }
