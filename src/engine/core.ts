@@ -144,12 +144,22 @@ export class EngineCore {
   /** Write a network record, then (only then) make it the one in memory. */
   commitNetwork(net: NetworkRecord): void {
     this.store.putNetwork(net);
+    this.rememberNetwork(net);
+  }
+
+  /** Make a written network record the one in memory. */
+  rememberNetwork(net: NetworkRecord): void {
     this.state.networks.set(net.id, net);
   }
 
   /** Write a sandbox record, then (only then) make it the one in memory. */
   commitSandbox(next: SandboxRecord): void {
     this.store.putSandbox(next);
+    this.rememberSandbox(next);
+  }
+
+  /** Make a written sandbox record the one in memory. */
+  rememberSandbox(next: SandboxRecord): void {
     this.state.sandboxes.set(next.id, next);
   }
 

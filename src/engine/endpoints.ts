@@ -312,6 +312,11 @@ export class Endpoints {
         return p;
       },
       commit: () => this.core.commitSandbox(next),
+      writeAhead: async () => {
+        await this.core.store.putSandboxAsync(next);
+        return () => this.core.store.putSandbox(sb);
+      },
+      remember: () => this.core.rememberSandbox(next),
     });
     if (!dryRun) {
       this.core.writeFilesAfterCommit(sb.netns, next);

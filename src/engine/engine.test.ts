@@ -303,6 +303,32 @@ describe('failures roll back', () => {
   });
 });
 
+describe('a record written beside the kernel change', () => {
+  it('is put back when the kernel refuses the change (connect, network create), and memory never had it', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'a', ipam: [{ subnet: '10.50.0.0/24' }] });
+    await t.engine.createNetwork({ name: 'b', ipam: [{ subnet: '10.60.0.0/24' }] });
+    const { sb } = await t.engine.createSandbox({ name: 'web', networks: [{ network: 'a' }] });
+    t.kernel.failOn = (op) => (op.op === 'addr.add' && 'cidr' in op && op.cidr.startsWith('10.60.') ? 'RTNETLINK answers: File exists' : undefined);
+    await expect(t.engine.connect('b', 'web')).rejects.toThrow(/File exists/);
+    expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toHaveLength(1);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(1);
+    expect(t.kernel.links(sb.netns!).sort()).toEqual(['eth0', 'lo']);
+    t.kernel.failOn = (op) => (op.op === 'link.add.bridge' ? 'RTNETLINK answers: File exists' : undefined);
+    await expect(t.engine.createNetwork({ name: 'c', ipam: [{ subnet: '10.70.0.0/24' }] })).rejects.toThrow(/File exists/);
+    expect([...t.store.networks.values()].map((n) => n.name).sort()).toEqual(['a', 'b', 'bridge', 'host', 'none']);
+    expect(names()).not.toContain('c');
+    // Positive control: the same changes go through once the kernel takes them, on disk and in memory.
+    t.kernel.failOn = () => undefined;
+    await t.engine.connect('b', 'web');
+    await t.engine.createNetwork({ name: 'c', ipam: [{ subnet: '10.70.0.0/24' }] });
+    expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toHaveLength(2);
+    expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(2);
+    expect([...t.store.networks.values()].map((n) => n.name)).toContain('c');
+    expect(names()).toContain('c');
+  });
+});
+
 describe('memory never runs ahead of the disk', () => {
   const enospc = () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
 

@@ -143,6 +143,11 @@ export class Networks {
         // A config-only network has no kernel objects.
         plan: () => (net.configOnly ? [] : getDriver(net.driver).planCreate(net, this.core.planEnv())),
         commit: () => this.core.commitNetwork(net),
+        writeAhead: async () => {
+          await this.core.store.putNetworkAsync(net);
+          return () => this.core.store.deleteNetwork(net.id);
+        },
+        remember: () => this.core.rememberNetwork(net),
       });
       if (!req.dryRun) this.core.log(`network ${net.name} (${shortId(net.id)}) created`);
       return { net, plan: renderPlan(plan), warnings };
@@ -185,6 +190,7 @@ export class Networks {
     const dhcp = ipamDriver === DHCP_IPAM;
     if (dhcp) checkDhcpIntent(intent, req.ipamOptions);
     // Both kernel reads at once: each is an `ip` spawn.
+    step('checks');
     const [env, routes] = await Promise.all([this.driverEnv(driver.hostLinksRead?.(intent)), this.core.kernel.readRoutes()]);
     step('read-host');
     const prepared = opts.predefined && driver.attach !== 'interface'

@@ -13,6 +13,13 @@
  *   6. effects    local side effects before the commit (sandbox files, the process)
  *   7. commit     the one record written to the store, then (only then) to memory
  *
+ * A change whose record is complete once it is planned (no lease to acquire) may write it
+ * ahead: the write starts with the kernel apply and its wait for the disk runs beside it,
+ * and memory is updated only once both are done. A crash between the two leaves a record
+ * whose kernel objects are missing, which reconcile creates at the next start (the state is
+ * the truth); a failure after the write puts the old record back before anything else is
+ * undone.
+ *
  * A failure at any step compensates what the earlier steps did, in reverse, and rethrows:
  * a refused or failed change leaves the host as it was. A dry run stops after step 3
  * without reserving, and returns the plan.
@@ -52,6 +59,12 @@ export interface ChangeSpec {
   effects?(): Promise<Undo | void> | Undo | void;
   /** Write the record, then put it in memory. */
   commit(): void;
+  /**
+   * Write the record ahead (see above); resolves to the undo that puts back what was there.
+   * With it, `remember` puts the record in memory once it is written.
+   */
+  writeAhead?(): Promise<Undo>;
+  remember?(): void;
 }
 
 /** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
@@ -72,13 +85,20 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     }
   };
   let plan: Plan;
+  let ahead: Promise<Undo> | undefined;
   try {
     step('reserve');
     plan = spec.plan();
     step('plan');
+    if (spec.writeAhead && spec.remember) {
+      ahead = spec.writeAhead();
+      // Awaited below on every path; this only keeps a failed write from going unhandled meanwhile.
+      ahead.catch(() => {});
+    }
     await ctx.kernel.apply(plan);
     step('apply');
   } catch (e) {
+    await ahead?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
     await unwind();
     throw kernelError(e, spec.what);
   }
@@ -86,6 +106,11 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     await ctx.kernel.applyBestEffort(undoPlan(plan));
   });
   try {
+    // A failed write undoes the kernel's change (the write removed its own temp file).
+    if (ahead) {
+      compensate.push(await ahead);
+      step('written');
+    }
     const release = await spec.acquire?.();
     if (release) {
       // The plan again, now with the acquired addresses: apply only what it adds.
@@ -107,7 +132,9 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     const undoEffects = await spec.effects?.();
     step('effects');
     if (undoEffects) compensate.push(undoEffects);
-    spec.commit();
+    // The record written ahead lacks what was acquired: then it is written again here.
+    if (ahead && !release) spec.remember!();
+    else spec.commit();
     step('commit');
   } catch (e) {
     await unwind();

@@ -87,6 +87,22 @@ describe('JsonStore', () => {
     expect(store.load().networks.get(hex('a'))?.deleting).toBe(true);
   });
 
+  it('a write with its fsync off the thread leaves the same one file, over the old record, and no temp file', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yard-store-'));
+    const store = new JsonStore(dir, true);
+    const s = sandbox(hex('b'), hex('a'));
+    store.putSandbox(s);
+    await Promise.all([store.putSandboxAsync({ ...s, hostname: 'y' }), store.putNetworkAsync(net(hex('a')))]);
+    expect(fs.readdirSync(path.join(dir, 'sandboxes'))).toEqual([`${hex('b')}.json`]);
+    expect(fs.readdirSync(path.join(dir, 'networks'))).toEqual([`${hex('a')}.json`]);
+    const loaded = store.load();
+    expect(loaded.sandboxes.get(hex('b'))?.hostname).toBe('y');
+    expect(loaded.networks.get(hex('a'))?.name).toBe(`n-${'a'.repeat(4)}`);
+    // A directory that is gone: the write fails with the state error, nothing half-written stays.
+    fs.rmSync(path.join(dir, 'networks'), { recursive: true });
+    await expect(store.putNetworkAsync(net(hex('c')))).rejects.toMatchObject({ code: 'STATE_WRITE_FAILED' });
+  });
+
   it('a failed write is STATE_WRITE_FAILED (503) naming the file and the cause', () => {
     const e = writeError('/var/lib/switchyard/h1/sandboxes/x.json', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
     expect(e).toBeInstanceOf(YardError);

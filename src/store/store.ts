@@ -39,6 +39,12 @@ export interface Store {
   tombstoneNetwork(n: NetworkRecord): void;
   deleteNetwork(id: string): void;
   putSandbox(s: SandboxRecord): void;
+  /**
+   * The same writes, with the wait for the disk (fsync) in a worker thread: the daemon's
+   * thread goes on (applying the change to the kernel) while the record reaches the disk.
+   */
+  putNetworkAsync(n: NetworkRecord): Promise<void>;
+  putSandboxAsync(s: SandboxRecord): Promise<void>;
   tombstoneSandbox(s: SandboxRecord): void;
   deleteSandbox(id: string): void;
 }
@@ -49,6 +55,7 @@ export class JsonStore implements Store {
   private readonly netDir: string;
   private readonly sbDir: string;
   private damaged: QuarantinedRecord[] = [];
+  private asyncWrites = 0;
 
   /** `netnsPrefix`: the namespace prefix of this daemon's sandboxes (a record naming another namespace is damaged). */
   constructor(readonly dir: string, private readonly durable = true, private readonly netnsPrefix?: string) {
@@ -88,6 +95,12 @@ export class JsonStore implements Store {
   putSandbox(s: SandboxRecord): void {
     this.write(this.file(this.sbDir, s.id), s);
   }
+  putNetworkAsync(n: NetworkRecord): Promise<void> {
+    return this.writeAsync(this.file(this.netDir, n.id), n);
+  }
+  putSandboxAsync(s: SandboxRecord): Promise<void> {
+    return this.writeAsync(this.file(this.sbDir, s.id), s);
+  }
   tombstoneSandbox(s: SandboxRecord): void {
     this.tombstone(this.sbDir, s);
   }
@@ -111,13 +124,36 @@ export class JsonStore implements Store {
       }
       fs.renameSync(tmp, file);
     } catch (e) {
-      try {
-        fs.rmSync(tmp, { force: true });
-      } catch {
-        /* read-only: nothing was written either */
-      }
-      throw writeError(file, e);
+      this.failed(tmp, file, e);
     }
+  }
+
+  /** write(), with only the fsync (the part that waits for the disk) off the daemon's thread. */
+  private async writeAsync(file: string, value: unknown): Promise<void> {
+    // A temp file of its own: a write of the same record on the daemon's thread meanwhile
+    // (a sandbox's exit) never shares it.
+    const tmp = `${file}.${++this.asyncWrites}.tmp`;
+    try {
+      const fd = fs.openSync(tmp, 'w', 0o600);
+      try {
+        fs.writeSync(fd, JSON.stringify(value, null, 1));
+        if (this.durable) await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      this.failed(tmp, file, e);
+    }
+  }
+
+  private failed(tmp: string, file: string, e: unknown): never {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* read-only: nothing was written either */
+    }
+    throw writeError(file, e);
   }
 
   private tombstone(dir: string, rec: { id: string }): void {

@@ -257,6 +257,12 @@ export class MemoryStore implements Store {
     this.maybeFail();
     this.sandboxes.set(s.id, clone(s));
   }
+  async putNetworkAsync(n: NetworkRecord): Promise<void> {
+    this.putNetwork(n);
+  }
+  async putSandboxAsync(s: SandboxRecord): Promise<void> {
+    this.putSandbox(s);
+  }
   tombstoneSandbox(s: SandboxRecord): void {
     this.maybeFail();
     this.sandboxes.set(s.id, { ...clone(s), deleting: true });
