@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { run } from '../kernel/exec.js';
 import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
+import { runNetnsOp } from '../kernel/netns.js';
 import type { LabHost } from '../lab/lab.js';
 import { sandboxNetnsPrefix } from '../paths.js';
 import { BenchClient } from './client.js';
@@ -321,10 +322,58 @@ export async function measureFreshIdle(ctx: BenchCtx, series: Series): Promise<v
   ctx.log(`daemon pid ${pid}: VmRSS ${rss.toFixed(1)} MiB idle, ${secondsSinceStart(pid).toFixed(1)} s after its start`);
 }
 
+/** Samples of the kernel floor at scale, with 0 and with MANY sandboxes present. */
+const FLOOR_SCALE_RUNS = 20;
+
+/**
+ * The kernel's part of a sandbox create with the sandboxes present at the time on bench-a,
+ * sent from this process as the daemon sends it (no daemon, no HTTP, no state): a namespace
+ * (timed on its own: the daemon makes its namespaces ahead, in its pool), then a veth with
+ * one end inside it and the other made a port of bench-a's bridge, up. FLOOR_SCALE_RUNS of
+ * each, removed afterwards, untimed. Keys `many.floor.netns<at>` and `many.floor.link<at>`.
+ */
+async function kernelFloorAtScale(ctx: BenchCtx, series: Series, bridge: string, at: '0' | 'N'): Promise<void> {
+  if (!netlinkAvailable()) return;
+  const nsName = (i: number) => `${sandboxNetnsPrefix(ctx.host.name)}fl${i}`;
+  const netns = async (op: 'netns.add' | 'netns.del', name: string) => {
+    const err = runNetnsOp({ op, name });
+    if (err === undefined) await ip(['netns', op === 'netns.add' ? 'add' : 'del', name]);
+    else if (err) throw new Error(`kernel floor: ${op} ${name}: ${err}`);
+  };
+  const nl = async (ops: Parameters<typeof applyNetlink>[1]) => {
+    const r = await applyNetlink(ctx.host.name, ops);
+    if (r.error) throw new Error(`kernel floor: ${r.error}`);
+  };
+  const made: number[] = [];
+  try {
+    for (let i = 0; i < FLOOR_SCALE_RUNS && !ctx.budget.expired(); i++) {
+      const [nsMs] = await timed(() => netns('netns.add', nsName(i)));
+      made.push(i);
+      const [linkMs] = await timed(() =>
+        nl([
+          { op: 'link.add.veth', name: `ybF${i}`, peerName: 'eth0', peerNs: nsName(i) },
+          { op: 'link.set', name: `ybF${i}`, master: bridge, up: true },
+        ]),
+      );
+      record(series, `many.floor.netns${at}`, nsMs);
+      record(series, `many.floor.link${at}`, linkMs);
+    }
+  } finally {
+    for (const i of made) {
+      await applyNetlink(ctx.host.name, [{ op: 'link.del', name: `ybF${i}` }]).catch(() => {});
+      await netns('netns.del', nsName(i)).catch((e) => ctx.log(`kernel floor cleanup: ${(e as Error).message}`));
+    }
+  }
+}
+
 export async function measureMemory(ctx: BenchCtx, series: Series, count = 500): Promise<void> {
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const idle = await daemonRssMiB(ctx);
   record(series, 'rss.0', idle.rss);
+  const netId = (JSON.parse((await ctx.client.ok('GET', '/v1.41/networks/bench-a')).text) as { Id: string }).Id;
+  const bridge = `br-${netId.slice(0, 12)}`;
+  ctx.log(`kernel floor with 0 sandboxes: ${FLOOR_SCALE_RUNS} × (netns; veth into it, port of ${bridge}), from this process`);
+  await kernelFloorAtScale(ctx, series, bridge, '0');
   ctx.log(`daemon pid ${idle.pid}: VmRSS ${idle.rss.toFixed(1)} MiB with 0 sandboxes; creating ${count}`);
   let full = idle;
   let peak = idle.rss;
@@ -343,8 +392,14 @@ export async function measureMemory(ctx: BenchCtx, series: Series, count = 500):
       peak = rssMiB(idle.pid);
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       full = { pid: idle.pid, rss: rssMiB(idle.pid) };
+      ctx.log(`kernel floor with ${count} sandboxes present`);
+      await kernelFloorAtScale(ctx, series, bridge, 'N');
     },
   );
+  for (const k of ['netns', 'link']) {
+    const [zero, many] = [series.get(`many.floor.${k}0`) ?? [], series.get(`many.floor.${k}N`) ?? []];
+    if (zero.length && many.length) record(series, `many.floor.${k}Ratio`, summarize(many).median / summarize(zero).median);
+  }
   if (r.created === count) {
     record(series, 'rss.many', full.rss);
     record(series, 'rss.perSandbox', ((full.rss - idle.rss) * 1024) / count);
