@@ -36,7 +36,7 @@ import { run } from '../kernel/exec.js';
 import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
 import type { NetlinkOp } from '../kernel/rtnl.js';
 import { LIB_DIR, PACKAGE_ROOT, sandboxNetnsPrefix } from '../paths.js';
-import { parseDnsperf, type Perf } from './dns.js';
+import { cpuTicks, parseDnsperf, processCpuTicks, type Perf } from './dns.js';
 import { runSandbox, sandboxNs } from './netpath.js';
 import { fmt, median, PartFailure, timed, type PartCtx, type PartSpec, type PartTable } from './run-part.js';
 
@@ -138,15 +138,7 @@ export interface DnsRun extends Omit<Perf, 'sent'> {
   cpuSeconds: number;
 }
 
-/** utime + stime of /proc/<pid>/stat, in clock ticks (the fields after the parenthesised command name). */
-export function cpuTicks(stat: string): number {
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state): utime is field 14, stime field 15.
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable /proc/<pid>/stat: ${stat.slice(0, 80)}`);
-  return utime + stime;
-}
+export { cpuTicks };
 
 export const DNS_HEADERS = ['measurement', 'Switchyard', 'Docker 20.10', 'Switchyard ÷ Docker', 'goal'];
 const NAME = 'A of the other sandbox\'s / container\'s name';
@@ -432,17 +424,13 @@ async function cli(ctx: PartCtx, lab: Lab, stopAt: number): Promise<PartTable> {
 
 // ---------------------------------------------------------------- 3. the embedded resolver
 
-function readTicks(pid: number): number {
-  return cpuTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-}
-
 async function dnsRun(ctx: PartCtx, lab: Lab, side: Side, file: string, inflight: number, clkTck: number): Promise<DnsRun> {
   const out = path.join(lab.tmp, `dnsperf-${side}-${inflight}-${path.basename(file)}.txt`);
   const argv = ['dnsperf', '-s', EMBEDDED, '-d', file, '-c', '1', '-q', String(inflight), '-l', String(DNS_SECONDS), '-t', '1', '-v'];
-  const t0 = readTicks(lab.pid[side]);
+  const t0 = processCpuTicks(lab.pid[side]);
   const [cmd, ...args] = [...lab.enter[side], 'sh', '-c', 'out=$1; shift; exec "$@" >"$out"', 'sh', out, ...argv];
   const r = await run(cmd!, args, { timeoutMs: (DNS_SECONDS + 15) * 1000 });
-  const cpuSeconds = (readTicks(lab.pid[side]) - t0) / clkTck;
+  const cpuSeconds = (processCpuTicks(lab.pid[side]) - t0) / clkTck;
   if (r.code !== 0) throw new Error(`${SIDE_LABEL[side]}: ${argv.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   const p = parseDnsperf(fs.readFileSync(out, 'utf8'));
   return { completed: p.completed, lost: p.lost, notNoerror: p.notNoerror, qps: p.qps, p50: p.p50, p99: p.p99, cpuSeconds };
@@ -451,10 +439,10 @@ async function dnsRun(ctx: PartCtx, lab: Lab, side: Side, file: string, inflight
 /** The project's sequential client (dns-seq.js): one query at a time, the next sent on each answer. */
 async function seqRun(lab: Lab, side: Side, name: string, clkTck: number): Promise<DnsRun> {
   const argv = [process.execPath, DNS_SEQ, EMBEDDED, name, String(SEQ_COUNT), String(DNS_SECONDS)];
-  const t0 = readTicks(lab.pid[side]);
+  const t0 = processCpuTicks(lab.pid[side]);
   const [cmd, ...args] = [...lab.enter[side], ...argv];
   const r = await run(cmd!, args, { timeoutMs: (DNS_SECONDS + 15) * 1000 });
-  const cpuSeconds = (readTicks(lab.pid[side]) - t0) / clkTck;
+  const cpuSeconds = (processCpuTicks(lab.pid[side]) - t0) / clkTck;
   if (r.code !== 0) throw new Error(`${SIDE_LABEL[side]}: dns-seq ${name} exited ${r.code}: ${r.stderr.trim()}`);
   const q = JSON.parse(r.stdout) as { n: number; timeouts: number; bad: number; qps: number; p50: number; p99: number };
   return { completed: q.n, lost: q.timeouts, notNoerror: q.bad, qps: q.qps, p50: q.p50, p99: q.p99, cpuSeconds };

@@ -2,7 +2,7 @@
  * `make bench` / `yard bench [--only core,firewall,datapath,overlay,dns,docker,api,runtimes,vm-datapath]`:
  * the core engine's benchmark (core.ts) and the feature parts, one after another, each in
  * its own throwaway lab with its own budget and watchdog (at the very most: core 270 s,
- * firewall 160 s, datapath 150 s, overlay 280 s, dns 260 s, docker 220 s, api 200 s, runtimes 330 s;
+ * firewall 160 s, datapath 150 s, overlay 280 s, dns 330 s, docker 220 s, api 200 s, runtimes 330 s;
  * about 15 to 20 minutes in all). The vm-datapath part runs only when --only names it. `yard bench --help`
  * lists the parts (src/cli/commands/bench.ts; its test keeps that list equal to BENCH_PARTS +
  * OPT_IN_PARTS).

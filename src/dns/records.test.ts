@@ -7,7 +7,10 @@ import {
   isLoop,
   lookupLocal,
   mayForward,
+  refreshRecords,
   servesDns,
+  updateRecords,
+  type Records,
   upstreamsOf,
   usesEmbeddedDns,
 } from './records.js';
@@ -175,12 +178,159 @@ describe('records built again from changed records', () => {
     expect(lookupLocal(second, renamed, 'www.shop', 'A')).toMatchObject({ kind: 'addresses', addresses: ['10.0.0.2'] });
     expect(lookupLocal(second, renamed, 'web', 'A').kind).toBe('none');
     expect(lookupLocal(second, renamed, 'www.app', 'A').kind).toBe('none');
-    expect(second.networks.get(app.id)!.ptr.get('fd00::2')).toEqual({ target: 'www.shop', sandboxName: 'www' });
+    expect(second.networks.get(app.id)!.ptr.get('fd00::2')).toEqual([{ target: 'www.shop', sandboxName: 'www', sandboxId: web.id }]);
   });
   it('IPv6 addresses are canonical whatever their spelling, IPv4 ones as given', () => {
     const app = net('app');
     const a = sandbox('a', [[app, '10.0.0.2', 'FD00:0:0::0002']]);
     const r = buildRecords([app], [a]);
     expect([...r.networks.get(app.id)!.ptr.keys()].sort()).toEqual(['10.0.0.2', 'fd00::2']);
+  });
+});
+
+/** Records as plain data, lists in order, map keys sorted: equal iff they answer the same. */
+function plain(r: Records) {
+  const sorted = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    sandboxes: [...r.sandboxes.keys()].sort(),
+    networks: sorted(r.networks).map(([id, nn]) => ({ id, net: nn.net, names: sorted(nn.names), ptr: sorted(nn.ptr) })),
+  };
+}
+
+describe('records updated in place, one sandbox at a time', () => {
+  const a = net('a');
+  const b = net('b');
+  const c = net('c', { labels: { 'switchyard.dns.domain': 'dns.podman' } });
+  const nets = [a, b, c, bridge];
+  const at = (sec: number) => `2026-01-01T00:${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}.000000000Z`;
+
+  /** Apply `next` (a sandbox record, or [id] for a removal) both ways and compare with a full build. */
+  function stepper(start: SandboxRecord[]) {
+    const live = new Map(start.map((s) => [s.id, s]));
+    const recs = buildRecords(nets, start);
+    return {
+      recs,
+      put(sb: SandboxRecord) {
+        live.set(sb.id, sb);
+        updateRecords(recs, sb.id, sb);
+        expect(plain(recs)).toEqual(plain(buildRecords(nets, live.values())));
+      },
+      drop(id: string) {
+        live.delete(id);
+        updateRecords(recs, id);
+        expect(plain(recs)).toEqual(plain(buildRecords(nets, live.values())));
+      },
+    };
+  }
+
+  it('adds and removes: an older sandbox added late takes its place in a shared name, removal leaves no empty name', () => {
+    const s1 = sandbox('s1', [[a, '10.1.0.2', undefined, ['svc']]], { created: at(10) });
+    const s2 = sandbox('s2', [[a, '10.1.0.3', undefined, ['svc']]], { created: at(30) });
+    const s3 = sandbox('s3', [[a, '10.1.0.4', undefined, ['svc']]], { created: at(20) });
+    const t = stepper([s1]);
+    t.put(s2);
+    t.put(s3);
+    expect(t.recs.networks.get(a.id)!.names.get('svc')!.map((h) => h.sandboxName)).toEqual(['s1', 's3', 's2']);
+    expect(lookupLocal(t.recs, s1, 's3', 'A')).toMatchObject({ addresses: ['10.1.0.4'] });
+    t.drop(s3.id);
+    expect(lookupLocal(t.recs, s1, 's3', 'A').kind).toBe('none');
+    expect(lookupLocal(t.recs, s1, 's3.a', 'A').kind).toBe('none');
+    expect(lookupLocal(t.recs, s1, '4.0.1.10.in-addr.arpa', 'PTR').kind).toBe('none');
+    expect(lookupLocal(t.recs, s1, 'svc', 'A')).toMatchObject({ addresses: ['10.1.0.2', '10.1.0.3'] });
+    t.drop(s1.id);
+    t.drop(s2.id);
+    expect(t.recs.networks.get(a.id)!.names.size).toBe(0);
+    expect(t.recs.networks.get(a.id)!.ptr.size).toBe(0);
+    t.drop('no-such-sandbox');
+  });
+
+  it('renames and alias changes: the old names go, the new ones answer', () => {
+    const s1 = sandbox('web', [[a, '10.1.0.2', 'fd00:1::2', ['www']]]);
+    const other = sandbox('other', [[a, '10.1.0.9']]);
+    const t = stepper([s1, other]);
+    const renamed: SandboxRecord = { ...s1, name: 'shop' };
+    t.put(renamed);
+    expect(lookupLocal(t.recs, other, 'web', 'A').kind).toBe('none');
+    expect(lookupLocal(t.recs, other, 'shop.a', 'A')).toMatchObject({ addresses: ['10.1.0.2'] });
+    expect(lookupLocal(t.recs, other, '2.0.1.10.in-addr.arpa', 'PTR')).toMatchObject({ target: 'shop.a' });
+    const realiased: SandboxRecord = { ...renamed, endpoints: { [a.id]: { ...renamed.endpoints[a.id]!, aliases: ['api', 'API.', 'shop.a'] } } };
+    t.put(realiased);
+    expect(lookupLocal(t.recs, other, 'www', 'A').kind).toBe('none');
+    expect(lookupLocal(t.recs, other, 'api.a', 'A')).toMatchObject({ addresses: ['10.1.0.2'] });
+    // `shop.a` is both the name under the network and an alias: two holders of one sandbox, both gone with it.
+    expect(t.recs.networks.get(a.id)!.names.get('shop.a')).toHaveLength(2);
+    t.put({ ...realiased, deleting: true });
+    expect(t.recs.networks.get(a.id)!.names.has('shop.a')).toBe(false);
+  });
+
+  it('several networks: connect, disconnect, the network\'s own DNS domain, networks without DNS', () => {
+    const s1 = sandbox('m1', [[a, '10.1.0.2'], [b, '10.2.0.2']]);
+    const s2 = sandbox('m2', [[b, '10.2.0.3'], [bridge, '172.17.0.3']]);
+    const t = stepper([s1, s2]);
+    const joined: SandboxRecord = { ...s2, endpoints: { ...s2.endpoints, [c.id]: { id: 'epc', networkId: c.id, ifname: 'eth2', ipv4: '10.3.0.3/24', aliases: ['db'], order: 2 } } };
+    t.put(joined);
+    const s3 = sandbox('m3', [[c, '10.3.0.4']]);
+    t.put(s3);
+    expect(lookupLocal(t.recs, s3, 'db.dns.podman', 'A')).toMatchObject({ addresses: ['10.3.0.3'] });
+    const { [b.id]: _gone, ...rest } = joined.endpoints;
+    t.put({ ...joined, endpoints: rest });
+    expect(lookupLocal(t.recs, s1, 'm2', 'A').kind).toBe('none');
+    expect(lookupLocal(t.recs, s3, 'm2', 'A')).toMatchObject({ addresses: ['10.3.0.3'] });
+    t.drop(s1.id);
+  });
+
+  it('an address held twice answers PTR with the newest holder, and the older one again when it goes', () => {
+    const old = sandbox('old', [[a, '10.1.0.7']], { created: at(1) });
+    const young = sandbox('young', [[a, '10.1.0.7']], { created: at(2), netns: null });
+    const t = stepper([old]);
+    t.put(young);
+    expect(lookupLocal(t.recs, old, '7.0.1.10.in-addr.arpa', 'PTR')).toMatchObject({ target: 'young.a' });
+    t.drop(young.id);
+    expect(lookupLocal(t.recs, old, '7.0.1.10.in-addr.arpa', 'PTR')).toMatchObject({ target: 'old.a' });
+  });
+
+  it('a long run of random changes over 3 networks equals a full build after every step', () => {
+    let x = 12345;
+    const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
+    const pool = [a, b, c, bridge];
+    const t = stepper([]);
+    const live: SandboxRecord[] = [];
+    for (let i = 0; i < 400; i++) {
+      const op = rnd(4);
+      if (op === 0 && live.length) t.drop(live.splice(rnd(live.length), 1)[0]!.id);
+      else if (op === 1 && live.length) {
+        const k = rnd(live.length);
+        const cur = live[k]!;
+        const n = pool[rnd(pool.length)]!;
+        const eps = { ...cur.endpoints };
+        if (eps[n.id]) delete eps[n.id];
+        else eps[n.id] = { id: `e${i}`, networkId: n.id, ifname: `eth${i}`, ipv4: `10.9.${rnd(4)}.${rnd(8)}/16`, aliases: rnd(2) ? ['shared'] : [`al${rnd(5)}`], order: i };
+        live[k] = { ...cur, name: rnd(3) ? cur.name : `renamed${i}`, endpoints: eps };
+        t.put(live[k]!);
+      } else {
+        const n = pool[rnd(pool.length)]!;
+        const sb = sandbox(`r${i}`, [[n, `10.9.${rnd(4)}.${rnd(8)}`, undefined, ['shared']]], { created: at(rnd(50)) });
+        live.push(sb);
+        t.put(sb);
+      }
+    }
+    expect(t.recs.sandboxes.size).toBe(live.length);
+  });
+
+  it('refreshRecords updates only what changed, and builds again when a serving network changed', () => {
+    const s1 = sandbox('f1', [[a, '10.1.0.2']]);
+    const s2 = sandbox('f2', [[a, '10.1.0.3']]);
+    const s3 = sandbox('f3', [[b, '10.2.0.3']]);
+    const first = refreshRecords(undefined, nets, [s1, s2]);
+    const moved: SandboxRecord = { ...s2, endpoints: { [a.id]: { ...s2.endpoints[a.id]!, ipv4: '10.1.0.30/24' } } };
+    const second = refreshRecords(first, nets, [moved, s3, { ...s1, deleting: true }]);
+    expect(second).toBe(first);
+    expect(plain(second)).toEqual(plain(buildRecords(nets, [moved, s3])));
+    const renamedNet: NetworkRecord = { ...a, name: 'a2' };
+    const third = refreshRecords(second, [renamedNet, b, c], [moved, s3]);
+    expect(third).not.toBe(second);
+    expect(lookupLocal(third, s3, 'f3.b', 'A')).toMatchObject({ addresses: ['10.2.0.3'] });
+    expect(lookupLocal(third, moved, 'f2.a2', 'A')).toMatchObject({ addresses: ['10.1.0.30'] });
+    expect(plain(refreshRecords(third, [renamedNet, b, c, net('new')], [s3]))).toEqual(plain(buildRecords([renamedNet, b, c, net('new')], [s3])));
   });
 });

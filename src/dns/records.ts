@@ -45,17 +45,27 @@ export interface Holder {
   ipv6?: string;
 }
 
+/** What the reverse name of an endpoint's address answers. */
+export interface PtrTarget {
+  /** `<name>.<network>` */
+  target: string;
+  sandboxName: string;
+  sandboxId: string;
+}
+
 export interface NetworkNames {
   net: NetworkRecord;
-  /** lower-case name (with and without `.<network>`) -> holders, in join order. */
+  /** lower-case name (with and without `.<network>`) -> holders, oldest sandbox first. */
   names: Map<string, Holder[]>;
-  /** canonical address -> `<name>.<network>` */
-  ptr: Map<string, { target: string; sandboxName: string }>;
+  /** canonical address -> every sandbox with it on this network, oldest first; the last one answers. */
+  ptr: Map<string, PtrTarget[]>;
 }
 
 export interface Records {
   /** Only networks that serve DNS, by ID. */
   networks: Map<string, NetworkNames>;
+  /** The sandbox records the names come from (tombstoned ones left out), by ID. */
+  sandboxes: Map<string, SandboxRecord>;
 }
 
 const bare = (cidr?: string) => (cidr ? canonicalIp(cidr.split('/')[0]!) : undefined);
@@ -80,19 +90,70 @@ export function canonicalIp(ip: string): string {
   return out;
 }
 
-export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Iterable<SandboxRecord>): Records {
-  const out: Records = { networks: new Map() };
+/** Oldest first (by creation time, then ID): the order of a name's holders, in a full build and an update alike. */
+function olderFirst(a: SandboxRecord, b: SandboxRecord): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The DNS-serving networks of `networks`, each with no names yet. */
+function emptyRecords(networks: Iterable<NetworkRecord>): Records {
+  const out: Records = { networks: new Map(), sandboxes: new Map() };
   for (const net of networks) {
     if (!net.deleting && servesDns(net)) out.networks.set(net.id, { net, names: new Map(), ptr: new Map() });
   }
-  const sorted = [...sandboxes].filter((s) => !s.deleting).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
-  for (const sb of sorted) {
-    for (const ep of Object.values(sb.endpoints)) {
-      const nn = out.networks.get(ep.networkId);
-      if (nn) addEndpoint(nn, sb, ep);
-    }
-  }
   return out;
+}
+
+export function buildRecords(networks: Iterable<NetworkRecord>, sandboxes: Iterable<SandboxRecord>): Records {
+  const out = emptyRecords(networks);
+  // Sorted first, each sandbox's names go at the end of their lists: no search.
+  for (const sb of [...sandboxes].filter((s) => !s.deleting).sort(olderFirst)) addSandbox(out, sb);
+  return out;
+}
+
+/**
+ * Replace in place what `records` hold for sandbox `id` by `next` (undefined, or a
+ * tombstoned record: the sandbox is gone). Only that sandbox's names and addresses are
+ * touched; the result equals a full build from the same networks and sandboxes.
+ */
+export function updateRecords(records: Records, id: string, next?: SandboxRecord): void {
+  dropSandbox(records, id);
+  if (next && !next.deleting) addSandbox(records, next);
+}
+
+/**
+ * The records for `networks` and `sandboxes`, made from `prev` (built from an earlier
+ * state; changed in place) when the DNS-serving networks are the same records: only
+ * sandboxes whose record is not the one `prev` was made from (records are immutable) are
+ * updated, so one change costs a walk of identity checks plus that sandbox's names,
+ * whatever the number of sandboxes. Any change of a serving network builds them again.
+ */
+export function refreshRecords(prev: Records | undefined, networks: Iterable<NetworkRecord>, sandboxes: readonly SandboxRecord[]): Records {
+  const nets = [...networks];
+  if (!prev || !sameNetworks(prev, nets)) return buildRecords(nets, sandboxes);
+  let live = 0;
+  for (const sb of sandboxes) {
+    if (sb.deleting) continue;
+    live++;
+    if (prev.sandboxes.get(sb.id) !== sb) updateRecords(prev, sb.id, sb);
+  }
+  // Every live sandbox is in now: any more are gone.
+  if (prev.sandboxes.size > live) {
+    const ids = new Set(sandboxes.filter((s) => !s.deleting).map((s) => s.id));
+    for (const id of [...prev.sandboxes.keys()]) if (!ids.has(id)) updateRecords(prev, id);
+  }
+  return prev;
+}
+
+function sameNetworks(records: Records, networks: readonly NetworkRecord[]): boolean {
+  let n = 0;
+  for (const net of networks) {
+    if (net.deleting || !servesDns(net)) continue;
+    if (records.networks.get(net.id)?.net !== net) return false;
+    n++;
+  }
+  return n === records.networks.size;
 }
 
 /** What one endpoint adds to its network's names, computed once per record (records are immutable). */
@@ -100,7 +161,7 @@ interface EndpointEntries {
   sb: SandboxRecord;
   net: NetworkRecord;
   names: [string, Holder][];
-  ptr: [string, { target: string; sandboxName: string }][];
+  ptr: [string, PtrTarget][];
 }
 const entriesCache = new WeakMap<EndpointRecord, EndpointEntries>();
 
@@ -128,20 +189,61 @@ function endpointEntries(net: NetworkRecord, sb: SandboxRecord, ep: EndpointReco
   }
   const target = `${sb.name}.${net.name}`;
   const ptr: EndpointEntries['ptr'] = [];
-  for (const ip of [ipv4, ipv6]) if (ip) ptr.push([ip, { target, sandboxName: sb.name }]);
+  for (const ip of [ipv4, ipv6]) if (ip) ptr.push([ip, { target, sandboxName: sb.name, sandboxId: sb.id }]);
   const out = { sb, net, names, ptr };
   entriesCache.set(ep, out);
   return out;
 }
 
-function addEndpoint(nn: NetworkNames, sb: SandboxRecord, ep: EndpointRecord): void {
-  const e = endpointEntries(nn.net, sb, ep);
-  for (const [k, holder] of e.names) {
-    const list = nn.names.get(k);
-    if (list) list.push(holder);
-    else nn.names.set(k, [holder]);
+function addSandbox(records: Records, sb: SandboxRecord): void {
+  records.sandboxes.set(sb.id, sb);
+  for (const ep of Object.values(sb.endpoints)) {
+    const nn = records.networks.get(ep.networkId);
+    if (!nn) continue;
+    const e = endpointEntries(nn.net, sb, ep);
+    for (const [k, holder] of e.names) insertInOrder(records, nn.names, k, holder, sb);
+    for (const [ip, p] of e.ptr) insertInOrder(records, nn.ptr, ip, p, sb);
   }
-  for (const [ip, p] of e.ptr) nn.ptr.set(ip, p);
+}
+
+/** After every entry of a sandbox older than `sb` (or the same: its own earlier names): at the end, for the newest. */
+function insertInOrder<T extends { sandboxId: string }>(records: Records, m: Map<string, T[]>, key: string, item: T, sb: SandboxRecord): void {
+  const list = m.get(key);
+  if (!list) {
+    m.set(key, [item]);
+    return;
+  }
+  let i = list.length;
+  while (i > 0) {
+    const other = records.sandboxes.get(list[i - 1]!.sandboxId);
+    if (!other || olderFirst(other, sb) <= 0) break;
+    i--;
+  }
+  list.splice(i, 0, item);
+}
+
+function dropSandbox(records: Records, id: string): void {
+  const sb = records.sandboxes.get(id);
+  if (!sb) return;
+  for (const ep of Object.values(sb.endpoints)) {
+    const nn = records.networks.get(ep.networkId);
+    if (!nn) continue;
+    // The same entries as when it was added (cached per endpoint; computed the same way if not).
+    const e = endpointEntries(nn.net, sb, ep);
+    for (const [k] of e.names) removeFrom(nn.names, k, id);
+    for (const [ip] of e.ptr) removeFrom(nn.ptr, ip, id);
+  }
+  records.sandboxes.delete(id);
+}
+
+/** Holder lists are changed in place: a shared alias keeps its round-robin position. */
+function removeFrom<T extends { sandboxId: string }>(m: Map<string, T[]>, key: string, id: string): void {
+  const list = m.get(key);
+  if (!list) return;
+  let j = 0;
+  for (const x of list) if (x.sandboxId !== id) list[j++] = x;
+  list.length = j;
+  if (!j) m.delete(key);
 }
 
 /** The networks a sandbox's queries may see, in the order it joined them. */
@@ -178,7 +280,7 @@ export function lookupLocal(records: Records, sb: SandboxRecord, qname: string, 
     const address = addressOfReverseName(name);
     if (!address) return { kind: 'none', reason: `${qname} is not a reverse name of an address` };
     for (const nn of scope) {
-      const hit = nn.ptr.get(address);
+      const hit = nn.ptr.get(address)?.at(-1);
       if (hit) return { kind: 'ptr', network: nn.net, target: hit.target, address };
     }
     return { kind: 'none', reason: `no sandbox on ${scopeNames(scope)} has address ${address}` };

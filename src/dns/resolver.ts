@@ -13,7 +13,7 @@
  *
  * The batched fast path (fast-path.ts) reads the sandboxes' UDP sockets on a thread of its
  * own and answers repeated A/AAAA queries for local names from bytes this resolver taught it
- * (`learn`, after answering the first); `rebuild` invalidates them on every records change.
+ * (`learn`, after answering the first); `changed` invalidates them on every records change.
  *
  * Backpressure: forwarded queries in flight are bounded per sandbox; over the bound a
  * query gets SERVFAIL immediately and `overload` counts it. TCP connections of all
@@ -35,12 +35,14 @@ import { STAT } from './fast-protocol.js';
 import { badVersion, describeAnswer, fitUdp, localReply, MAX_TCP_MESSAGE, parseQuery, RCODE, reply, type Query } from './message.js';
 import {
   buildRecords,
+  canonicalIp,
   DNS_GATEWAY_LABEL,
   EMBEDDED_DNS,
   embeddedResolvConf,
   isLoop,
   lookupLocal,
   mayForward,
+  refreshRecords,
   upstreamsOf,
   usesEmbeddedDns,
   type Holder,
@@ -102,13 +104,15 @@ export class EmbeddedDns implements Participant {
   private sbs: ReadonlyMap<string, SandboxRecord> = new Map();
   /** Sandboxes on other hosts (overlay networks), handed over by the cluster agent. */
   private remote: SandboxRecord[] = [];
-  /** Built on first use after a change (a burst of creates with no query between builds nothing). */
+  /**
+   * Brought up to date on first use after a change (a burst of creates with no query
+   * between does nothing): only the sandboxes that changed are updated (refreshRecords).
+   */
   private recordsCache: Records | undefined;
+  private recordsStale = true;
   private listeners = new Map<string, SandboxListener>();
   /** By network ID: listeners on the gateway address of networks labelled DNS_GATEWAY_LABEL. */
   private gateways = new Map<string, SandboxListener>();
-  /** By network ID, then bare address: the sandbox that has it (who asks a gateway listener). */
-  private holders = new Map<string, Map<string, string>>();
   private rotations = new WeakMap<Holder[], number>();
   private daemonDns: readonly string[] = [];
   private log: (m: string) => void = () => {};
@@ -232,7 +236,7 @@ export class EmbeddedDns implements Participant {
     const restore = () => {
       this.nets = prev.nets;
       this.sbs = prev.sbs;
-      this.rebuild();
+      this.changed();
     };
     // Before the namespace goes: an open socket would keep the namespace alive.
     if (change.kind === 'sandbox.remove') this.closeListener(change.sb.id);
@@ -319,17 +323,20 @@ export class EmbeddedDns implements Participant {
   private follow(view: StateView): void {
     this.nets = view.networks;
     this.sbs = view.sandboxes;
-    this.rebuild();
+    this.changed();
   }
 
   /** The cluster agent's hook: names of sandboxes on other hosts of an overlay network answer too. */
   setRemoteSandboxes(sbs: SandboxRecord[]): void {
     this.remote = sbs;
-    this.rebuild();
+    this.changed();
   }
 
   private get records(): Records {
-    this.recordsCache ??= buildRecords(this.nets.values(), [...this.sbs.values(), ...this.remote]);
+    if (this.recordsStale || !this.recordsCache) {
+      this.recordsCache = refreshRecords(this.recordsCache, this.nets.values(), [...this.sbs.values(), ...this.remote]);
+      this.recordsStale = false;
+    }
     return this.recordsCache;
   }
 
@@ -339,20 +346,10 @@ export class EmbeddedDns implements Participant {
     return usesEmbeddedDns(buildRecords(networks, []), sb);
   }
 
-  private rebuild(): void {
+  private changed(): void {
     // Before the new records answer: no cached answer of the fast path outlives this change.
     this.fast?.invalidate();
-    this.recordsCache = undefined;
-    this.holders.clear();
-    if (!this.gateways.size) return;
-    for (const sb of this.sbs.values()) {
-      for (const ep of Object.values(sb.endpoints)) {
-        if (!this.gateways.has(ep.networkId)) continue;
-        const m = this.holders.get(ep.networkId) ?? new Map<string, string>();
-        for (const a of [ep.ipv4, ep.ipv6]) if (a) m.set(a.split('/')[0]!, sb.id);
-        this.holders.set(ep.networkId, m);
-      }
-    }
+    this.recordsStale = true;
   }
 
   /** The gateway addresses a network is answered on (bridge networks with DNS_GATEWAY_LABEL). */
@@ -380,8 +377,8 @@ export class EmbeddedDns implements Participant {
           this.log(`dns: ${what}`);
         },
       };
-      // Whoever asks is known by address; a stranger is refused (handle finds no sandbox '').
-      const ask = (q: Buffer, tcp: boolean, from: string) => this.handle(this.holders.get(n.id)?.get(from.replace(/^::ffff:/, '')) ?? '', q, tcp);
+      // Whoever asks is known by address (the network's PTR records); a stranger is refused (handle finds no sandbox '').
+      const ask = (q: Buffer, tcp: boolean, from: string) => this.handle(this.askerOf(n.id, from), q, tcp);
       try {
         this.gateways.set(n.id, await SandboxListener.openOnHost(`gateway:${n.id}`, gw, ask, events, this.pool));
       } catch (e) {
@@ -391,7 +388,11 @@ export class EmbeddedDns implements Participant {
         });
       }
     }
-    this.rebuild();
+  }
+
+  /** The sandbox with address `from` on network `netId` ('' if none). */
+  private askerOf(netId: string, from: string): string {
+    return this.records.networks.get(netId)?.ptr.get(canonicalIp(from.replace(/^::ffff:/, '')))?.at(-1)?.sandboxId ?? '';
   }
 
   /** Open the sandbox's sockets if it needs them; true if this call opened them. */
