@@ -13,7 +13,7 @@ import { getRequestListener } from '@hono/node-server';
 import type http from 'node:http';
 import type { z } from 'zod';
 import { YardError, asYardError } from '../errors.js';
-import { BodyError, readJsonBody } from '../api/body.js';
+import { BodyError, readBodyOf } from '../api/body.js';
 import { parseAddr } from '../ipam/prefix.js';
 import type { DockerPluginBackend, PluginScope } from './backend.js';
 import {
@@ -55,7 +55,7 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   const len = c.req.header('content-length');
   if (len !== undefined && Number(len) > limit) throw tooLarge();
   try {
-    return await readJsonBody(c.req.raw.body, limit, 'cancel');
+    return await readBodyOf(c, limit, 'cancel');
   } catch (e) {
     if (!(e instanceof BodyError)) throw e;
     if (e.problem === 'too-large') throw tooLarge();
