@@ -27,7 +27,7 @@ Environment:
                               time, instead of the batched fast path's thread (for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
   YARD_LOG_LEVEL              the log level when --log-level is not given
-  GLIBC_TUNABLES              bin/yard starts the daemon with glibc.malloc.arena_max=2 (fewer malloc arenas,
+  GLIBC_TUNABLES              bin/yard starts the daemon with glibc.malloc.arena_max=1 (one malloc arena,
                               less resident memory) unless you set it; the daemon's children do not inherit it
 
 Files:
