@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { useApiApp } from '../../test/unit/api-app.js';
 import type { TestEngine } from '../../test/unit/fakes.js';
-import { networkRecordSchema, sandboxRecordSchema, recordProblem } from '../store/records.js';
+import { recordSchemas, recordProblem } from '../store/records.js';
 import { buildRecords, lookupLocal } from '../dns/records.js';
 
 let t: TestEngine;
@@ -71,7 +71,7 @@ describe('--config-only and --config-from', () => {
     });
     // The stored record keeps the field (the store's schema would drop an unknown one).
     const rec = t.engine.findNetwork('cfg');
-    expect(networkRecordSchema.parse(rec)).toMatchObject({ configOnly: true });
+    expect(recordSchemas().network.parse(rec)).toMatchObject({ configOnly: true });
     expect(recordProblem('network', rec, rec.id)).toBeUndefined();
   });
 
@@ -106,7 +106,7 @@ describe('--config-only and --config-from', () => {
     });
     // The kernel objects are the new network's, from the config's options and IPAM.
     expect(t.kernel.appliedLines().flat().join('\n')).toMatch(/link add cfgbr0 .*type bridge[\s\S]*addr add 10\.61\.0\.1\/24 dev cfgbr0/);
-    expect(networkRecordSchema.parse(t.engine.findNetwork('app'))).toMatchObject({ configFrom: 'cfg' });
+    expect(recordSchemas().network.parse(t.engine.findNetwork('app'))).toMatchObject({ configFrom: 'cfg' });
 
     await t.engine.createSandbox({ name: 'web' });
     await refused(await post('/networks/cfg/connect', { Container: 'web' }), 403, /^cannot create endpoint on configuration-only network/);
@@ -152,7 +152,7 @@ describe('connect --link and --driver-opt', () => {
     const ep = (await get('/yard/v1/sandboxes/web')).NetworkSettings.Networks.app;
     expect(ep.Links).toEqual(['db:dbalias']);
     expect(ep.DriverOpts).toBeNull();
-    expect(sandboxRecordSchema.parse(t.engine.findSandbox('web')).endpoints[t.engine.findNetwork('app').id]).toMatchObject({ links: ['db:dbalias'] });
+    expect(recordSchemas().sandbox.parse(t.engine.findSandbox('web')).endpoints[t.engine.findNetwork('app').id]).toMatchObject({ links: ['db:dbalias'] });
 
     const recs = buildRecords(t.engine.networks(), t.engine.sandboxes());
     const dbIp = t.engine.findSandbox('db').endpoints[t.engine.findNetwork('app').id]!.ipv4!.split('/')[0];

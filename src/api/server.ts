@@ -5,7 +5,8 @@
  * of its code (plus `code` and `field`).
  */
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
+import type { ZodType } from 'zod';
+import { lazySchema } from '../model/zod.js';
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type http from 'node:http';
@@ -17,7 +18,6 @@ import { VERSION } from '../version.js';
 import { driverNames } from '../drivers/index.js';
 import type { EmbeddedDns } from '../dns/resolver.js';
 import { mountUnsupported } from './unsupported.js';
-import { explainDockerName } from '../plugin/docker-explain.js';
 import type { DockerNames } from '../plugin/docker-names.js';
 import { mountEvents } from './events.js';
 import { cniRoutes } from './cni-routes.js';
@@ -203,79 +203,86 @@ function labelMatch(labels: Record<string, string>, f: string): boolean {
   return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
 }
 
-/**
- * Docker's routes: unknown keys are ignored (newer clients send fields such as
- * EnableIPv4) and `null` for an optional field is the
- * field left out (docker-py sends "IPRange": null), as in Docker.
- */
-const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
-const strings = z.record(z.string(), z.string());
+/** The API's request schemas, built at the first request that needs one (model/zod.ts). */
+const schemas = lazySchema((z) => {
+  /**
+   * Docker's routes: unknown keys are ignored (newer clients send fields such as
+   * EnableIPv4) and `null` for an optional field is the
+   * field left out (docker-py sends "IPRange": null), as in Docker.
+   */
+  const opt = <T extends ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+  const strings = z.record(z.string(), z.string());
 
-const IpamConfigSchema = z.object({
-  Subnet: opt(z.string()),
-  IPRange: opt(z.string()),
-  Gateway: opt(z.string()),
-  AuxiliaryAddresses: opt(strings),
+  const IpamConfigSchema = z.object({
+    Subnet: opt(z.string()),
+    IPRange: opt(z.string()),
+    Gateway: opt(z.string()),
+    AuxiliaryAddresses: opt(strings),
+  });
+
+  const NetworkCreateSchema = z.object({
+    Name: z.string({ error: 'Name is required' }),
+    Driver: opt(z.string()),
+    Internal: opt(z.boolean()),
+    Attachable: opt(z.boolean()),
+    Ingress: opt(z.boolean()),
+    EnableIPv6: opt(z.boolean()),
+    EnableIPv4: opt(z.boolean()),
+    CheckDuplicate: opt(z.boolean()),
+    ConfigOnly: opt(z.boolean()),
+    ConfigFrom: opt(z.object({ Network: opt(z.string()) })),
+    Scope: opt(z.string()),
+    IPAM: opt(z.object({ Driver: opt(z.string()), Config: opt(z.array(IpamConfigSchema)), Options: opt(strings) })),
+    Options: opt(strings),
+    Labels: opt(strings),
+    DryRun: opt(z.boolean()),
+  });
+
+  const ConnectSchema = z.object({
+    Container: z.string({ error: 'Container is required' }),
+    EndpointConfig: opt(
+      z.object({
+        IPAMConfig: opt(z.object({ IPv4Address: opt(z.string()), IPv6Address: opt(z.string()) })),
+        Aliases: opt(z.array(z.string())),
+        Links: opt(z.array(z.string())),
+        DriverOpts: opt(strings),
+      }),
+    ),
+    DryRun: opt(z.boolean()),
+  });
+
+  const DisconnectSchema = z.object({ Container: z.string({ error: 'Container is required' }), Force: opt(z.boolean()) });
+
+  /** Switchyard's own routes: strict, an unknown key is a 400 naming it. */
+  const SandboxCreateSchema = z
+    .object({
+      name: z.string().optional(),
+      hostname: z.string().optional(),
+      networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional(), ifname: z.string().optional() }).strict()).optional(),
+      command: z.array(z.string()).optional(),
+      detached: z.boolean().optional(),
+      start: z.boolean().optional(),
+      dns: z.array(z.string()).optional(),
+      dnsSearch: z.array(z.string()).optional(),
+      dnsOptions: z.array(z.string()).optional(),
+      extraHosts: z.array(z.string()).optional(),
+      labels: strings.optional(),
+      env: strings.optional(),
+      publish: z.array(z.string()).optional(),
+      publishFrom: z.array(z.string()).max(1024).optional(),
+      dryRun: z.boolean().optional(),
+      /**
+       * A namespace a container runtime owns (a CNI runtime, Podman): Switchyard attaches it
+       * and configures its interfaces there, never runs or stops anything in it.
+       */
+      runtime: z.object({ kind: z.enum(['cni', 'netavark']), netns: z.string(), container: z.string().optional(), pid: z.number().int().positive().optional() }).strict().optional(),
+    })
+    .strict();
+
+  const StartedSchema = z.object({ pid: z.number().int().positive() }).strict();
+  const ExitedSchema = z.object({ code: z.number().int() }).strict();
+  return { NetworkCreateSchema, ConnectSchema, DisconnectSchema, SandboxCreateSchema, StartedSchema, ExitedSchema };
 });
-
-const NetworkCreateSchema = z.object({
-  Name: z.string({ error: 'Name is required' }),
-  Driver: opt(z.string()),
-  Internal: opt(z.boolean()),
-  Attachable: opt(z.boolean()),
-  Ingress: opt(z.boolean()),
-  EnableIPv6: opt(z.boolean()),
-  EnableIPv4: opt(z.boolean()),
-  CheckDuplicate: opt(z.boolean()),
-  ConfigOnly: opt(z.boolean()),
-  ConfigFrom: opt(z.object({ Network: opt(z.string()) })),
-  Scope: opt(z.string()),
-  IPAM: opt(z.object({ Driver: opt(z.string()), Config: opt(z.array(IpamConfigSchema)), Options: opt(strings) })),
-  Options: opt(strings),
-  Labels: opt(strings),
-  DryRun: opt(z.boolean()),
-});
-
-const ConnectSchema = z.object({
-  Container: z.string({ error: 'Container is required' }),
-  EndpointConfig: opt(
-    z.object({
-      IPAMConfig: opt(z.object({ IPv4Address: opt(z.string()), IPv6Address: opt(z.string()) })),
-      Aliases: opt(z.array(z.string())),
-      Links: opt(z.array(z.string())),
-      DriverOpts: opt(strings),
-    }),
-  ),
-  DryRun: opt(z.boolean()),
-});
-
-const DisconnectSchema = z.object({ Container: z.string({ error: 'Container is required' }), Force: opt(z.boolean()) });
-
-/** Switchyard's own routes: strict, an unknown key is a 400 naming it. */
-const SandboxCreateSchema = z
-  .object({
-    name: z.string().optional(),
-    hostname: z.string().optional(),
-    networks: z.array(z.object({ network: z.string(), ip: z.string().optional(), ip6: z.string().optional(), aliases: z.array(z.string()).optional(), ifname: z.string().optional() }).strict()).optional(),
-    command: z.array(z.string()).optional(),
-    detached: z.boolean().optional(),
-    start: z.boolean().optional(),
-    dns: z.array(z.string()).optional(),
-    dnsSearch: z.array(z.string()).optional(),
-    dnsOptions: z.array(z.string()).optional(),
-    extraHosts: z.array(z.string()).optional(),
-    labels: strings.optional(),
-    env: strings.optional(),
-    publish: z.array(z.string()).optional(),
-    publishFrom: z.array(z.string()).max(1024).optional(),
-    dryRun: z.boolean().optional(),
-    /**
-     * A namespace a container runtime owns (a CNI runtime, Podman): Switchyard attaches it
-     * and configures its interfaces there, never runs or stops anything in it.
-     */
-    runtime: z.object({ kind: z.enum(['cni', 'netavark']), netns: z.string(), container: z.string().optional(), pid: z.number().int().positive().optional() }).strict().optional(),
-  })
-  .strict();
 
 export function createApp(engine: Engine, info: () => Record<string, unknown>, rooms: ApiRooms = {}): Hono {
   const app = new Hono({
@@ -391,7 +398,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post('/networks/create', async (c) => {
-    const b = parseBody(NetworkCreateSchema, await json(c));
+    const b = parseBody(schemas().NetworkCreateSchema, await json(c));
     if (b.IPAM?.Driver && b.IPAM.Driver !== 'default' && b.IPAM.Driver !== 'dhcp') {
       // Docker's 404 and words for an IPAM driver it has no plugin for.
       throw new YardError('UNKNOWN_DRIVER', `plugin ${JSON.stringify(b.IPAM.Driver)} not found`, { field: '--ipam-driver', hint: 'Switchyard has the default IPAM driver and dhcp (macvlan, ipvlan l2): omit --ipam-driver or give one of these' });
@@ -425,7 +432,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post('/networks/:id/connect', async (c) => {
-    const b = parseBody(ConnectSchema, await json(c));
+    const b = parseBody(schemas().ConnectSchema, await json(c));
     const cfg = b.EndpointConfig;
     const r = await engine.connect(
       c.req.param('id'),
@@ -443,7 +450,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post('/networks/:id/disconnect', async (c) => {
-    const b = parseBody(DisconnectSchema, await json(c));
+    const b = parseBody(schemas().DisconnectSchema, await json(c));
     await engine.disconnect(c.req.param('id'), b.Container, !!b.Force);
     return c.body(null, 200);
   });
@@ -473,7 +480,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post(`${y}/sandboxes`, async (c) => {
-    const { runtime, ...b } = parseBody(SandboxCreateSchema, await json(c), 'yard');
+    const { runtime, ...b } = parseBody(schemas().SandboxCreateSchema, await json(c), 'yard');
     const { sb, plan } = await engine.createSandbox({
       ...b,
       ...(runtime
@@ -510,13 +517,13 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
   });
 
   app.post(`${y}/sandboxes/:id/started`, async (c) => {
-    const b = parseBody(z.object({ pid: z.number().int().positive() }).strict(), await json(c), 'yard');
+    const b = parseBody(schemas().StartedSchema, await json(c), 'yard');
     await engine.markStarted(c.req.param('id'), b.pid);
     return c.body(null, 204);
   });
 
   app.post(`${y}/sandboxes/:id/exited`, async (c) => {
-    const b = parseBody(z.object({ code: z.number().int() }).strict(), await json(c), 'yard');
+    const b = parseBody(schemas().ExitedSchema, await json(c), 'yard');
     await engine.markExited(c.req.param('id'), b.code);
     return c.body(null, 204);
   });
@@ -532,7 +539,7 @@ export function createApp(engine: Engine, info: () => Record<string, unknown>, r
     if (!name) throw new YardError('INVALID_ARGUMENT', 'NAME is missing', { field: 'NAME', hint: 'give the name (or IP address) to explain' });
     if (!from) throw new YardError('INVALID_ARGUMENT', '--from is missing', { field: '--from', hint: 'name the sandbox that asks' });
     // A Docker container (or its endpoint's sandbox) asks Docker's resolver, not ours.
-    const docker = rooms.dockerNames ? await explainDockerName(engine, rooms.dockerNames, from, name, c.req.query('type') || undefined) : undefined;
+    const docker = rooms.dockerNames ? await (await import('../plugin/docker-explain.js')).explainDockerName(engine, rooms.dockerNames, from, name, c.req.query('type') || undefined) : undefined;
     if (docker) return c.json(docker);
     return c.json(await dns().explain(engine.findSandbox(from), name, c.req.query('type') || undefined));
   });

@@ -2,12 +2,13 @@
 /**
  * `yard`: Docker's vocabulary for Switchyard. One module per command group under
  * ./commands, each exporting `register(program, ctx)`. Errors print as one line,
- * `error: <what is wrong>; <how to fix it>`, and exit 1.
+ * `error: <what is wrong>; <how to fix it>`, and exit 1. `yard daemon` loads only its own
+ * group (commands/system.ts): the daemon's resident size pays for every module it loads.
  */
 import { Command, CommanderError } from 'commander';
 import { asYardError, YardError } from '../errors.js';
 import { makeContext } from './context.js';
-import { COMMANDS } from './commands/index.js';
+import type { RegisterCommand } from './commands/index.js';
 import { VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     const h = program.opts().host as string | undefined;
     return h?.startsWith('unix://') ? h.slice(7) : h;
   });
-  for (const register of COMMANDS) register(program, ctx);
+  const groups: RegisterCommand[] = argv[0] === 'daemon' ? [(await import('./commands/system.js')).register] : (await import('./commands/index.js')).COMMANDS;
+  for (const register of groups) register(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -18,8 +18,7 @@ import { answerClientErrors, createApp, withLingeringClose } from '../api/server
 import { EmbeddedDns } from '../dns/resolver.js';
 import { FirewallParticipant } from '../firewall/participant.js';
 import { openNft } from '../kernel/nft.js';
-import { Doctor } from '../doctor/doctor.js';
-import { kernelFacts } from '../kernel/doctor-facts.js';
+import type { Doctor } from '../doctor/doctor.js';
 import { TABLE, USER_CHAIN, USER_TABLE } from '../firewall/render.js';
 import { HostFirewallKernel } from '../kernel/host-firewall.js';
 import type { HostFirewallMode } from '../firewall/host-firewall.js';
@@ -28,18 +27,15 @@ import { VERSION } from '../version.js';
 import { closeShellPool, enableShellPool } from '../kernel/shell.js';
 import { closeNetnsPool, enableNetnsPool } from '../kernel/netns.js';
 import { raiseNofileLimit } from '../kernel/netns-socket.js';
-import { OverlayAgent, type RemoteSandboxSink } from '../cluster/agent.js';
+import type { OverlayAgent, RemoteSandboxSink } from '../cluster/agent.js';
 import { serveDockerPlugin } from './docker-plugin.js';
 import { resolveGroup } from './socket-group.js';
 import { recordHostSysctls } from './host-sysctls.js';
 import { DockerNames, dockerSocketBeside } from '../plugin/docker-names.js';
 import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
-import { parseStoreUrl } from '../cluster/etcd-client.js';
-import { parseUiAddress, serveUi } from '../ui/listen.js';
 import { recordSteps } from '../observe/steps.js';
 import { createDaemonLog, operationMessage, type LogFormat, type LogLevel } from '../observe/log.js';
 import { DaemonMetrics, parseMetricsListen } from '../observe/metrics.js';
-import { serveMetrics } from '../observe/serve.js';
 import { MemoryHygiene } from './memory.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
@@ -144,6 +140,8 @@ async function startClusterAgent(engine: Engine, opts: DaemonOptions, dnsSink: R
       hint: 'e.g. --cluster-store etcd://10.231.0.1:2379 --cluster-advertise lan0',
     });
   }
+  // Loaded only for a cluster member: its code (and etcd's client) is not needed otherwise.
+  const [{ parseStoreUrl }, { OverlayAgent }] = await Promise.all([import('../cluster/etcd-client.js'), import('../cluster/agent.js')]);
   parseStoreUrl(opts.clusterStore);
   const agent = await OverlayAgent.create(engine, { store: opts.clusterStore, advertise: opts.clusterAdvertise, dnsSink });
   engine.addParticipant(agent);
@@ -151,8 +149,9 @@ async function startClusterAgent(engine: Engine, opts: DaemonOptions, dnsSink: R
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  // Checked before anything is touched: a refused --ui changes nothing.
-  const uiAddress = opts.ui ? parseUiAddress(opts.ui) : undefined;
+  // Checked before anything is touched: a refused --ui changes nothing. (Loaded only with --ui.)
+  const uiListen = opts.ui ? await import('../ui/listen.js') : undefined;
+  const uiAddress = opts.ui ? uiListen!.parseUiAddress(opts.ui) : undefined;
   if (process.getuid?.() !== 0) {
     throw new YardError('NOT_ROOT', 'the daemon must run as root', { hint: 'run it with sudo, or as root' });
   }
@@ -249,6 +248,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     // Fresh sandbox namespaces made while idle: a sandbox create only names one.
     if (!enableNetnsPool()) log('namespaces: libc unavailable through koffi; `ip netns` processes make them');
 
+    let doctor: Promise<Doctor> | undefined;
+    const loadDoctor = async () => {
+      const [{ Doctor }, { kernelFacts }] = await Promise.all([import('../doctor/doctor.js'), import('../kernel/doctor-facts.js')]);
+      return new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster, ports: (sb) => firewall.explain(sb, engine.view()) });
+    };
     const app = createApp(engine, () => ({
       instance: opts.instance,
       version: VERSION,
@@ -263,7 +267,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       firewall,
       dns,
       dockerPlugin: opts.dockerPluginName,
-      doctor: new Doctor({ view: () => engine.view(), findSandbox: (ref) => engine.findSandbox(ref), facts: kernelFacts({ ourTable: TABLE, userTable: USER_TABLE, userChain: USER_CHAIN }), dns, cluster: () => engine.cluster, ports: (sb) => firewall.explain(sb, engine.view()) }),
+      // Its checks load at the first `yard doctor`.
+      doctor: { run: async (o) => (await (doctor ??= loadDoctor())).run(o) },
       metrics,
       ...(opts.dockerPluginDir === null ? {} : { dockerNames: new DockerNames(dockerSocketBeside(opts.dockerPluginDir ?? DOCKER_PLUGIN_SOCKET_DIR)) }),
     });
@@ -279,7 +284,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     if (socketGid !== undefined) fs.chownSync(socket, 0, socketGid);
     fs.chmodSync(socket, 0o660);
     log(`switchyard ${VERSION} instance ${opts.instance} listening on ${socket}`);
-    const metricsServer = metricsListen && (await serveMetrics(metricsListen, metrics).catch(async (e) => {
+    const metricsServer = metricsListen && (await (await import('../observe/serve.js')).serveMetrics(metricsListen, metrics).catch(async (e) => {
       await new Promise<void>((r) => server.close(() => r()));
       fs.rmSync(socket, { force: true });
       throw e;
@@ -291,7 +296,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       fs.rmSync(socket, { force: true });
       throw e;
     });
-    const ui = uiAddress && (await serveUi(app.fetch, uiAddress).catch(async (e) => {
+    const ui = uiAddress && (await uiListen!.serveUi(app.fetch, uiAddress).catch(async (e) => {
       await plugin?.close();
       await new Promise<void>((r) => server.close(() => r()));
       fs.rmSync(socket, { force: true });

@@ -2,15 +2,16 @@
  * The daemon's Docker plugin sockets: `switchyard` (local scope: bridge, macvlan, ipvlan,
  * and the IPAM driver) and `switchyard-global` (overlay), in the directory dockerd
  * discovers plugins in (/run/docker/plugins). dockerd finds them whether it or Switchyard
- * starts first: it looks the plugin up when a network names it.
+ * starts first: it looks the plugin up when a network names it. The sockets listen from
+ * the start; the plugin's code (its routes, their schemas, the engine backend) loads at
+ * the first request, so a daemon that no dockerd talks to never holds it.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { YardError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
-import { dockerPluginApp, pluginRequestListener } from '../plugin/docker-plugin-app.js';
-import { EngineDockerBackend } from '../plugin/engine-backend.js';
+import type { EngineDockerBackend } from '../plugin/engine-backend.js';
 import { DEFAULT_PLUGIN_BASE, DOCKER_PLUGIN_SOCKET_DIR, pluginEndpoints, pluginNames } from '../plugin/plugin-location.js';
 
 export interface DockerPluginServer {
@@ -33,7 +34,8 @@ function answers(socket: string): Promise<boolean> {
 export async function serveDockerPlugin(engine: Engine, opts: { dir?: string; base?: string; log: (m: string) => void }): Promise<DockerPluginServer> {
   const base = opts.base ?? DEFAULT_PLUGIN_BASE;
   const dir = opts.dir ?? DOCKER_PLUGIN_SOCKET_DIR;
-  const backend = new EngineDockerBackend(engine, opts.log);
+  let backend: Promise<EngineDockerBackend> | undefined;
+  const loadBackend = () => (backend ??= import('../plugin/engine-backend.js').then((m) => new m.EngineDockerBackend(engine, opts.log)));
   const servers: { server: http.Server; socket: string }[] = [];
   const close = async () => {
     for (const { server, socket } of servers) {
@@ -54,8 +56,19 @@ export async function serveDockerPlugin(engine: Engine, opts: { dir?: string; ba
         });
       }
       fs.rmSync(ep.socket, { force: true });
-      const app = dockerPluginApp(backend, { scope: ep.scope, ipam: ep.ipam, names: pluginNames(base) });
-      const server = http.createServer(pluginRequestListener(app));
+      let listener: Promise<http.RequestListener> | undefined;
+      const load = async () => {
+        const { dockerPluginApp, pluginRequestListener } = await import('../plugin/docker-plugin-app.js');
+        return pluginRequestListener(dockerPluginApp(await loadBackend(), { scope: ep.scope, ipam: ep.ipam, names: pluginNames(base) }));
+      };
+      const server = http.createServer((req, res) => {
+        (listener ??= load()).then(
+          (l) => l(req, res),
+          (e) => {
+            res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ Err: `loading the plugin failed: ${(e as Error).message}` }));
+          },
+        );
+      });
       server.keepAliveTimeout = 5000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

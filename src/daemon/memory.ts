@@ -5,7 +5,7 @@
  *
  * - `tuneDaemonProcess`, before the daemon's modules load: V8's young generation stays at
  *   its first size (two 1 MiB semi-spaces) instead of growing to 2 × 8 MiB under load, and
- *   the C allocator keeps 2 arenas instead of one per thread (each arena keeps the pages it
+ *   the C allocator keeps 1 arena instead of one per thread (each arena keeps the pages it
  *   once used).
  * - `MemoryHygiene`: a full collection and a malloc trim once start-up is over, and again
  *   when the number of sandboxes has dropped a lot since its peak (a mass removal) or grown
@@ -18,8 +18,11 @@ import vm from 'node:vm';
 import { limitMallocArenas, trimMalloc } from '../kernel/malloc.js';
 import { DAEMON_GLIBC_TUNABLES } from './tunables.js';
 
-/** Malloc arenas: the main thread and the thread pool do not contend for one lock, and no more. */
-const ARENAS = 2;
+/**
+ * Malloc arenas: one, shared by the main thread and the thread pool. A second one (so they
+ * do not contend for one lock) held 2-4 MiB more at idle and after a restart over state.
+ */
+const ARENAS = 1;
 
 /** A compaction waits for this long without a change. */
 export const QUIET_MS = 2_000;

@@ -400,7 +400,7 @@ function spawnHostDaemon(info: LabInfo, h: LabHost): Promise<number> {
       // The plugin sockets where this host's dockerd (if any) sees /run/docker/plugins.
       '--docker-plugin-dir', dockerPathsOf(info.name, h.name).pluginDir, ...(info.daemonArgs ?? [])],
     h.logFile,
-    // At most 2 malloc arenas from the start, as `bin/yard daemon` does (daemon/tunables.ts).
+    // One malloc arena from the start, as `bin/yard daemon` does (daemon/tunables.ts).
     { ...labEnv(info, h), ...(process.env.GLIBC_TUNABLES === undefined ? { GLIBC_TUNABLES: DAEMON_GLIBC_TUNABLES } : {}) },
   );
 }

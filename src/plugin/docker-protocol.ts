@@ -13,7 +13,11 @@
  *   - 404: "this method is not implemented"; dockerd ignores it for
  *     ProgramExternalConnectivity and RevokeExternalConnectivity, so no failure answers 404.
  */
-import { z } from 'zod';
+import type { z as zt } from 'zod';
+import { zod } from '../model/zod.js';
+
+/** Loaded with this module (which loads on demand): see model/zod.ts. */
+const z = zod();
 
 /** What dockerd sends as Accept (no Content-Type at all); we answer with it. */
 export const PLUGIN_MEDIA_TYPE = 'application/vnd.docker.plugins.v1.2+json';
@@ -47,7 +51,7 @@ export const LABEL = {
 export const PROTO_NUMBERS = { tcp: 6, udp: 17, sctp: 132 } as const;
 
 /** Docker's `null` for an optional field is the field left out. */
-const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const opt = <T extends zt.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
 const strMap = z.record(z.string(), z.string());
 const anyMap = z.record(z.string(), z.unknown());
 
@@ -71,7 +75,7 @@ export const IpamDataSchema = z.object({
   Gateway: opt(z.string()),
   AuxAddresses: opt(strMap),
 });
-export type IpamData = z.infer<typeof IpamDataSchema>;
+export type IpamData = zt.infer<typeof IpamDataSchema>;
 
 export const CreateNetworkRequestSchema = z.object({
   NetworkID: objectId('NetworkID'),

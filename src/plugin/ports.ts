@@ -18,12 +18,16 @@
  *
  * `com.docker.network.endpoint.exposedports` is a list of {"Proto":6,"Port":80}.
  */
-import { z } from 'zod';
+import type { z as zt } from 'zod';
+import { zod } from '../model/zod.js';
 import { YardError } from '../errors.js';
 import { canonicalIp, type PortMapping, type PortProto } from '../model/ports.js';
 import { parseAddr } from '../ipam/prefix.js';
 import { PROTO_NUMBERS } from './docker-protocol.js';
 import type { ExposedPort } from './backend.js';
+
+/** Loaded with this module (which loads on demand): see model/zod.ts. */
+const z = zod();
 
 const port = z.number({ error: 'must be a number' }).int('must be an integer');
 
@@ -63,7 +67,7 @@ function list(value: unknown, field: string): unknown[] {
   return value;
 }
 
-function issueText(e: z.ZodError): string {
+function issueText(e: zt.ZodError): string {
   const i = e.issues[0]!;
   return `${i.path.join('.') || 'value'} ${i.message}`;
 }

@@ -10,7 +10,8 @@
  * first use, removed when its last container leaves, as netavark removes its bridge), and a
  * sandbox with the container's ID and name in the namespace Podman made.
  */
-import { z } from 'zod';
+import type { z as zt } from 'zod';
+import { zod } from '../model/zod.js';
 import ipaddr from 'ipaddr.js';
 import { YardError } from '../errors.js';
 import type { PortMapping, PortProto } from '../model/ports.js';
@@ -18,6 +19,9 @@ import type { EndpointRecord, NetworkRecord } from '../model/types.js';
 import type { NetworkCreateRequest } from '../engine/networks.js';
 import type { AttachRequest } from '../engine/endpoints.js';
 import { DNS_DOMAIN_LABEL, DNS_GATEWAY_LABEL } from '../dns/records.js';
+
+/** Loaded with this module (which loads on demand): see model/zod.ts. */
+const z = zod();
 
 /** Label on the networks made for Podman: its network ID. */
 export const PODMAN_NETWORK_LABEL = 'io.podman.network.id';
@@ -68,8 +72,8 @@ export const NetavarkOptionsSchema = z.object({
   dns_servers: z.array(z.string()).optional().nullable(),
 });
 
-export type NetavarkOptions = z.infer<typeof NetavarkOptionsSchema>;
-export type PodmanNetwork = z.infer<typeof network>;
+export type NetavarkOptions = zt.infer<typeof NetavarkOptionsSchema>;
+export type PodmanNetwork = zt.infer<typeof network>;
 
 /** netavark's status block for one network. */
 export interface StatusBlock {

@@ -21,7 +21,7 @@ import type { Context, Hono } from 'hono';
 import { YardError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { buildTopology, type PeerInput, type RemoteEndpointInput, type TopologyInput } from './topology.js';
+import type { PeerInput, RemoteEndpointInput, TopologyInput } from './topology.js';
 
 /** Where the page's own files are: `ui/` in the package (beside bin/ and dist/). */
 export const UI_DIR = path.join(PACKAGE_ROOT, 'ui');
@@ -139,7 +139,9 @@ export function mountUi(app: Hono, engine: Engine): void {
   app.get(UI_PATH, (c) => serve(c, 'index.html'));
   app.get(`${UI_PATH}:file`, (c) => serve(c, c.req.param('file')));
 
-  app.get('/yard/v1/topology', (c) => {
+  app.get('/yard/v1/topology', async (c) => {
+    // The layout code loads at the first request for it.
+    const { buildTopology } = await import('./topology.js');
     c.header('Cache-Control', 'no-store');
     return c.json(buildTopology(topologyInput(engine)));
   });

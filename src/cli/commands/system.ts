@@ -27,7 +27,7 @@ Environment:
                               time, instead of the batched fast path's thread (for troubleshooting)
   YARD_DEBUG                  set: print the stack trace of an unexpected (INTERNAL) error
   YARD_LOG_LEVEL              the log level when --log-level is not given
-  GLIBC_TUNABLES              bin/yard starts the daemon with glibc.malloc.arena_max=2 (fewer malloc arenas,
+  GLIBC_TUNABLES              bin/yard starts the daemon with glibc.malloc.arena_max=1 (one malloc arena,
                               less resident memory) unless you set it; the daemon's children do not inherit it
 
 Files:
@@ -53,7 +53,8 @@ Files:
 The daemon runs as root, in the network namespace it serves, and logs to stderr: one JSON object per line
 (level, time, msg and fields; each operation with op, outcome and durationMs), or readable text on a terminal.
 Prometheus metrics: GET /metrics on the API socket (curl --unix-socket <socket> http://localhost/metrics),
-and on --metrics-listen if given.
+and on --metrics-listen if given. The metrics code loads at the first scrape: the process metrics' event-loop
+lag and GC durations are measured from then on (operations are counted from the start).
 `;
 
 export function register(program: Command, ctx: CliContext): void {
