@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDnsperf } from './dns.js';
+import { backlogDrops, parseDnsperf } from './dns.js';
 
 // Trimmed from a real `dnsperf -v` run (2.10.0) inside a lab sandbox.
 const OUTPUT = `DNS Performance Testing Tool
@@ -37,5 +37,13 @@ describe('parseDnsperf', () => {
     expect(p.completed).toBe(0);
     expect(p.lost).toBe(3);
     expect(Number.isNaN(p.p50)).toBe(true);
+  });
+});
+
+describe('backlogDrops', () => {
+  it('sums the second column (hex) of every CPU in /proc/net/softnet_stat', () => {
+    const stat = '0000a1b2 00000003 00000000 00000000\n0000ffff 0000000a 00000001 00000000\n';
+    expect(backlogDrops(stat)).toBe(13);
+    expect(backlogDrops('0000a1b2 00000000 00000000\n')).toBe(0);
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkRecord, SandboxRecord } from '../model/types.js';
 import type { PortMapping } from '../model/ports.js';
-import { checkOverlays, checkDuplicateAddresses, checkPortHostFirewall, checkFirewallCounts, checkHostAccess, checkHostFirewall, checkInterfaces, checkIpForward, checkLanDuplicates, checkOutbound, checkOverlayMtu, checkPublishedPorts, checkResolver, checkTarget, checkUserChain, mergeReports, report, runChecks, type Finding } from './checks.js';
+import { checkBridgeBacklog, checkOverlays, checkDuplicateAddresses, checkPortHostFirewall, checkFirewallCounts, checkHostAccess, checkHostFirewall, checkInterfaces, checkIpForward, checkLanDuplicates, checkOutbound, checkOverlayMtu, checkPublishedPorts, checkResolver, checkTarget, checkUserChain, mergeReports, report, runChecks, type Finding } from './checks.js';
 import type { DoctorFacts, HostFacts, SandboxFacts } from './facts.js';
 import { formatReport } from './format.js';
 import { parseTarget } from './doctor.js';
@@ -63,6 +63,18 @@ const web = sandbox('web', 'b', [{ net: app, ip: '172.18.0.2/16' }], [port(8080,
 const statuses = (fs: Finding[]) => fs.map((f) => f.status);
 
 describe('host checks', () => {
+  it('bridge against the receive backlog: a bridge with about as many ports as the backlog warns with the sysctl; a smaller one passes', () => {
+    const many = Array.from({ length: 990 }, (_, i) => ({ ...sandbox(`s${i}`, 'c', [{ net: app, ip: `172.18.${i >> 8}.${(i & 255) + 1}/16` }]), id: `${i}`.padStart(64, '0') }));
+    const [warn] = checkBridgeBacklog(facts([app], many, { host: hostFacts({ backlog: 1000 }) }));
+    expect(warn).toMatchObject({ check: 'host.backlog', status: 'warn', fix: expect.stringMatching(/^sysctl -w net\.core\.netdev_max_backlog=2048 /) });
+    expect(warn!.found).toMatch(/app has 990 ports and the backlog holds 1000 packets/);
+    // Positive controls: the same bridge with a larger backlog, and a bridge of a few ports.
+    expect(statuses(checkBridgeBacklog(facts([app], many, { host: hostFacts({ backlog: 2048 }) })))).toEqual(['ok']);
+    expect(checkBridgeBacklog(facts([app], [web], { host: hostFacts({ backlog: 1000 }) }))[0]).toMatchObject({ status: 'ok', found: 'the largest, app, has 1 port; the backlog holds 1000 packets' });
+    expect(statuses(checkBridgeBacklog(facts([app], [web], { host: hostFacts({ backlog: null }) })))).toEqual(['skip']);
+    expect(checkBridgeBacklog(facts([app], [], { host: hostFacts({ backlog: 1000 }) }))).toEqual([]);
+  });
+
   it('ip forwarding: on passes, off fails with the sysctl', () => {
     expect(statuses(checkIpForward(facts([app], [web])))).toEqual(['ok']);
     const [f] = checkIpForward(facts([app], [web], { host: hostFacts({ ipForward: false }) }));

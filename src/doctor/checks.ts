@@ -219,8 +219,41 @@ export function checkOverlays(f: DoctorFacts): Finding[] {
   return out;
 }
 
+/**
+ * A bridge with about as many ports as the kernel's receive backlog: a broadcast (an ARP
+ * request) is flooded as one copy per port into the backlog of the CPU that forwards it
+ * (`net.core.netdev_max_backlog`, 1000 by default), and what comes right after (the host's
+ * own ARP answer to that request, or its request to a sandbox whose port is late in the
+ * list) finds it full and is dropped, every time: a sandbox's first contact with its
+ * gateway, or the host's with a sandbox, fails. Warned from the backlog minus a margin.
+ */
+export function checkBridgeBacklog(f: DoctorFacts): Finding[] {
+  const backlog = f.host.backlog;
+  if (backlog === undefined) return [];
+  const ports = new Map<string, number>();
+  for (const sb of f.sandboxes.values()) {
+    for (const ep of Object.values(sb.endpoints)) {
+      const n = netOf(f, ep);
+      if (n?.driver === 'bridge') ports.set(n.id, (ports.get(n.id) ?? 0) + 1);
+    }
+  }
+  if (!ports.size) return [];
+  const what = 'bridge networks against the kernel\'s receive backlog (net.core.netdev_max_backlog), which one broadcast flooded to every port must fit in';
+  if (backlog === null) return [skip('host.backlog', 'host', what, 'could not read /proc/sys/net/core/netdev_max_backlog (a setting of the whole machine, shown only in its first network namespace: not the daemon\'s)')];
+  const [id, most] = [...ports].sort((a, b) => b[1] - a[1])[0]!;
+  const name = f.networks.get(id)!.name;
+  if (most + BACKLOG_MARGIN < backlog) return [ok('host.backlog', 'host', what, `the largest, ${name}, has ${plural(most, 'port')}; the backlog holds ${backlog} packets`)];
+  const want = 2 ** Math.ceil(Math.log2(2 * (most + BACKLOG_MARGIN)));
+  return [bad('warn', 'host.backlog', 'host', what,
+    `${name} has ${plural(most, 'port')} and the backlog holds ${backlog} packets: an ARP request flooded to every port fills it, and the answer right after it is dropped, so a sandbox's first packets to its gateway (or the host's to a sandbox) can be lost`,
+    `sysctl -w net.core.netdev_max_backlog=${want}   (or spread the sandboxes over more networks)`)];
+}
+
+/** Packets of other traffic the backlog may hold besides one flood. */
+const BACKLOG_MARGIN = 24;
+
 export function hostChecks(f: DoctorFacts): Finding[] {
-  return [...checkIpForward(f), ...checkHostFirewall(f), ...checkFirewallCounts(f), ...checkUserChain(f), ...checkHostAccess(f), ...checkDuplicateAddresses(f), ...checkOverlays(f)];
+  return [...checkIpForward(f), ...checkHostFirewall(f), ...checkFirewallCounts(f), ...checkUserChain(f), ...checkHostAccess(f), ...checkDuplicateAddresses(f), ...checkOverlays(f), ...checkBridgeBacklog(f)];
 }
 
 // ---------------------------------------------------------------- sandbox level

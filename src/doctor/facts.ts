@@ -46,6 +46,8 @@ export interface HostFacts {
   nft: NftFacts | null;
   /** Link names in the daemon's namespace. */
   links: string[] | null;
+  /** net.core.netdev_max_backlog: packets a CPU queues for receiving (null: unreadable; absent: not read). */
+  backlog?: number | null;
 }
 
 export interface SandboxLink {

@@ -164,7 +164,8 @@ export async function readHostFacts(opts: { ourTable: string; userTable: string;
       names = null;
     }
   }
-  return { ipForward: fwd === null ? null : fwd.trim() === '1', listeners: ok ? listeners : null, nft, links: names };
+  const backlog = Number(readFile('/proc/sys/net/core/netdev_max_backlog')?.trim() ?? NaN);
+  return { ipForward: fwd === null ? null : fwd.trim() === '1', listeners: ok ? listeners : null, nft, links: names, backlog: Number.isInteger(backlog) && backlog > 0 ? backlog : null };
 }
 
 interface IpAddrJson {
