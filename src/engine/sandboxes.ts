@@ -306,7 +306,10 @@ export class Sandboxes {
     if (sb.runtime && sb.status !== 'running' && (sb.runtime.mode === 'configure' || sb.runtime.path)) {
       return { ...sb, status: 'running', startedAt: sb.startedAt ?? sb.created };
     }
-    if (sb.status === 'running' && sb.pid && !this.core.kernel.isAlive(sb.pid, sb.pidStart || undefined)) {
+    // A process that has just exited but is not reaped yet still counts as running: its
+    // exit code is recorded when the daemon reaps it, and reading it as exited before that
+    // would show the exit without its code.
+    if (sb.status === 'running' && sb.pid && !this.core.kernel.isAlive(sb.pid, sb.pidStart || undefined) && !this.core.kernel.unreaped?.(sb.pid)) {
       return { ...sb, status: 'exited', finishedAt: sb.finishedAt ?? nowRfc3339Nano() };
     }
     return sb;

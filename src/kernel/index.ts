@@ -8,7 +8,7 @@ import { listSandboxFileDirs, removeSandboxFiles, writeSandboxFiles } from './ne
 import { listNetns, readLinks, readNamespace, readRoutes, type LinkState, type NsState, type RouteState } from './observe.js';
 import { probeLinkKinds } from './probe.js';
 import { openDhcpPort, type DhcpPort } from './dhcp-socket.js';
-import { inspectProcess, isAlive, killNetnsProcesses, netnsIdentity, runtimeNamespace, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
+import { inspectProcess, isAlive, killNetnsProcesses, unreaped, netnsIdentity, runtimeNamespace, startSandboxProcess, stopProcess, type ProcessInfo, type Started } from './process.js';
 
 export interface Kernel {
   /** All or nothing: on failure the applied prefix is undone and an ApplyError thrown. */
@@ -23,6 +23,8 @@ export interface Kernel {
   startProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started;
   stopProcess(pid: number, start: string | undefined, graceMs?: number): Promise<void>;
   isAlive(pid: number, start?: string): boolean;
+  /** An exited child of the daemon not reaped yet: its exit code is on its way (absent: never). */
+  unreaped?(pid: number): boolean;
   killNetnsProcesses(ns: string): Promise<void>;
   /** Start time, namespace and environment of a live process; undefined when it is gone. */
   inspectProcess(pid: number): ProcessInfo | undefined;
@@ -51,6 +53,7 @@ export class LinuxKernel implements Kernel {
   startProcess = startSandboxProcess;
   stopProcess = stopProcess;
   isAlive = isAlive;
+  unreaped = unreaped;
   killNetnsProcesses = killNetnsProcesses;
   inspectProcess = inspectProcess;
   netnsIdentity = netnsIdentity;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { YardError } from '../errors.js';
-import { startSandboxProcess } from './process.js';
+import { isAlive, startSandboxProcess, unreaped } from './process.js';
 
 describe('startSandboxProcess', () => {
   it('refuses a command that cannot be run with INVALID_ARGUMENT naming it, and nothing crashes afterwards; a real one starts', async () => {
@@ -47,6 +47,33 @@ describe('startSandboxProcess', () => {
       // Signals 1-31 (SIGPIPE among them) at their defaults; glibc's own 32 and 33 are not the caller's.
       const ignored = BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(text)?.[1] ?? 'ffffffff'}`);
       expect(ignored & 0x7fffffffn).toBe(0n); // bit n-1 is signal n
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an exited child not reaped yet is told apart from one that is gone: unreaped until the daemon reaps it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yard-proc-'));
+    try {
+      const child = startSandboxProcess(null, ['sh', '-c', 'exit 7'], path.join(dir, 'out.log'));
+      const exit = new Promise<[number | null, string | null]>((r) => child.onExit((code, signal) => r([code, signal])));
+      // Without yielding to the event loop nothing reaps it: wait (bounded) until it is a zombie.
+      const until = Date.now() + 5000;
+      while (!unreaped(child.pid) && Date.now() < until) {
+        /* spin: the reaper runs only when this returns to the event loop */
+      }
+      expect(unreaped(child.pid)).toBe(true);
+      expect(isAlive(child.pid)).toBe(false);
+      // Reaped: its exit code arrives, and it is neither alive nor waiting any more.
+      expect(await exit).toEqual([7, null]);
+      expect(unreaped(child.pid)).toBe(false);
+      // Positive control: a running child is alive and not unreaped.
+      const running = startSandboxProcess(null, ['sleep', '30'], path.join(dir, 'out.log'));
+      const gone = new Promise((r) => running.onExit(r));
+      expect(isAlive(running.pid)).toBe(true);
+      expect(unreaped(running.pid)).toBe(false);
+      process.kill(running.pid, 'SIGKILL');
+      await gone;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

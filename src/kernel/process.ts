@@ -29,6 +29,20 @@ export function isAlive(pid: number, start?: string): boolean {
   return s !== undefined && (start === undefined || s === start);
 }
 
+/**
+ * An exited child of this daemon it has not reaped yet (a zombie whose parent is the
+ * daemon): its exit code reaches the daemon when it is reaped, moments later.
+ */
+export function unreaped(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] === 'Z' && Number(rest[1]) === process.pid;
+  } catch {
+    return false;
+  }
+}
+
 export interface Started {
   pid: number;
   pidStart: string;
