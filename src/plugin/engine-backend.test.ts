@@ -103,6 +103,21 @@ describe('Docker plugin backend', () => {
     await expect(b.createEndpoint(endpoint('d'.repeat(64), '10.30.0.2/24'))).resolves.toMatchObject({ ipv4: '10.30.0.2/24' });
   });
 
+  it('an address held by an endpoint whose namespace went (a runtime that crashed) is released when a new endpoint asks for it; one still held is refused', async () => {
+    const b = await setup();
+    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+    await b.createEndpoint(endpoint(EP2, '10.30.0.3/24'));
+    await b.join(NET, EP1, '/run/docker/netns/1');
+    await b.join(NET, EP2, '/run/docker/netns/2');
+    // Control: EP2's namespace is there, so its address stays its own.
+    await expect(b.createEndpoint(endpoint('e'.repeat(64), '10.30.0.3/24'))).rejects.toMatchObject({ code: 'ADDRESS_IN_USE' });
+    // EP1's namespace went with the runtime, before the periodic check saw it.
+    await t.kernel.applyBestEffort([{ op: 'link.del', name: 'yvbbbbbbbbbbbb' }]);
+    await expect(b.createEndpoint(endpoint('d'.repeat(64), '10.30.0.2/24'))).resolves.toMatchObject({ ipv4: '10.30.0.2/24' });
+    expect(t.engine.sandboxes().map((x) => x.id)).not.toContain(EP1);
+    expect(t.engine.sandboxes().map((x) => x.id)).toContain(EP2);
+  });
+
   it('only the runtime removes its sandbox: yard rm is refused, DeleteEndpoint removes it, and twice is fine', async () => {
     const b = await setup();
     await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));

@@ -23,6 +23,7 @@ import type { PortMapping } from '../model/ports.js';
 import { getDriver } from '../drivers/index.js';
 import type { Engine } from '../engine/engine.js';
 import { handoverIfname } from '../engine/endpoints.js';
+import { releaseGoneRuntimeSandboxes } from '../engine/reconcile.js';
 import type {
   AddressGrant,
   AddressRequest,
@@ -82,6 +83,20 @@ export class EngineDockerBackend implements DockerPluginBackend {
   // ------------------------------------------------------------ endpoints
 
   async createEndpoint(req: DockerEndpointCreate): Promise<EndpointAddresses> {
+    try {
+      return await this.createEndpointOnce(req);
+    } catch (e) {
+      // A runtime that crashed restarts its containers at once, with addresses its own IPAM
+      // now takes as free, before the periodic check has released the endpoints whose
+      // namespace went with the crash: release those now, and try once more if any went.
+      if (!(e instanceof YardError) || e.code !== 'ADDRESS_IN_USE') throw e;
+      const released = await releaseGoneRuntimeSandboxes(this.engine);
+      if (!released.finishedRemovals.length) throw e;
+      return this.createEndpointOnce(req);
+    }
+  }
+
+  private async createEndpointOnce(req: DockerEndpointCreate): Promise<EndpointAddresses> {
     const net = this.network(req.networkId);
     const { sb } = await this.engine.createSandbox({
       id: req.endpointId,
