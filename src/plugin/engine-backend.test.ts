@@ -25,6 +25,16 @@ async function setup() {
 
 const endpoint = (id: string, ip: string, ports = [] as never[]) => ({ networkId: NET, endpointId: id, iface: { ipv4: ip }, driverOpts: {}, ports, exposed: [], dnsServers: [] });
 
+/** EP1 (10.30.0.2) and EP2 (10.30.0.3) made and joined, each in a runtime namespace of its own. */
+async function twoJoined() {
+  const b = await setup();
+  await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
+  await b.createEndpoint(endpoint(EP2, '10.30.0.3/24'));
+  await b.join(NET, EP1, '/run/docker/netns/1');
+  await b.join(NET, EP2, '/run/docker/netns/2');
+  return b;
+}
+
 describe('Docker plugin backend', () => {
   it('a Docker network is a Switchyard network with the same ID, subnet and gateway', async () => {
     await setup();
@@ -87,11 +97,7 @@ describe('Docker plugin backend', () => {
   });
 
   it('a joined endpoint whose runtime namespace went (its veth with it) is released; an intact one stays', async () => {
-    const b = await setup();
-    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
-    await b.createEndpoint(endpoint(EP2, '10.30.0.3/24'));
-    await b.join(NET, EP1, '/run/docker/netns/1');
-    await b.join(NET, EP2, '/run/docker/netns/2');
+    const b = await twoJoined();
     expect((await releaseGoneRuntimeSandboxes(t.engine)).finishedRemovals).toEqual([]);
     await t.kernel.applyBestEffort([{ op: 'link.del', name: 'yvbbbbbbbbbbbb' }]);
     const r = await releaseGoneRuntimeSandboxes(t.engine);
@@ -104,11 +110,7 @@ describe('Docker plugin backend', () => {
   });
 
   it('an address held by an endpoint whose namespace went (a runtime that crashed) is released when a new endpoint asks for it; one still held is refused', async () => {
-    const b = await setup();
-    await b.createEndpoint(endpoint(EP1, '10.30.0.2/24'));
-    await b.createEndpoint(endpoint(EP2, '10.30.0.3/24'));
-    await b.join(NET, EP1, '/run/docker/netns/1');
-    await b.join(NET, EP2, '/run/docker/netns/2');
+    const b = await twoJoined();
     // Control: EP2's namespace is there, so its address stays its own.
     await expect(b.createEndpoint(endpoint('e'.repeat(64), '10.30.0.3/24'))).rejects.toMatchObject({ code: 'ADDRESS_IN_USE' });
     // EP1's namespace went with the runtime, before the periodic check saw it.
