@@ -287,13 +287,16 @@ export async function findLeaks(info: LabInfo, host: LabHost, opts: LeakCheckOpt
   const veths = new Map<string, { sb: SandboxJson; net: string; ep: EndpointJson }>();
   for (const sb of sbs) for (const [net, ep] of Object.entries(sb.NetworkSettings.Networks)) if (ep.HostInterface) veths.set(ep.HostInterface, { sb, net, ep });
   // A removed sandbox's namespace takes the host end of its veths with it in the kernel's
-  // cleanup work, after the removal has answered: give that work up to 3 s before a veth
-  // without an endpoint counts as a leak.
+  // cleanup work, and a removed network's bridge is deleted behind the removal's answer
+  // (its link down at once): give that work up to 3 s before a veth without an endpoint, or
+  // a marked link of a network not in state, counts as a leak.
   type HostLink = { ifname: string; master?: string; ifalias?: string; linkinfo?: { info_kind?: string } };
+  const unexplained = (l: HostLink) =>
+    (/^yv[0-9a-f]{12}$/.test(l.ifname) && !veths.has(l.ifname)) || (!!l.ifalias?.startsWith(mark) && !netById.has(l.ifalias.slice(mark.length)));
   let hostLinks: HostLink[] = [];
   for (const t0 = Date.now(); ; await new Promise((r) => setTimeout(r, 100))) {
     hostLinks = await ipJ<HostLink[]>(host.name, ['-d', 'link', 'show']);
-    if (!hostLinks.some((l) => /^yv[0-9a-f]{12}$/.test(l.ifname) && !veths.has(l.ifname)) || Date.now() - t0 > 3_000) break;
+    if (!hostLinks.some(unexplained) || Date.now() - t0 > 3_000) break;
   }
   count('host links', hostLinks.length);
   for (const l of hostLinks) {
