@@ -20,7 +20,7 @@ beforeAll(async () => {
   server = http.createServer((req, res) => {
     // As a server may hand it over: paused.
     req.pause();
-    readJsonBody(req, 64, 'release').then(
+    readJsonBody(null, 64, 'release', req).then(
       (body) => res.end(JSON.stringify({ body: body ?? null })),
       (e: unknown) => {
         res.statusCode = !(e instanceof BodyError) ? 500 : e.problem === 'too-large' ? 413 : 400;

@@ -18,12 +18,12 @@ export class BodyError extends Error {
 /**
  * The parsed body, or undefined when there is none (or only blanks). Over `limit` bytes it
  * stops reading: `cancel` drops the stream, `release` leaves the rest to the connection
- * (the daemon reads and drops it after the answer). The source is Node's request itself
- * when the server gives it (the web stream made over it costs most of a millisecond per
- * request), or a web stream (a request made in-process).
+ * (the daemon reads and drops it after the answer). The body is read from Node's request
+ * itself when the server gives it (`incoming`): the web stream made over it costs most of a
+ * millisecond per request; the web stream is read otherwise (a request made in-process).
  */
-export async function readJsonBody(source: ReadableStream<Uint8Array> | IncomingMessage | null, limit: number, overLimit: 'cancel' | 'release'): Promise<unknown> {
-  const chunks = source instanceof IncomingMessage ? await readNode(source, limit, overLimit) : source ? await readWeb(source, limit, overLimit) : undefined;
+export async function readJsonBody(stream: ReadableStream<Uint8Array> | null, limit: number, overLimit: 'cancel' | 'release', incoming?: IncomingMessage): Promise<unknown> {
+  const chunks = incoming ? await readNode(incoming, limit, overLimit) : stream ? await readWeb(stream, limit, overLimit) : undefined;
   if (!chunks) return undefined;
   let text: string;
   try {
@@ -101,7 +101,7 @@ function readNode(req: IncomingMessage, limit: number, overLimit: 'cancel' | 're
  */
 export function readBodyOf(c: Context, limit: number, overLimit: 'cancel' | 'release'): Promise<unknown> {
   const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  return readJsonBody(incoming instanceof IncomingMessage ? incoming : c.req.raw.body, limit, overLimit);
+  return incoming instanceof IncomingMessage ? readJsonBody(null, limit, overLimit, incoming) : readJsonBody(c.req.raw.body, limit, overLimit);
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;

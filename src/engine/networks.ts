@@ -189,7 +189,7 @@ export class Networks {
     }
     const dhcp = ipamDriver === DHCP_IPAM;
     if (dhcp) checkDhcpIntent(intent, req.ipamOptions);
-    // The host links the driver looks at, and the routes IPAM checks subnets against.
+    // Both kernel reads at once: each is an `ip` spawn.
     step('checks');
     const [env, routes] = await Promise.all([this.driverEnv(driver.hostLinksRead?.(intent)), this.core.kernel.readRoutes()]);
     step('read-host');

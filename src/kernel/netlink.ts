@@ -273,17 +273,14 @@ function linkNames(c: Conn, indexes: Iterable<number>): Map<number, string> {
   return names;
 }
 
-/**
- * The routes of a namespace (both families, every table) that `keep` keeps, and the names of
- * the links they go out of (only theirs: the local table has a route per interface).
- */
-export function dumpRoutes(ns: string | undefined, keep: (r: DumpedRoute) => boolean): { routes: DumpedRoute[]; names: Map<number, string> } | undefined {
+/** Every route of a namespace (both families, every table), and the names of the links they go out of. */
+export function dumpRoutes(ns: string | undefined): { routes: DumpedRoute[]; names: Map<number, string> } | undefined {
   return withConn(ns, (c) => {
     const routes = [2, 10].flatMap((family) =>
       c
         .dump(dumpRequest(RTM_GETROUTE, family))
         .map((m) => parseRoute(m.body))
-        .filter((r): r is DumpedRoute => !!r && keep(r)),
+        .filter((r): r is DumpedRoute => !!r),
     );
     return { routes, names: linkNames(c, routes.flatMap((r) => (r.oif ? [r.oif] : []))) };
   });

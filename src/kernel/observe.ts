@@ -176,10 +176,11 @@ export async function readRoutesIp(ns?: string): Promise<RouteState[]> {
 
 /** The same reading as `ip -j route show` of both families, from rtnetlink dumps: the main table's unicast routes. */
 export function readRoutesNetlink(ns?: string): RouteState[] {
-  const d = dumpRoutes(ns, (r) => r.table === RT_TABLE_MAIN_ID && r.type === RTN_UNICAST_TYPE);
+  const d = dumpRoutes(ns);
   if (!d) return [];
   const out: RouteState[] = [];
   for (const r of d.routes) {
+    if (r.table !== RT_TABLE_MAIN_ID || r.type !== RTN_UNICAST_TYPE) continue;
     const host = r.dstLen === (r.family === 6 ? 128 : 32);
     const dst = r.dstLen === 0 ? 'default' : host ? r.dst : `${r.dst}/${r.dstLen}`;
     out.push({

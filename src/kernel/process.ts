@@ -12,20 +12,16 @@ import fs from 'node:fs';
 import { run } from './exec.js';
 import { spawnDetached, SpawnError, waitExit, type ExitListener } from './spawn.js';
 
-/** The fields of /proc/<pid>/stat after the parenthesised command name (which may itself contain spaces): [state, ppid, ...]; undefined when there is no such process. */
-function statFields(pid: number): string[] | undefined {
+export function procStart(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    return rest[19]; // field 22 (starttime) is the 20th after the name
   } catch {
     return undefined;
   }
-}
-
-export function procStart(pid: number): string | undefined {
-  const rest = statFields(pid);
-  if (!rest || rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  return rest[19]; // field 22 (starttime) is the 20th after the name
 }
 
 export function isAlive(pid: number, start?: string): boolean {
@@ -38,8 +34,13 @@ export function isAlive(pid: number, start?: string): boolean {
  * daemon): its exit code reaches the daemon when it is reaped, moments later.
  */
 export function unreaped(pid: number): boolean {
-  const rest = statFields(pid);
-  return rest?.[0] === 'Z' && Number(rest[1]) === process.pid;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] === 'Z' && Number(rest[1]) === process.pid;
+  } catch {
+    return false;
+  }
 }
 
 export interface Started {
