@@ -254,13 +254,15 @@ export class EmbeddedDns implements Participant {
         };
       case 'sandbox.create':
       case 'connect': {
+        // Undone: the state as it is then, not as it was before this change (creates run
+        // beside each other, and another's sandbox may have been applied since).
         const opened = await this.syncListener(change.sb).catch((e: unknown) => {
-          restore();
+          this.follow(ctx.view());
           throw e;
         });
         return () => {
           if (opened) this.closeListener(change.sb.id);
-          restore();
+          this.follow(ctx.view());
         };
       }
       case 'disconnect': {

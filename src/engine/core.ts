@@ -1,7 +1,7 @@
 /**
  * What the engine's entity rooms (networks.ts, endpoints.ts, sandboxes.ts) share: the
- * configuration, the kernel and the store, the state in memory, the one queue that runs
- * mutations one at a time, the participants and the cluster seam, and the few steps every
+ * configuration, the kernel and the store, the state in memory, the gate that runs
+ * mutations one at a time (or side by side where they cannot meet), the participants and the cluster seam, and the few steps every
  * room takes the same way (commit a record, run participants, render a sandbox's files).
  *
  * Memory never runs ahead of the disk: every commit writes the record first and only then
@@ -28,6 +28,7 @@ import {
   type Undo,
 } from './participants.js';
 import type { PipelineContext } from './pipeline.js';
+import { Gate, type SharedTurn } from './gate.js';
 
 export interface EngineConfig {
   instance: string;
@@ -73,7 +74,7 @@ export class EngineCore {
   log: (msg: string) => void;
   /** What participants may use of the engine: never the engine itself. */
   readonly link: EngineLink;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly gate = new Gate();
 
   constructor(
     readonly cfg: EngineConfig,
@@ -98,11 +99,14 @@ export class EngineCore {
     };
   }
 
-  /** Run mutations one at a time, in arrival order. */
+  /** Run a mutation alone, in arrival order. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => {});
-    return next;
+    return this.gate.exclusive(fn);
+  }
+
+  /** Run a mutation beside others of its kind (see gate.ts); `turn` orders its parts that read or change the state. */
+  shared<T>(fn: (s: SharedTurn) => Promise<T>): Promise<T> {
+    return this.gate.shared(fn);
   }
 
   // ------------------------------------------------------------ lookups
@@ -248,10 +252,10 @@ export class EngineCore {
   }
 
   /** resolv.conf and hosts after a committed change: a failure is logged (reconcile rewrites them), the change stands. */
-  writeFilesAfterCommit(netns: string, sb: SandboxRecord): void {
+  async writeFilesAfterCommit(netns: string, sb: SandboxRecord): Promise<void> {
     if (sb.runtime) return;
     try {
-      this.kernel.writeSandboxFiles(netns, this.sandboxFiles(sb));
+      await this.kernel.writeSandboxFiles(netns, this.sandboxFiles(sb));
     } catch (e) {
       this.log(`sandbox ${sb.name}: writing /etc/netns/${netns}: ${(e as Error).message}`);
     }

@@ -319,7 +319,7 @@ export class Endpoints {
       remember: () => this.core.rememberSandbox(next),
     });
     if (!dryRun) {
-      this.core.writeFilesAfterCommit(sb.netns, next);
+      await this.core.writeFilesAfterCommit(sb.netns, next);
       step('files');
       this.leases.track(next);
     }
@@ -378,7 +378,7 @@ export class Endpoints {
     step('kernel');
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
     this.core.state.sandboxes.set(sb.id, next);
-    if (sb.netns) this.core.writeFilesAfterCommit(sb.netns, next);
+    if (sb.netns) await this.core.writeFilesAfterCommit(sb.netns, next);
     step('files');
     return next;
   }

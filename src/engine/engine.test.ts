@@ -248,6 +248,98 @@ describe('sandboxes', () => {
   });
 });
 
+describe('sandbox creates side by side', () => {
+  const many = (n: number, extra: Record<string, unknown> = {}) =>
+    Promise.allSettled(Array.from({ length: n }, (_, i) => t.engine.createSandbox({ name: `s${i}`, networks: [{ network: 'app' }], ...extra })));
+
+  it('overlap in the kernel and still get distinct names and addresses; creates that publish ports run one at a time', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    t.kernel.applyDelayMs = 5;
+    const done = await many(8);
+    expect(done.every((d) => d.status === 'fulfilled')).toBe(true);
+    expect(t.kernel.mostInFlight).toBeGreaterThan(1);
+    const addrs = Array.from({ length: 8 }, (_, i) => ipOf(`s${i}`, 'app'));
+    expect(new Set(addrs).size).toBe(8);
+    expect(t.store.sandboxes.size).toBe(8);
+    // Control: with published ports (checked against every other sandbox) they do not overlap.
+    t.kernel.mostInFlight = 0;
+    const ported = await Promise.allSettled([0, 1, 2].map((i) => t.engine.createSandbox({ name: `p${i}`, networks: [{ network: 'app' }], publish: [`${8080 + i}:80`] })));
+    expect(ported.every((d) => d.status === 'fulfilled')).toBe(true);
+    expect(t.kernel.mostInFlight).toBe(1);
+  });
+
+  it('one name asked for by four at once: one gets it, three are refused', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    t.kernel.applyDelayMs = 5;
+    const done = await Promise.allSettled([0, 1, 2, 3].map(() => t.engine.createSandbox({ name: 'web', networks: [{ network: 'app' }] })));
+    expect(done.filter((d) => d.status === 'fulfilled')).toHaveLength(1);
+    for (const d of done.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) expect((d.reason as YardError).code).toBe('SANDBOX_EXISTS');
+    expect(t.engine.sandboxes().map((s) => s.name)).toEqual(['web']);
+  });
+
+  it('a create that fails beside others gives its address back and leaves the others standing', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    t.kernel.applyDelayMs = 5;
+    t.kernel.failOn = (op) => (op.op === 'addr.add' && op.cidr === '10.50.0.3/24' ? 'RTNETLINK answers: File exists' : undefined);
+    const done = await many(4);
+    expect(done.map((d) => d.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(t.engine.sandboxes().map((s) => s.name).sort()).toEqual(['s0', 's2', 's3']);
+    expect([...t.store.sandboxes.values()].map((s) => s.name).sort()).toEqual(['s0', 's2', 's3']);
+    t.kernel.failOn = () => undefined;
+    await t.engine.createSandbox({ name: 'later', networks: [{ network: 'app' }] });
+    expect(ipOf('later', 'app')).toBe('10.50.0.3/24');
+  });
+
+  it('participants of a later create see an earlier one whose record is still being written; a removal waits for both', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const seen: string[][] = [];
+    t.engine.addParticipant({
+      name: 'rec',
+      apply: (change, ctx) => {
+        if (change.kind === 'sandbox.create') seen.push([...ctx.after.sandboxes.values()].map((s) => s.name).sort());
+      },
+    });
+    t.store.asyncPutDelayMs = 20;
+    const a = t.engine.createSandbox({ name: 'a', networks: [{ network: 'app' }] });
+    const b = t.engine.createSandbox({ name: 'b', networks: [{ network: 'app' }] });
+    // Queued behind both creates: by its turn both are records, so the network is in use.
+    const rm = t.engine.removeNetwork('app').then(() => 'removed', (e: YardError) => e.code);
+    await Promise.all([a, b]);
+    expect(seen).toEqual([['a'], ['a', 'b']]);
+    expect(await rm).toBe('NETWORK_IN_USE');
+    // Control: the same removal once the sandboxes are gone.
+    await t.engine.removeSandbox('a');
+    await t.engine.removeSandbox('b');
+    await t.engine.removeNetwork('app');
+    expect(names()).toEqual(['bridge', 'host', 'none']);
+  });
+
+  it('a record write that fails beside another create undoes its sandbox alone', async () => {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const seen: string[][] = [];
+    t.engine.addParticipant({
+      name: 'rec',
+      apply: (change, ctx) => {
+        if (change.kind === 'sandbox.create') seen.push([...ctx.after.sandboxes.values()].map((s) => s.name).sort());
+      },
+    });
+    t.store.asyncPutDelayMs = 10;
+    t.store.failNextPut = new Error('ENOSPC: no space left on device');
+    const done = await many(2);
+    expect(done.map((d) => d.status)).toEqual(['rejected', 'fulfilled']);
+    expect(t.engine.sandboxes().map((s) => s.name)).toEqual(['s1']);
+    expect(t.kernel.namespaces()).toEqual([t.engine.findSandbox('s1').netns]);
+    // The next create's participants no longer see the one that failed.
+    await t.engine.createSandbox({ name: 'c', networks: [{ network: 'app' }] });
+    expect(seen.at(-1)).toEqual(['c', 's1']);
+  });
+});
+
 describe('failures roll back', () => {
   it('a failing kernel apply stores nothing and leaves state and kernel unchanged', async () => {
     t = await makeEngine();

@@ -17,6 +17,7 @@
  */
 import type { Kernel } from '../kernel/index.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../model/types.js';
+import { SandboxTable } from '../model/sandbox-table.js';
 import type { ResolvInput } from '../dns/sandbox-files.js';
 
 export type Change =
@@ -80,11 +81,19 @@ export interface Participant {
   close?(): Promise<void> | void;
 }
 
-/** The live records of a state (tombstoned ones left out), computed when first read. */
+/**
+ * The live records of a state (tombstoned ones left out), computed when first read, with
+ * the sandboxes a create running beside others has applied but not yet written (see
+ * SandboxTable.markApplied): participants see them as the records they are about to be.
+ */
 export function liveView(state: State): StateView {
   return lazyView(
     () => new Map([...state.networks].filter(([, n]) => !n.deleting)),
-    () => new Map([...state.sandboxes].filter(([, s]) => !s.deleting)),
+    () => {
+      const out = new Map([...state.sandboxes].filter(([, s]) => !s.deleting));
+      if (state.sandboxes instanceof SandboxTable) for (const sb of state.sandboxes.appliedSandboxes()) out.set(sb.id, sb);
+      return out;
+    },
   );
 }
 

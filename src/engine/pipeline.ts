@@ -10,7 +10,8 @@
  *                 the plan is then built again and what it adds (the addresses, routes)
  *                 applied the same way
  *   5. participants apply (firewall, DNS, cluster), each returning an undo
- *   6. effects    local side effects before the commit (sandbox files, the process)
+ *   6. effects    local side effects before the commit (the sandbox's process); those that
+ *                 need neither the links nor the participants (its files) run beside step 4
  *   7. commit     the one record written to the store, then (only then) to memory
  *
  * A change whose record is complete once it is planned (no lease to acquire) may write it
@@ -19,6 +20,11 @@
  * whose kernel objects are missing, which reconcile creates at the next start (the state is
  * the truth); a failure after the write puts the old record back before anything else is
  * undone.
+ *
+ * A change that runs beside others (sandbox creates, Gate.shared) takes its turn for steps
+ * 1-3 and again for steps 4b-6: what reads or changes the state and the participants runs
+ * one change at a time, while the kernel's work and the record's write of one change run
+ * beside another's turn.
  *
  * A failure at any step compensates what the earlier steps did, in reverse, and rethrows:
  * a refused or failed change leaves the host as it was. A dry run stops after step 3
@@ -55,25 +61,33 @@ export interface ChangeSpec {
    * when there was nothing to get.
    */
   acquire?(): Promise<Undo | void>;
+  /**
+   * Local work of the change's own that needs neither the links nor the participants (a
+   * sandbox's files), run beside the kernel apply and outside the change's turn; resolves to
+   * its undo, and leaves nothing behind when it fails.
+   */
+  beside?(): Promise<Undo>;
   /** Local side effects after the participants; return their undo. */
   effects?(): Promise<Undo | void> | Undo | void;
   /** Write the record, then put it in memory. */
-  commit(): void;
+  commit(): void | Promise<void>;
   /**
    * Write the record ahead (see above); resolves to the undo that puts back what was there.
    * With it, `remember` puts the record in memory once it is written.
    */
   writeAhead?(): Promise<Undo>;
   remember?(): void;
+  /**
+   * For a change run beside others (Gate.shared): steps 1-3 and steps 4b-6 each run in
+   * the change's turn, the kernel's work between them and the commit's write outside it.
+   */
+  turn?<T>(fn: () => T | Promise<T>): Promise<T>;
 }
 
 /** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
 export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise<Plan> {
+  const inTurn = spec.turn ?? (<T>(fn: () => T | Promise<T>): Promise<T> => Promise.resolve(fn()));
   step('pre');
-  await ctx.validate(spec.change);
-  step('validate');
-  if (spec.dryRun) return spec.plan();
-  await spec.reserve?.();
   const compensate: Undo[] = [async () => spec.release?.()];
   const unwind = async () => {
     for (const u of compensate.reverse()) {
@@ -84,61 +98,114 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
       }
     }
   };
-  let plan: Plan;
+  // Steps 1-3, in the change's turn.
+  const planned = await inTurn(async () => {
+    await ctx.validate(spec.change);
+    step('validate');
+    if (spec.dryRun) return undefined;
+    await spec.reserve?.();
+    try {
+      step('reserve');
+      const p = spec.plan();
+      step('plan');
+      return p;
+    } catch (e) {
+      await unwind();
+      throw e;
+    }
+  });
+  if (!planned) return spec.plan();
+  const applied: Plan = planned;
+  // Step 4 (with the record written ahead and the change's own files) beside other changes' turns.
   let ahead: Promise<Undo> | undefined;
+  let beside: Promise<Undo> | undefined;
+  const dropBeside = async () => {
+    await ahead?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+    await beside?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+  };
   try {
-    step('reserve');
-    plan = spec.plan();
-    step('plan');
     if (spec.writeAhead && spec.remember) {
       ahead = spec.writeAhead();
       // Awaited below on every path; this only keeps a failed write from going unhandled meanwhile.
       ahead.catch(() => {});
     }
-    await ctx.kernel.apply(plan);
+    beside = spec.beside?.();
+    beside?.catch(() => {});
+    await ctx.kernel.apply(applied);
     step('apply');
   } catch (e) {
-    await ahead?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+    await dropBeside();
     await unwind();
     throw kernelError(e, spec.what);
   }
   compensate.push(async () => {
-    await ctx.kernel.applyBestEffort(undoPlan(plan));
+    await ctx.kernel.applyBestEffort(undoPlan(applied));
   });
-  try {
-    // A failed write undoes the kernel's change (the write removed its own temp file).
-    if (ahead) {
-      compensate.push(await ahead);
-      step('written');
+  if (beside) {
+    try {
+      compensate.push(await beside);
+      step('beside');
+    } catch (e) {
+      beside = undefined;
+      await dropBeside();
+      await unwind();
+      throw e;
     }
-    const release = await spec.acquire?.();
-    if (release) {
-      // The plan again, now with the acquired addresses: apply only what it adds.
-      const done = new Set(plan.map((op) => JSON.stringify(op)));
-      const more = spec.plan().filter((op) => !done.has(JSON.stringify(op)));
-      try {
-        await ctx.kernel.apply(more);
-      } catch (e) {
-        await Promise.resolve(release()).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
-        throw kernelError(e, spec.what);
-      }
-      compensate.push(async () => {
-        await ctx.kernel.applyBestEffort(undoPlan(more));
-      });
-      compensate.push(release);
-      plan = [...plan, ...more];
-    }
-    compensate.push(...(await ctx.apply(spec.change)));
-    const undoEffects = await spec.effects?.();
-    step('effects');
-    if (undoEffects) compensate.push(undoEffects);
+  }
+  // Steps 4b-6, in the change's turn again; step 7 too when the change has no turn.
+  let plan = applied;
+  let acquired = false;
+  const commit = async () => {
     // The record written ahead lacks what was acquired: then it is written again here.
-    if (ahead && !release) spec.remember!();
-    else spec.commit();
+    if (ahead && !acquired) spec.remember!();
+    else await spec.commit();
     step('commit');
-  } catch (e) {
-    await unwind();
-    throw e;
+  };
+  await inTurn(async () => {
+    try {
+      // A failed write undoes the kernel's change (the write removed its own temp file).
+      if (ahead) {
+        compensate.push(await ahead);
+        step('written');
+      }
+      const release = await spec.acquire?.();
+      if (release) {
+        acquired = true;
+        // The plan again, now with the acquired addresses: apply only what it adds.
+        const done = new Set(applied.map((op) => JSON.stringify(op)));
+        const more = spec.plan().filter((op) => !done.has(JSON.stringify(op)));
+        try {
+          await ctx.kernel.apply(more);
+        } catch (e) {
+          await Promise.resolve(release()).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+          throw kernelError(e, spec.what);
+        }
+        compensate.push(async () => {
+          await ctx.kernel.applyBestEffort(undoPlan(more));
+        });
+        compensate.push(release);
+        plan = [...applied, ...more];
+      }
+      compensate.push(...(await ctx.apply(spec.change)));
+      const undoEffects = await spec.effects?.();
+      step('effects');
+      if (undoEffects) compensate.push(undoEffects);
+      if (!spec.turn) await commit();
+    } catch (e) {
+      await unwind();
+      throw e;
+    }
+  });
+  if (spec.turn) {
+    // The record's write waits for the disk outside the turn: the change's effects have
+    // made it visible to the participants of the changes after it (see Sandboxes.create),
+    // and a failed write takes the turn again to undo them in order.
+    try {
+      await commit();
+    } catch (e) {
+      await inTurn(unwind);
+      throw e;
+    }
   }
   return plan;
 }

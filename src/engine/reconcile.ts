@@ -110,7 +110,7 @@ async function reconcileNow(engine: Engine): Promise<ReconcileReport> {
     const plan = missingOps(engine.sandboxPlan(sb), seen, touched);
     if (plan.length) {
       await applyReport(engine, plan, `sandbox ${sb.name}`, report);
-      kernel.writeSandboxFiles(sb.netns, engine.sandboxFiles(sb));
+      await kernel.writeSandboxFiles(sb.netns, engine.sandboxFiles(sb));
     }
     // An interface of ours the record no longer has (a disconnect the daemon was killed in).
     const own = new Set(Object.values(sb.endpoints).map((ep) => ep.ifname));

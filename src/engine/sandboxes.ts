@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import { step } from '../observe/steps.js';
 import { YardError } from '../errors.js';
 import { newId, nowRfc3339Nano, shortId, validateId, validateName } from '../model/ids.js';
@@ -18,6 +19,8 @@ import { sandboxNetnsName } from '../paths.js';
 import { writeError } from '../store/store.js';
 import { runChange } from './pipeline.js';
 import { lookupTombstone, type EngineCore } from './core.js';
+import type { SharedTurn } from './gate.js';
+import { isDhcpNetwork } from './leases.js';
 import { refuseRuntimeOwned, type AttachRequest, type Endpoints } from './endpoints.js';
 
 export interface SandboxCreateRequest {
@@ -47,15 +50,57 @@ export interface SandboxCreateRequest {
   runtime?: RuntimeOwner;
 }
 
+/** A create found in its turn that it cannot run beside others (its networks changed meanwhile). */
+class NotShareable extends Error {}
+
 export class Sandboxes {
   constructor(
     private readonly core: EngineCore,
     private readonly endpoints: Endpoints,
   ) {}
 
+  /**
+   * Creates that cannot meet run side by side (see mayShare); the rest one at a time. Two
+   * creates beside each other take their names, IDs and addresses in their turns (held in
+   * the sandbox table until the record is committed); their kernel work overlaps.
+   */
   create(req: SandboxCreateRequest): Promise<{ sb: SandboxRecord; plan: string[] }> {
-    return this.core.serial(async () => {
-      const sb = this.validate(req);
+    if (!this.mayShare(req)) return this.core.serial(() => this.createIn(req));
+    return this.core.shared((s) => this.createIn(req, s)).catch((e: unknown) => {
+      // The networks changed between the request's arrival and its turn: run it alone.
+      if (e instanceof NotShareable) return this.core.serial(() => this.createIn(req));
+      throw e;
+    });
+  }
+
+  /**
+   * Whether a create may run beside other creates: it publishes no port (the firewall checks
+   * ports against every other sandbox), is not a runtime's, and joins only this host's
+   * networks whose addresses come from the daemon (no DHCP lease, no cluster store).
+   */
+  private mayShare(req: SandboxCreateRequest): boolean {
+    if (req.runtime || req.publish?.length || req.ports?.length || req.publishFrom?.length) return false;
+    try {
+      const nets = (req.networks?.length ? req.networks : [{ network: 'bridge' }]).map((a) => this.core.findNetwork(a.network));
+      if (nets.some((n) => n.scope === 'global' || isDhcpNetwork(n))) return false;
+      return !this.core.cluster?.extraNetworks?.(nets).length;
+    } catch {
+      // An unknown network: the create alone says so.
+      return false;
+    }
+  }
+
+  private async createIn(req: SandboxCreateRequest, shared?: SharedTurn): Promise<{ sb: SandboxRecord; plan: string[] }> {
+    const table = this.core.sandboxTable;
+    const sb = shared
+      ? await shared.turn(() => {
+          const sb = this.validate(req);
+          if (!this.mayShare(req)) throw new NotShareable();
+          if (!req.dryRun) table.hold(sb);
+          return sb;
+        })
+      : this.validate(req);
+    try {
       const eps = Object.values(sb.endpoints);
       const plan = await runChange(this.core.pipeline, {
         change: { kind: 'sandbox.create', sb },
@@ -65,34 +110,55 @@ export class Sandboxes {
         release: () => this.endpoints.releaseAddresses(eps),
         acquire: () => this.endpoints.leases.acquireFor(sb, eps),
         plan: () => this.endpoints.sandboxPlan(sb),
-        effects: () => {
+        beside: async () => {
           const undo = async () => {
-            if (sb.pid) await this.core.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
             if (sb.netns && !sb.runtime) this.core.kernel.removeSandboxFiles(sb.netns);
             fs.rmSync(this.sandboxDir(sb), { recursive: true, force: true });
           };
-          try {
+          // Both settle before anything is undone: a write still running would outlive its undo.
+          const written = await Promise.allSettled([
             // A runtime writes its own container's resolv.conf and hosts.
-            if (sb.netns && !sb.runtime) this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb));
-            try {
-              fs.mkdirSync(this.sandboxDir(sb), { recursive: true, mode: 0o700 });
-            } catch (e) {
+            sb.netns && !sb.runtime ? this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb)) : undefined,
+            fsp.mkdir(this.sandboxDir(sb), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
               throw writeError(this.sandboxDir(sb), e);
-            }
-            if (req.start !== false && sb.command.length) this.startProcess(sb, req.env);
-          } catch (e) {
-            return undo().then(() => Promise.reject(e));
+            }),
+          ]);
+          const failed = written.find((w) => w.status === 'rejected');
+          if (failed) {
+            await undo();
+            throw failed.reason;
           }
           return undo;
         },
-        commit: () => this.core.commitSandbox(sb),
+        effects: () => {
+          const started = req.start !== false && sb.command.length > 0;
+          if (started) this.startProcess(sb, req.env);
+          // Beside other creates, the record is written outside the turn: the next create's
+          // participants see this sandbox meanwhile (liveView), until it is a record or undone.
+          if (shared) table.markApplied(sb.id, true);
+          return async () => {
+            table.markApplied(sb.id, false);
+            if (started && sb.pid) await this.core.kernel.stopProcess(sb.pid, sb.pidStart, 1000);
+          };
+        },
+        // Beside other creates, the record's fsync runs off the daemon's thread, outside the turn.
+        commit: shared
+          ? async () => {
+              await this.core.store.putSandboxAsync(sb);
+              this.core.rememberSandbox(sb);
+            }
+          : () => this.core.commitSandbox(sb),
+        ...(shared ? { turn: <T>(fn: () => T | Promise<T>) => shared.turn(fn) } : {}),
       });
       if (!req.dryRun) {
         this.endpoints.leases.track(sb);
         this.core.log(`sandbox ${sb.name} (${shortId(sb.id)}) created`);
       }
       return { sb, plan: renderPlan(plan) };
-    });
+    } finally {
+      // Nothing once committed (the record took the hold's place).
+      table.unhold(sb.id);
+    }
   }
 
   private validate(req: SandboxCreateRequest): SandboxRecord {
@@ -108,6 +174,7 @@ export class Sandboxes {
           break;
         }
       }
+      for (const s of this.core.sandboxTable.heldSandboxes()) if (s.name === name) other ??= s;
       if (other) {
         throw new YardError('SANDBOX_EXISTS', `the sandbox name "${name}" is already in use by sandbox ${shortId(other.id)}`, {
           field: '--name',
@@ -115,7 +182,7 @@ export class Sandboxes {
         });
       }
     } else {
-      const taken = new Set(this.core.sandboxes().map((s) => s.name));
+      const taken = new Set([...this.core.sandboxes(), ...this.core.sandboxTable.heldSandboxes()].map((s) => s.name));
       do name = randomName();
       while (taken.has(name));
     }
@@ -143,7 +210,7 @@ export class Sandboxes {
     const ports = [...parsePortSpecs(req.publish ?? []), ...(req.ports ?? [])];
     applyPublishFrom(ports, req.publishFrom ?? []);
     const id = req.id === undefined ? newId() : validateId('sandbox', req.id);
-    if (this.core.state.sandboxes.has(id)) {
+    if (this.core.state.sandboxes.has(id) || [...this.core.sandboxTable.heldSandboxes()].some((s) => s.id === id)) {
       throw new YardError('SANDBOX_EXISTS', `a sandbox with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });
     }
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');

@@ -32,7 +32,7 @@ export interface Kernel {
   netnsIdentity(netns: string | null): string | undefined;
   /** Where the daemon opens a runtime's namespace file that process `pid` named (its own mount namespace may differ). */
   runtimeNamespace(nsPath: string, pid?: number): { path: string; source?: string };
-  writeSandboxFiles(netns: string, files: Record<string, string>): void;
+  writeSandboxFiles(netns: string, files: Record<string, string>): Promise<void>;
   removeSandboxFiles(netns: string): void;
   listSandboxFileDirs(): string[];
   /** Link kinds the kernel can create (probed in a scratch namespace of this name). */

@@ -4,40 +4,44 @@
  * there gives each sandbox its own without a mount namespace of ours.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 
 const ETC_NETNS = '/etc/netns';
 
-export function writeSandboxFiles(netns: string, files: Record<string, string>): void {
+/**
+ * Every call here runs on libuv's worker threads: creating a file or directory on a
+ * journalling file system waits while another write's fsync commits the journal, and the
+ * daemon's thread must not wait with it.
+ */
+export async function writeSandboxFiles(netns: string, files: Record<string, string>): Promise<void> {
   const dir = path.join(ETC_NETNS, netns);
-  fs.mkdirSync(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    const file = path.join(dir, name);
-    // Unchanged (resolv.conf on most connects): not rewritten.
-    let old: string | undefined;
-    try {
-      old = fs.readFileSync(file, 'utf8');
-      if (old === content) continue;
-    } catch {
-      /* not there yet */
-    }
-    if (old === undefined) {
-      fs.writeFileSync(file, content, { mode: 0o644 });
-      continue;
-    }
-    // In place, not rename: a running sandbox has the old inode bind-mounted, and must
-    // see updates (a new network's address in /etc/hosts) as Docker's containers do. And
-    // overwritten, not truncated to zero first: ext4 follows a truncation to zero with a
-    // flush of the file's data when it is closed (about 1 ms), and only the tail beyond
-    // the new content is cut.
-    const fd = fs.openSync(file, 'r+');
-    try {
-      const bytes = Buffer.from(content, 'utf8');
-      fs.writeSync(fd, bytes, 0, bytes.length, 0);
-      if (Buffer.byteLength(old, 'utf8') > bytes.length) fs.ftruncateSync(fd, bytes.length);
-    } finally {
-      fs.closeSync(fd);
-    }
+  await fsp.mkdir(dir, { recursive: true });
+  await Promise.all(Object.entries(files).map(([name, content]) => writeFile(path.join(dir, name), content)));
+}
+
+async function writeFile(file: string, content: string): Promise<void> {
+  // Unchanged (resolv.conf on most connects): not rewritten.
+  let old: string | undefined;
+  try {
+    old = await fsp.readFile(file, 'utf8');
+    if (old === content) return;
+  } catch {
+    /* not there yet */
+  }
+  if (old === undefined) return fsp.writeFile(file, content, { mode: 0o644 });
+  // In place, not rename: a running sandbox has the old inode bind-mounted, and must
+  // see updates (a new network's address in /etc/hosts) as Docker's containers do. And
+  // overwritten, not truncated to zero first: ext4 follows a truncation to zero with a
+  // flush of the file's data when it is closed (about 1 ms), and only the tail beyond
+  // the new content is cut.
+  const fh = await fsp.open(file, 'r+');
+  try {
+    const bytes = Buffer.from(content, 'utf8');
+    await fh.write(bytes, 0, bytes.length, 0);
+    if (Buffer.byteLength(old, 'utf8') > bytes.length) await fh.truncate(bytes.length);
+  } finally {
+    await fh.close();
   }
 }
 

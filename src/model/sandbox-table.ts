@@ -13,6 +13,13 @@ export class SandboxTable extends Map<string, SandboxRecord> {
   private readonly members = new Map<string, Set<string>>();
   /** network ID -> address (without prefix length) -> the sandbox's name. */
   private readonly addresses = new Map<string, Map<string, string>>();
+  /**
+   * Sandboxes being created beside others (not yet records): their addresses and
+   * memberships are indexed as if they were, so a create running beside them picks others.
+   */
+  private readonly held = new Map<string, SandboxRecord>();
+  /** Held sandboxes whose participants have run: only the write of their record is left. */
+  private readonly applied = new Set<string>();
 
   constructor(entries?: Iterable<readonly [string, SandboxRecord]>) {
     super();
@@ -22,11 +29,48 @@ export class SandboxTable extends Map<string, SandboxRecord> {
   override set(id: string, sb: SandboxRecord): this {
     // Map's constructor calls set before the fields exist; the constructor above does not.
     if (this.members) {
-      const old = super.get(id);
+      const old = super.get(id) ?? this.held.get(id);
+      this.held.delete(id);
+      this.applied.delete(id);
       if (old) this.unindex(old);
       this.index(sb);
     }
     return super.set(id, sb);
+  }
+
+  /** Index a sandbox being created: its addresses, membership, name and ID are taken until `set` or `unhold`. */
+  hold(sb: SandboxRecord): void {
+    if (super.has(sb.id) || this.held.has(sb.id)) throw new Error(`sandbox ${sb.id} is already a record or held`);
+    this.held.set(sb.id, sb);
+    this.index(sb);
+  }
+
+  /** Give back what `hold` took (a create that failed); nothing once the record is set. */
+  unhold(id: string): void {
+    const sb = this.held.get(id);
+    if (!sb) return;
+    this.held.delete(id);
+    this.applied.delete(id);
+    this.unindex(sb);
+  }
+
+  /** The sandboxes being created, not yet records. */
+  heldSandboxes(): IterableIterator<SandboxRecord> {
+    return this.held.values();
+  }
+
+  /**
+   * A held sandbox's participants have run (`on`), or are being undone: from now until its
+   * record is set, participants of other changes see it as they will once it is committed.
+   */
+  markApplied(id: string, on: boolean): void {
+    if (on && this.held.has(id)) this.applied.add(id);
+    else this.applied.delete(id);
+  }
+
+  /** Held sandboxes whose participants have run (see markApplied). */
+  *appliedSandboxes(): IterableIterator<SandboxRecord> {
+    for (const id of this.applied) yield this.held.get(id)!;
   }
 
   override delete(id: string): boolean {
@@ -36,6 +80,8 @@ export class SandboxTable extends Map<string, SandboxRecord> {
   }
 
   override clear(): void {
+    this.held.clear();
+    this.applied.clear();
     this.members.clear();
     this.addresses.clear();
     super.clear();

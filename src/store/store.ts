@@ -14,6 +14,7 @@
  * acted on. The rest of the state loads normally.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { YardError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord, State } from '../model/types.js';
@@ -128,20 +129,23 @@ export class JsonStore implements Store {
     }
   }
 
-  /** write(), with only the fsync (the part that waits for the disk) off the daemon's thread. */
+  /**
+   * write(), on libuv's worker threads: the fsync waits for the disk, and creating and
+   * renaming the file wait while another write's fsync commits the journal.
+   */
   private async writeAsync(file: string, value: unknown): Promise<void> {
     // A temp file of its own: a write of the same record on the daemon's thread meanwhile
     // (a sandbox's exit) never shares it.
     const tmp = `${file}.${++this.asyncWrites}.tmp`;
     try {
-      const fd = fs.openSync(tmp, 'w', 0o600);
+      const fh = await fsp.open(tmp, 'w', 0o600);
       try {
-        fs.writeSync(fd, JSON.stringify(value, null, 1));
-        if (this.durable) await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+        await fh.writeFile(JSON.stringify(value, null, 1));
+        if (this.durable) await fh.sync();
       } finally {
-        fs.closeSync(fd);
+        await fh.close();
       }
-      fs.renameSync(tmp, file);
+      await fsp.rename(tmp, file);
     } catch (e) {
       this.failed(tmp, file, e);
     }

@@ -44,9 +44,20 @@ export class RecordingKernel implements Kernel {
   private readonly view = new Map<string, Map<string, FakeLink>>([['', new Map()]]);
   private readonly routes = new Map<string, string[]>();
 
+  /** Each apply waits this long first (the kernel's own time), so applies can overlap. */
+  applyDelayMs = 0;
+  /** The most applies in progress at once. */
+  mostInFlight = 0;
+  private inFlight = 0;
+
   async apply(plan: Plan): Promise<void> {
     this.calls.push({ kind: 'apply', plan });
     this.events.push(`kernel.apply ${plan.length} ops`);
+    if (this.applyDelayMs) {
+      this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
+      await new Promise((r) => setTimeout(r, this.applyDelayMs));
+      this.inFlight--;
+    }
     const applied: KernelOp[] = [];
     for (const op of plan) {
       const err = this.failOn(op) ?? this.step(op);
@@ -213,7 +224,7 @@ export class RecordingKernel implements Kernel {
   runtimeNamespace(nsPath: string, pid?: number): { path: string; source?: string } {
     return pid !== undefined && this.foreignMountNs.has(pid) ? { path: nsPath, source: `/proc/${pid}/root${nsPath}` } : { path: nsPath };
   }
-  writeSandboxFiles(netns: string, files: Record<string, string>): void {
+  async writeSandboxFiles(netns: string, files: Record<string, string>): Promise<void> {
     this.files.set(netns, files);
   }
   removeSandboxFiles(netns: string): void {
@@ -260,7 +271,10 @@ export class MemoryStore implements Store {
   async putNetworkAsync(n: NetworkRecord): Promise<void> {
     this.putNetwork(n);
   }
+  /** putSandboxAsync waits this long first (the disk's time). */
+  asyncPutDelayMs = 0;
   async putSandboxAsync(s: SandboxRecord): Promise<void> {
+    if (this.asyncPutDelayMs) await new Promise((r) => setTimeout(r, this.asyncPutDelayMs));
     this.putSandbox(s);
   }
   tombstoneSandbox(s: SandboxRecord): void {
