@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ipOf, ok, withLab, yard, yardJson } from './helpers.js';
+import { api, ipOf, ok, pings, withLab, yard, yardJson } from './helpers.js';
 
 const lab = withLab('dns');
 const h = () => lab.host(1);
@@ -267,5 +267,21 @@ describe('embedded DNS', () => {
     expect(bridge).toContain('not on a user-defined network');
     const bad = await yard(h(), 'dns', 'explain', 'web2', '--from', 'web1', '--type', 'BOGUS');
     expect(bad.stderr).toContain('--type BOGUS');
+  });
+
+  it('sandboxes created by eight clients at once each get an address of their own and resolve one another at once', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `par${i}`);
+    const create = (name: string) => api(h(), 'POST', '/yard/v1/sandboxes', { name, networks: [{ network: 'app' }], command: ['sleep', '600'], detached: true });
+    // Two more ask for one name at the same moment: one gets it, the other is refused.
+    const [made, twins] = await Promise.all([Promise.all(names.map(create)), Promise.all([create('twin'), create('twin')])]);
+    expect(made.map((r) => r.status)).toEqual(names.map(() => 201));
+    expect(twins.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(twins.find((r) => r.status === 409)!.body.message).toContain('the sandbox name "twin" is already in use');
+    const ips = await ipsOn('app', ...names);
+    expect(new Set(ips).size).toBe(8);
+    // Every name answers from the first and the last of them, with the address inspect shows.
+    for (const from of ['par0', 'par7']) expect((await digs(from, names)).map((a) => a[0])).toEqual(ips);
+    expect(await pings(h(), 'par7', ips[0]!)).toBe(true);
+    await ok(yard(h(), 'rm', '-f', ...names, 'twin'));
   });
 });
