@@ -119,9 +119,14 @@ export class Sandboxes {
           const written = await Promise.allSettled([
             // A runtime writes its own container's resolv.conf and hosts.
             sb.netns && !sb.runtime ? this.core.kernel.writeSandboxFiles(sb.netns, this.core.sandboxFiles(sb)) : undefined,
-            fsp.mkdir(this.sandboxDir(sb), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
-              throw writeError(this.sandboxDir(sb), e);
-            }),
+            // With the file its process's output goes to: creating it on the daemon's thread
+            // would wait there for the journal.
+            fsp
+              .mkdir(this.sandboxDir(sb), { recursive: true, mode: 0o700 })
+              .then(() => (req.start !== false && sb.command.length ? fsp.writeFile(this.logFile(sb), '', { flag: 'a', mode: 0o600 }) : undefined))
+              .catch((e: unknown) => {
+                throw writeError(this.sandboxDir(sb), e);
+              }),
           ]);
           const failed = written.find((w) => w.status === 'rejected');
           if (failed) {
