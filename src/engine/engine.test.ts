@@ -249,6 +249,19 @@ describe('sandboxes', () => {
 });
 
 describe('sandbox creates side by side', () => {
+  /** An engine with network app and a participant noting the sandboxes each create's after-view holds. */
+  async function watchedApp(): Promise<string[][]> {
+    t = await makeEngine();
+    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
+    const seen: string[][] = [];
+    t.engine.addParticipant({
+      name: 'rec',
+      apply: (change, ctx) => {
+        if (change.kind === 'sandbox.create') seen.push([...ctx.after.sandboxes.values()].map((s) => s.name).sort());
+      },
+    });
+    return seen;
+  }
   const many = (n: number, extra: Record<string, unknown> = {}) =>
     Promise.allSettled(Array.from({ length: n }, (_, i) => t.engine.createSandbox({ name: `s${i}`, networks: [{ network: 'app' }], ...extra })));
 
@@ -294,15 +307,7 @@ describe('sandbox creates side by side', () => {
   });
 
   it('participants of a later create see an earlier one whose record is still being written; a removal waits for both', async () => {
-    t = await makeEngine();
-    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
-    const seen: string[][] = [];
-    t.engine.addParticipant({
-      name: 'rec',
-      apply: (change, ctx) => {
-        if (change.kind === 'sandbox.create') seen.push([...ctx.after.sandboxes.values()].map((s) => s.name).sort());
-      },
-    });
+    const seen = await watchedApp();
     t.store.asyncPutDelayMs = 20;
     const a = t.engine.createSandbox({ name: 'a', networks: [{ network: 'app' }] });
     const b = t.engine.createSandbox({ name: 'b', networks: [{ network: 'app' }] });
@@ -319,15 +324,7 @@ describe('sandbox creates side by side', () => {
   });
 
   it('a record write that fails beside another create undoes its sandbox alone', async () => {
-    t = await makeEngine();
-    await t.engine.createNetwork({ name: 'app', ipam: [{ subnet: '10.50.0.0/24' }] });
-    const seen: string[][] = [];
-    t.engine.addParticipant({
-      name: 'rec',
-      apply: (change, ctx) => {
-        if (change.kind === 'sandbox.create') seen.push([...ctx.after.sandboxes.values()].map((s) => s.name).sort());
-      },
-    });
+    const seen = await watchedApp();
     t.store.asyncPutDelayMs = 10;
     t.store.failNextPut = new Error('ENOSPC: no space left on device');
     const done = await many(2);
