@@ -119,9 +119,11 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
   // Step 4 (with the record written ahead and the change's own files) beside other changes' turns.
   let ahead: Promise<Undo> | undefined;
   let beside: Promise<Undo> | undefined;
+  // Undo what a started piece of work did, once it has settled (a failed one left nothing).
+  const undoSettled = (work?: Promise<Undo>) => work?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
   const dropBeside = async () => {
-    await ahead?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
-    await beside?.then(async (undo) => undo(), () => {}).catch((u) => ctx.log(`undo failed: ${(u as Error).message}`));
+    await undoSettled(ahead);
+    await undoSettled(beside);
   };
   try {
     if (spec.writeAhead && spec.remember) {

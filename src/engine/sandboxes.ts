@@ -215,7 +215,7 @@ export class Sandboxes {
     const ports = [...parsePortSpecs(req.publish ?? []), ...(req.ports ?? [])];
     applyPublishFrom(ports, req.publishFrom ?? []);
     const id = req.id === undefined ? newId() : validateId('sandbox', req.id);
-    if (this.core.state.sandboxes.has(id) || [...this.core.sandboxTable.heldSandboxes()].some((s) => s.id === id)) {
+    if (this.core.state.sandboxes.has(id) || this.core.sandboxTable.isHeld(id)) {
       throw new YardError('SANDBOX_EXISTS', `a sandbox with ID ${shortId(id)} already exists`, { field: 'id', hint: 'remove it first, or give another ID' });
     }
     const hostMode = nets.some((n) => getDriver(n.driver).attach === 'host');

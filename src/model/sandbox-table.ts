@@ -54,6 +54,11 @@ export class SandboxTable extends Map<string, SandboxRecord> {
     this.unindex(sb);
   }
 
+  /** Whether a sandbox with this ID is being created (held). */
+  isHeld(id: string): boolean {
+    return this.held.has(id);
+  }
+
   /** The sandboxes being created, not yet records. */
   heldSandboxes(): IterableIterator<SandboxRecord> {
     return this.held.values();
