@@ -13,11 +13,12 @@
  *   2. the same docker CLI (/usr/bin/docker 20.10) against each socket
  *      (DOCKER_HOST=unix://<socket>): `docker network inspect` (the CLI's floor: its start
  *      and one GET), `docker network connect` and `disconnect`, wall time per command.
-   4. the floor under connect and disconnect on this machine, now: the same kernel changes
+ *   4. the floor under connect and disconnect on this machine, now: the same kernel changes
  *      the daemon makes, sent over rtnetlink by the benchmark process itself (no daemon, no
- *      HTTP), plus one 1 KiB state write with fsync in the daemon's state file system; and
- *      the highest Docker ÷ Switchyard ratio that floor leaves (Docker's server time from 1
- *      divided by the floor).
+ *      HTTP), one round after each round of 1 (the same pace as the requests), plus one
+ *      1 KiB state write with fsync in the daemon's state file system; and the highest
+ *      Docker ÷ Switchyard ratio that floor leaves (Docker's server time from 1 divided by
+ *      the floor).
  * Sections run in the order 1, 4, 3, 2 with a share of the budget each (API_SHARE_MS for 1,
  * fixed runs for 3 and 4, the rest for 2), so a loaded machine cuts rounds, not sections.
  *   3. the embedded resolver (127.0.0.11) with dnsperf from inside a container's network
@@ -203,6 +204,8 @@ interface Lab {
   tmp: string;
   /** The curl section's samples, once it ran (the floor section divides Docker's by its floor). */
   api?: ApiSamples;
+  /** The floor's kernel objects and samples (none where the daemon cannot use rtnetlink). */
+  floor?: FloorKit;
 }
 
 interface Curl {
@@ -292,6 +295,7 @@ async function api(ctx: PartCtx, lab: Lab, stopAt: number): Promise<PartTable> {
   const s = (lab.api = emptySamples(API_OPS));
   for (let i = 0; i < WARMUP + ROUNDS && !ctx.expired() && Date.now() < stopAt; i++) {
     for (const side of order(i)) await apiRound(ctx, lab, side, i, (op, ms) => i >= WARMUP && s[side][op].push(ms));
+    if (lab.floor) await floorRound(lab.floor, i >= WARMUP);
     if ((i + 1 - WARMUP) % 5 === 0 && i >= WARMUP) ctx.log(`curl: ${i + 1 - WARMUP} rounds (connect median Switchyard ${fmt(median(s.yard.connect), 2)} ms, Docker ${fmt(median(s.docker.connect), 2)} ms)`);
   }
   return {
@@ -331,44 +335,70 @@ export function floorRows(f: Record<'connect' | 'disconnect' | 'fsync', number[]
  * kernel changes over rtnetlink from this process (into the lab host's namespace, on a
  * bridge of their own) and one fsync'd state write.
  */
-async function floor(ctx: PartCtx, lab: Lab): Promise<PartTable> {
-  const f: Record<'connect' | 'disconnect' | 'fsync', number[]> = { connect: [], disconnect: [], fsync: [] };
+/**
+ * The floor's own kernel objects: a bridge in the lab host's namespace and a namespace
+ * named like a sandbox of the lab host (the lab's teardown removes it if this dies). Its
+ * rounds run in the curl section's loop, one after each round's requests, so the floor
+ * and the requests meet the machine at the same pace (a kernel change right after a curl
+ * process costs more than one in a tight loop).
+ */
+interface FloorKit {
+  host: string;
+  sbNs: string;
+  connect: number[];
+  disconnect: number[];
+}
+
+async function floorNl(ns: string, ops: NetlinkOp[]): Promise<void> {
+  const r = await applyNetlink(ns, ops);
+  if (r.error) throw new Error(`rtnetlink floor: ${r.error}`);
+}
+
+async function openFloor(ctx: PartCtx): Promise<FloorKit | undefined> {
+  if (!netlinkAvailable()) return undefined;
   const host = ctx.host(1).name;
-  // Named like a sandbox of the lab host, so that the lab's teardown removes it if this dies.
-  const sbNs = `${sandboxNetnsPrefix(host)}apifloor`;
-  const nl = async (ns: string, ops: NetlinkOp[]) => {
-    const r = await applyNetlink(ns, ops);
-    if (r.error) throw new Error(`rtnetlink floor: ${r.error}`);
-  };
+  const kit: FloorKit = { host, sbNs: `${sandboxNetnsPrefix(host)}apifloor`, connect: [], disconnect: [] };
+  const made = await run('ip', ['netns', 'add', kit.sbNs]);
+  if (made.code !== 0) throw new Error(`ip netns add ${kit.sbNs}: ${made.stderr.trim()}`);
+  await floorNl(host, [{ op: 'link.add.bridge', name: 'ybfl0' }, { op: 'link.set', name: 'ybfl0', up: true }]);
+  return kit;
+}
+
+/** One round: connect's kernel changes, then disconnect's, each timed; then the delete the daemon leaves behind its answer, untimed. */
+async function floorRound(kit: FloorKit, record: boolean): Promise<void> {
+  const { host, sbNs } = kit;
+  const [c] = await timed(async () => {
+    await floorNl(host, [
+      { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02' },
+      { op: 'link.set', name: 'ybfA', addrGenMode: 'none' },
+      { op: 'link.set', name: 'ybfA', master: 'ybfl0', up: true },
+      { op: 'link.set', name: 'ybfA', hairpin: true },
+    ]);
+    await floorNl(sbNs, [{ op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' }, { op: 'link.set', ns: sbNs, name: 'eth1', up: true }]);
+  });
+  const [d] = await timed(async () => {
+    await floorNl(host, [{ op: 'link.set', name: 'ybfA', up: false }]);
+    await floorNl(sbNs, [{ op: 'link.set', ns: sbNs, name: 'eth1', up: false }, { op: 'link.set', ns: sbNs, name: 'eth1', newName: 'ygcfloor' }]);
+  });
+  await floorNl(host, [{ op: 'link.del', name: 'ybfA' }]);
+  if (record) {
+    kit.connect.push(c);
+    kit.disconnect.push(d);
+  }
+}
+
+async function closeFloor(kit: FloorKit): Promise<void> {
+  try {
+    await floorNl(kit.host, [{ op: 'link.del', name: 'ybfl0' }]);
+  } finally {
+    await run('ip', ['netns', 'del', kit.sbNs]);
+  }
+}
+
+async function floor(ctx: PartCtx, lab: Lab): Promise<PartTable> {
+  const fsyncs: number[] = [];
   const dir = fs.mkdtempSync(path.join(fs.existsSync(LIB_DIR) ? LIB_DIR : os.tmpdir(), '.bench-fsync-'));
   try {
-    if (netlinkAvailable()) {
-      const made = await run('ip', ['netns', 'add', sbNs]);
-      if (made.code !== 0) throw new Error(`ip netns add ${sbNs}: ${made.stderr.trim()}`);
-      await nl(host, [{ op: 'link.add.bridge', name: 'ybfl0' }, { op: 'link.set', name: 'ybfl0', up: true }]);
-      for (let i = 0; i < WARMUP + FLOOR_ROUNDS && !ctx.expired(); i++) {
-        const [c] = await timed(async () => {
-          await nl(host, [
-            { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02' },
-            { op: 'link.set', name: 'ybfA', addrGenMode: 'none' },
-            { op: 'link.set', name: 'ybfA', master: 'ybfl0', up: true },
-            { op: 'link.set', name: 'ybfA', hairpin: true },
-          ]);
-          await nl(sbNs, [{ op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' }, { op: 'link.set', ns: sbNs, name: 'eth1', up: true }]);
-        });
-        const [d] = await timed(async () => {
-          await nl(host, [{ op: 'link.set', name: 'ybfA', up: false }]);
-          await nl(sbNs, [{ op: 'link.set', ns: sbNs, name: 'eth1', up: false }, { op: 'link.set', ns: sbNs, name: 'eth1', newName: 'ygcfloor' }]);
-        });
-        // The delete the daemon leaves behind its answer, untimed, before the next round.
-        await nl(host, [{ op: 'link.del', name: 'ybfA' }]);
-        if (i >= WARMUP) {
-          f.connect.push(c);
-          f.disconnect.push(d);
-        }
-      }
-      await nl(host, [{ op: 'link.del', name: 'ybfl0' }]);
-    }
     const record = Buffer.alloc(1024, 0x7b);
     for (let i = 0; i < WARMUP + FLOOR_ROUNDS && !ctx.expired(); i++) {
       const [ms] = await timed(async () => {
@@ -382,16 +412,16 @@ async function floor(ctx: PartCtx, lab: Lab): Promise<PartTable> {
         }
         fs.renameSync(tmp, path.join(dir, 'r.json'));
       });
-      if (i >= WARMUP) f.fsync.push(ms);
+      if (i >= WARMUP) fsyncs.push(ms);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-    await run('ip', ['netns', 'del', sbNs]);
   }
+  const kit = lab.floor;
   return {
-    title: `The floor under connect and disconnect on this machine, now: the daemon's kernel changes sent over rtnetlink by the benchmark process itself (no daemon, no HTTP) plus one fsync'd state write, ${f.fsync.length} rounds after ${WARMUP} unrecorded; the last column is the highest Docker ÷ Switchyard this floor leaves (Docker's server time from the curl rows ÷ floor)`,
+    title: `The floor under connect and disconnect on this machine, now: the daemon's kernel changes sent over rtnetlink by the benchmark process itself (no daemon, no HTTP), ${kit?.connect.length ?? 0} rounds, one after each recorded round of the curl section's requests (the same pace), plus one fsync'd state write (${fsyncs.length} in a row after ${WARMUP} unrecorded); the last column is the highest Docker ÷ Switchyard this floor leaves (Docker's server time from the curl rows ÷ floor)`,
     headers: ['what', 'n', 'median ms', 'with the state write, ms', 'Docker server time ms', 'Docker ÷ floor'],
-    rows: floorRows(f, lab.api),
+    rows: floorRows({ connect: kit?.connect ?? [], disconnect: kit?.disconnect ?? [], fsync: fsyncs }, lab.api),
   };
 }
 
@@ -489,6 +519,7 @@ async function measure(ctx: PartCtx): Promise<PartTable[]> {
   const t0 = Date.now();
   const lab = await setUp(ctx);
   const tables: PartTable[] = [];
+  lab.floor = await openFloor(ctx);
   // Each section has its share of the budget, so that a loaded machine cuts rounds (n shows
   // it) rather than whole sections: curl until API_SHARE_MS, dnsperf its fixed runs
   // (6 × DNS_SECONDS), the CLI until the part's budget.
@@ -508,6 +539,7 @@ async function measure(ctx: PartCtx): Promise<PartTable[]> {
       }
     }
   } finally {
+    if (lab.floor) await closeFloor(lab.floor).catch((e: unknown) => ctx.log(`the floor's bridge and namespace: ${(e as Error).message}`));
     fs.rmSync(lab.tmp, { recursive: true, force: true });
     // The containers, sandboxes and networks go with the lab (taken down next).
   }

@@ -111,7 +111,9 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   planDelete(net: NetworkRecord): Plan {
-    return [{ op: 'link.del', name: bridgeName(net), behind: true }];
+    // Marked with the network's ID (its alias), so a crash before the delete leaves a link
+    // reconcile recognises under any name.
+    return [{ op: 'link.del', name: bridgeName(net), behind: true, freeName: true }];
   },
 
   checkJoin(net: NetworkRecord, endpointsOnNetwork: number): void {

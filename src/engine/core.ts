@@ -251,8 +251,11 @@ export class EngineCore {
     };
   }
 
-  /** resolv.conf and hosts after a committed change: a failure is logged (reconcile rewrites them), the change stands. */
-  async writeFilesAfterCommit(netns: string, sb: SandboxRecord): Promise<void> {
+  /**
+   * A sandbox's resolv.conf and hosts rewritten for its record `sb` (after a change, or
+   * beside its kernel work): a failure is logged (reconcile rewrites them), the change stands.
+   */
+  async rewriteFiles(netns: string, sb: SandboxRecord): Promise<void> {
     if (sb.runtime) return;
     try {
       await this.kernel.writeSandboxFiles(netns, this.sandboxFiles(sb));

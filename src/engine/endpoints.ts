@@ -299,6 +299,10 @@ export class Endpoints {
     const ep = this.prepare(net, sb, { network: net.id, ...req }, order);
     const driver = getDriver(net.driver);
     const next: SandboxRecord = { ...sb, endpoints: { ...sb.endpoints, [net.id]: ep } };
+    const netns = sb.netns;
+    // The new address in the sandbox's hosts file is known once planned, unless a DHCP
+    // server gives it: then the files follow the commit.
+    const filesBeside = !isDhcpNetwork(net);
     const plan = await runChange(this.core.pipeline, {
       change: { kind: 'connect', sb: next, net, ep },
       what: `connecting ${sb.name} to ${net.name}`,
@@ -311,6 +315,14 @@ export class Endpoints {
         if (!this.gatewayEndpoint(sb) && this.gatewayEndpoint(next)?.id === ep.id) p.push(...driver.planGatewayRoutes(net, next, ep));
         return p;
       },
+      ...(filesBeside
+        ? {
+            beside: async () => {
+              await this.core.rewriteFiles(netns, next);
+              return () => this.core.rewriteFiles(netns, sb);
+            },
+          }
+        : {}),
       commit: () => this.core.commitSandbox(next),
       writeAhead: async () => {
         await this.core.store.putSandboxAsync(next);
@@ -319,8 +331,10 @@ export class Endpoints {
       remember: () => this.core.rememberSandbox(next),
     });
     if (!dryRun) {
-      await this.core.writeFilesAfterCommit(sb.netns, next);
-      step('files');
+      if (!filesBeside) {
+        await this.core.rewriteFiles(netns, next);
+        step('files');
+      }
       this.leases.track(next);
     }
     return { plan: renderPlan(plan), next };
@@ -374,12 +388,14 @@ export class Endpoints {
     // The lease goes back before the interface does (a crash in between: it expires at the server).
     if (ep.lease) await this.leases.release(sb, ep);
     await this.core.applyRemoval({ kind: 'disconnect', sb, net, ep });
-    const errors = await this.core.kernel.applyBestEffort(plan, { deferDeletes: true });
-    step('kernel');
+    // The files (the address gone from hosts) are rewritten beside the kernel's change.
+    const [errors] = await Promise.all([
+      this.core.kernel.applyBestEffort(plan, { deferDeletes: true }),
+      sb.netns ? this.core.rewriteFiles(sb.netns, next) : undefined,
+    ]);
+    step('kernel+files');
     for (const e of errors) this.core.log(`disconnect ${sb.name} from ${net.name}: ${e}`);
     this.core.state.sandboxes.set(sb.id, next);
-    if (sb.netns) await this.core.writeFilesAfterCommit(sb.netns, next);
-    step('files');
     return next;
   }
 }

@@ -224,12 +224,16 @@ describe('sandboxes', () => {
     expect(connectPlan![0]).toMatch(/ type veth peer name eth1 .* netns /);
     expect(connectPlan!.some((l) => l.includes('route'))).toBe(false);
     expect(t.kernel.routesOf(ns)).toEqual(['default via 10.50.0.1 dev eth0']);
+    // Both addresses name the sandbox in its hosts file, the first network's first.
+    expect(t.kernel.files.get(ns)?.hosts).toMatch(/^10\.50\.0\.2\t[^\n]*\n10\.60\.0\.2\t/m);
     await expectCode(t.engine.connect('b', 'web'), 'ALREADY_CONNECTED');
 
     const epA = t.engine.findSandbox('web').endpoints[a.id]!;
     await t.engine.disconnect('a', 'web');
     expect(t.kernel.lastBestEffort()).toEqual([`ip link del ${epA.hostIfname}`, `ip -n ${ns} route replace default via 10.60.0.1 dev eth1`]);
     expect(t.kernel.routesOf(ns)).toEqual(['default via 10.60.0.1 dev eth1']);
+    expect(t.kernel.files.get(ns)?.hosts).toMatch(/^10\.60\.0\.2\t/m);
+    expect(t.kernel.files.get(ns)?.hosts).not.toMatch(/10\.50\.0\./);
     expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toEqual([t.engine.findNetwork('b').id]);
     await expectCode(t.engine.disconnect('a', 'web'), 'NOT_CONNECTED');
     // eth0 is free again: the next connect takes it.
@@ -408,6 +412,9 @@ describe('a record written beside the kernel change', () => {
     expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toHaveLength(1);
     expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(1);
     expect(t.kernel.links(sb.netns!).sort()).toEqual(['eth0', 'lo']);
+    // The hosts file, written beside the kernel change, is put back too.
+    expect(t.kernel.files.get(sb.netns!)?.hosts).toMatch(/^10\.50\.0\.2\t/m);
+    expect(t.kernel.files.get(sb.netns!)?.hosts).not.toMatch(/10\.60\.0\./);
     t.kernel.failOn = (op) => (op.op === 'link.add.bridge' ? 'RTNETLINK answers: File exists' : undefined);
     await expect(t.engine.createNetwork({ name: 'c', ipam: [{ subnet: '10.70.0.0/24' }] })).rejects.toThrow(/File exists/);
     expect([...t.store.networks.values()].map((n) => n.name).sort()).toEqual(['a', 'b', 'bridge', 'host', 'none']);
@@ -416,6 +423,7 @@ describe('a record written beside the kernel change', () => {
     t.kernel.failOn = () => undefined;
     await t.engine.connect('b', 'web');
     await t.engine.createNetwork({ name: 'c', ipam: [{ subnet: '10.70.0.0/24' }] });
+    expect(t.kernel.files.get(sb.netns!)?.hosts).toMatch(/^10\.60\.0\.2\t/m);
     expect(Object.keys(t.store.sandboxes.get(sb.id)!.endpoints)).toHaveLength(2);
     expect(Object.keys(t.engine.findSandbox('web').endpoints)).toHaveLength(2);
     expect([...t.store.networks.values()].map((n) => n.name)).toContain('c');

@@ -87,7 +87,7 @@ function setup(n: NetworkRecord, sbs: SandboxRecord[], server: Server) {
     serial: <T>(fn: () => Promise<T>) => fn(),
     sandboxes: () => [...state.sandboxes.values()],
     commitSandbox: (s: SandboxRecord) => state.sandboxes.set(s.id, s),
-    writeFilesAfterCommit: () => {},
+    rewriteFiles: () => {},
     kernel: {
       openDhcpPort: async (ns: string, ifname: string) => port(ns, ifname),
       readNamespace: async () => ({ exists: true, links: new Map([['eth0', { name: 'eth0', up: true, mtu: 1500, mac: PARENT_MAC, addrs: [] }], ['eth1', { name: 'eth1', up: true, mtu: 1500, mac: PARENT_MAC, addrs: [] }]]) }),

@@ -331,7 +331,7 @@ export class Leases {
         this.core.log(`dhcp: sandbox ${sb.name} on ${net.name}: the server moved it from ${old.address} to ${fresh.address}`);
       }
       this.core.commitSandbox(next);
-      if (sb.netns && fresh.address !== old.address) await this.core.writeFilesAfterCommit(sb.netns, next);
+      if (sb.netns && fresh.address !== old.address) await this.core.rewriteFiles(sb.netns, next);
       this.core.log(`dhcp: ${phase === 'reboot' ? 're-acquired' : phase === 'rebind' ? 'rebound' : 'renewed'} ${fresh.address} for sandbox ${sb.name} (server ${fresh.server}, expires ${fresh.expires})`);
     });
     this.arm(sbId, netId, Date.parse(fresh.renewAt) - Date.now());

@@ -115,20 +115,21 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
 /**
  * Removals (applyBestEffort with `deferDeletes`: disconnect, network and sandbox removal)
  * answer once the link is unreachable, for the links their driver marks `behind` (bridges
- * and veths). Deleting a link waits in the kernel for RCU grace
- * periods (20-60 ms), so such a `link.del` sent over rtnetlink is done as: set the link
- * down now (no traffic crosses it, its routes are gone; well under a millisecond), and
- * delete it behind, one at a time (a delete holds a worker thread while it waits). A later
- * plan naming that link (to create it again, say) waits for its delete first. A daemon
- * killed before the delete leaves a down link that reconcile removes as any leftover.
- * Undoing a refused change deletes for real before the refusal is returned: it changed
- * nothing, and nothing of it is left to see.
+ * and veths). Deleting a link waits in the kernel for RCU grace periods (20-60 ms) with
+ * the kernel's RTNL lock held part of that time, so such a `link.del` sent over rtnetlink
+ * is done as: set the link down now (no traffic crosses it, its routes are gone; well under
+ * a millisecond), and delete it behind, one at a time (a delete holds a worker thread while
+ * it waits), once the daemon has sent the kernel nothing for QUIET_MS (or the delete has
+ * waited MAX_WAIT_MS): a request that comes right after a removal (a connect after a
+ * network remove) does not queue behind the lock. A later plan naming that link (to create
+ * it again, say) has its delete done first. A daemon killed before the delete leaves a
+ * down link that reconcile removes as any leftover. Undoing a refused change deletes for
+ * real before the refusal is returned: it changed nothing, and nothing of it is left to see.
  */
 const deferred = new Map<string, Promise<void>>();
 /** The "down now" op made of a deferred `link.del`: errors name the delete that was asked for. */
 const standsFor = new WeakMap<KernelOp, KernelOp>();
 const shown = (op: KernelOp): KernelOp => standsFor.get(op) ?? op;
-let gcChain: Promise<void> = Promise.resolve();
 let gcErrors: (message: string) => void = (m) => process.stderr.write(`switchyard: ${m}\n`);
 
 function linkKey(ns: string | undefined, name: string): string {
@@ -152,7 +153,17 @@ function linkKeys(op: KernelOp): string[] {
 async function barrier(plan: Plan): Promise<void> {
   if (!deferred.size) return;
   const waits = new Set<Promise<void>>();
-  for (const op of plan) for (const k of linkKeys(op)) { const p = deferred.get(k); if (p) waits.add(p); }
+  const keys: string[] = [];
+  for (const op of plan) {
+    for (const k of linkKeys(op)) {
+      const p = deferred.get(k);
+      if (p) {
+        waits.add(p);
+        keys.push(k);
+      }
+    }
+  }
+  hurry(keys);
   await Promise.all(waits);
 }
 
@@ -161,10 +172,10 @@ async function barrier(plan: Plan): Promise<void> {
  * over rtnetlink, and not followed in the same plan by an op naming that link again), and
  * the deletes to run behind.
  */
-function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name: string }> } {
+function splitDeletes(plan: Plan): { now: Plan; later: Later[] } {
   if (!netlinkAvailable()) return { now: plan, later: [] };
   const now: Plan = [];
-  const later: Array<{ ns?: string; name: string }> = [];
+  const later: Later[] = [];
   plan.forEach((op, i) => {
     if (op.op !== 'link.del' || !op.behind) return void now.push(op);
     const key = linkKey(op.ns, op.name);
@@ -173,6 +184,14 @@ function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name
     const down: KernelOp = { op: 'link.set', ns: op.ns, name: op.name, up: false };
     standsFor.set(down, op);
     now.push(down);
+    let name = op.name;
+    if (op.freeName) {
+      // A name the user gave (a bridge's): free again at once, for any tool.
+      name = `ygc${randomBytes(4).toString('hex')}`;
+      const rename: KernelOp = { op: 'link.set', ns: op.ns, name: op.name, newName: name };
+      standsFor.set(rename, op);
+      now.push(rename);
+    }
     if (op.peer) {
       // The other end (a sandbox's ethN) is set down and renamed out of the way: its name
       // is free for the next connect at once.
@@ -182,29 +201,118 @@ function splitDeletes(plan: Plan): { now: Plan; later: Array<{ ns?: string; name
       standsFor.set(rename, op);
       now.push(peerDown, rename);
     }
-    later.push({ ns: op.ns, name: op.name });
+    later.push({ ns: op.ns, name, asked: op.name });
   });
   return { now, later };
 }
 
+/** A link to delete behind: its name now, and the name the plan's delete gave (its errors name that). */
+interface Later {
+  ns?: string;
+  name: string;
+  asked: string;
+}
+
+/** A delete behind waits for the daemon's kernel work to pause this long... */
+const QUIET_MS = 20;
+/** ...or, under a steady stream of changes, this long at most. */
+const MAX_WAIT_MS = 1_000;
+/** Plans being applied now, and when the last one ended. */
+let busy = 0;
+let lastBusy = 0;
+
+interface Behind {
+  ns?: string;
+  name: string;
+  since: number;
+  /** A plan naming the link waits for it: it goes first, without waiting for quiet. */
+  urgent: boolean;
+  start: () => void;
+}
+const waiting: Behind[] = [];
+const waitingByKey = new Map<string, Behind>();
+let deleting = false;
+let pumpTimer: NodeJS.Timeout | undefined;
+
+async function whileBusy<T>(fn: () => Promise<T>): Promise<T> {
+  busy++;
+  try {
+    return await fn();
+  } finally {
+    busy--;
+    lastBusy = performance.now();
+    if (!busy && waiting.length) pump();
+  }
+}
+
+/** Starts the next delete behind when it is its time, or sets a timer for when it will be. */
+function pump(): void {
+  clearTimeout(pumpTimer);
+  pumpTimer = undefined;
+  if (deleting || !waiting.length) return;
+  const now = performance.now();
+  const urgent = waiting.findIndex((b) => b.urgent);
+  const oldest = waiting[0]!;
+  const quietIn = busy ? QUIET_MS : QUIET_MS - (now - lastBusy);
+  const overdueIn = MAX_WAIT_MS - (now - oldest.since);
+  if (urgent < 0 && quietIn > 0 && overdueIn > 0) {
+    pumpTimer = setTimeout(pump, Math.max(1, Math.min(quietIn, overdueIn)));
+    return;
+  }
+  const [next] = waiting.splice(urgent >= 0 ? urgent : 0, 1);
+  waitingByKey.delete(linkKey(next!.ns, next!.name));
+  deleting = true;
+  next!.start();
+}
+
 function deleteBehind(items: Array<{ ns?: string; name: string }>): void {
   for (const { ns, name } of items) {
-    const keys = [linkKey(ns, name)];
-    const p = gcChain.then(async () => {
-      const r = await applyNetlink(ns, [{ op: 'link.del', ns, name }]).catch((e: Error) => ({ done: 0, error: e.message }));
-      if (r.error && !/Cannot find device/.test(r.error)) gcErrors(`deleting link ${name}${ns ? ` in ${ns}` : ''} behind its removal: ${r.error}`);
+    const key = linkKey(ns, name);
+    const p = new Promise<void>((resolve) => {
+      const b: Behind = {
+        ns,
+        name,
+        since: performance.now(),
+        urgent: false,
+        start: () =>
+          void applyNetlink(ns, [{ op: 'link.del', ns, name }])
+            .catch((e: Error) => ({ done: 0, error: e.message }))
+            .then((r) => {
+              if (r.error && !/Cannot find device/.test(r.error)) gcErrors(`deleting link ${name}${ns ? ` in ${ns}` : ''} behind its removal: ${r.error}`);
+            })
+            .finally(() => {
+              deleting = false;
+              resolve();
+              pump();
+            }),
+      };
+      waiting.push(b);
+      waitingByKey.set(key, b);
     });
-    gcChain = p;
-    for (const key of keys) deferred.set(key, p);
+    deferred.set(key, p);
     void p.finally(() => {
-      for (const key of keys) if (deferred.get(key) === p) deferred.delete(key);
+      if (deferred.get(key) === p) deferred.delete(key);
     });
   }
+  pump();
+}
+
+/** The deletes behind of these links go next, without waiting for quiet. */
+function hurry(keys: Iterable<string>): void {
+  let any = false;
+  for (const k of keys) {
+    const b = waitingByKey.get(k);
+    if (b && !b.urgent) any = b.urgent = true;
+  }
+  if (any) pump();
 }
 
 /** Resolves once every deferred link delete is done (daemon stop, tests). */
 export async function settleDeferred(): Promise<void> {
-  while (deferred.size) await Promise.all([...deferred.values()]);
+  while (deferred.size) {
+    hurry([...deferred.keys()]);
+    await Promise.all([...deferred.values()]);
+  }
 }
 
 /** Where failures of deferred deletes are reported (the daemon's log). */
@@ -215,7 +323,7 @@ export function onDeferredError(fn: (message: string) => void): void {
 /** Apply in order; on failure undo what was applied and throw ApplyError. */
 export async function applyPlan(plan: Plan): Promise<void> {
   await barrier(plan);
-  await applyNow(plan);
+  await whileBusy(() => applyNow(plan));
 }
 
 async function applyNow(plan: Plan): Promise<void> {
@@ -248,9 +356,9 @@ async function applyNow(plan: Plan): Promise<void> {
 export async function applyBestEffort(plan: Plan, opts: { deferDeletes?: boolean } = {}): Promise<string[]> {
   await barrier(plan);
   const { now, later } = opts.deferDeletes ? splitDeletes(plan) : { now: plan, later: [] };
-  const errors = await bestEffortNow(now);
+  const errors = await whileBusy(() => bestEffortNow(now));
   // A link that could not be set down is not there to delete.
-  deleteBehind(later.filter((l) => !errors.some((e) => e.startsWith(`${renderPlan([{ op: 'link.del', ns: l.ns, name: l.name }])[0]}: `))));
+  deleteBehind(later.filter((l) => !errors.some((e) => e.startsWith(`${renderPlan([{ op: 'link.del', ns: l.ns, name: l.asked }])[0]}: `))));
   return errors;
 }
 

@@ -33,6 +33,10 @@ export type KernelOp =
       peerNs?: string;
       peerMac?: string;
       mtu?: number;
+      /** Made a port of this bridge in the same request (the kernel enslaves it right after creating it). */
+      master?: string;
+      /** The peer comes up as it is made (its namespace sees it up at once). */
+      peerUp?: boolean;
     }
   | {
       op: 'link.add.macvlan';
@@ -74,6 +78,12 @@ export type KernelOp =
       name: string;
       /** The other end of a veth pair, which goes with it (set down and renamed out of the way when the delete runs behind). */
       peer?: { ns?: string; name: string };
+      /**
+       * When the delete runs behind, rename the link out of the way first, so its name is
+       * free at once (a bridge's name may be the user's). Only for links reconcile finds by
+       * their mark rather than their name.
+       */
+      freeName?: boolean;
       /**
        * A removal may answer once the link is down and delete it behind (a bridge, a veth:
        * deletes that wait tens of ms for RCU). Other links are deleted before the answer.
@@ -197,9 +207,9 @@ export function ipArgs(op: KernelOp): string[] | null {
       return ['link', 'add', op.name, ...mtu(op.mtu), ...(op.mac ? ['address', op.mac] : []), 'type', 'bridge'];
     case 'link.add.veth':
       return [
-        'link', 'add', op.name, ...mtu(op.mtu), 'type', 'veth',
+        'link', 'add', op.name, ...mtu(op.mtu), ...(op.master ? ['master', op.master] : []), 'type', 'veth',
         'peer', 'name', op.peerName, ...mtu(op.mtu),
-        ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []),
+        ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []), ...(op.peerUp ? ['up'] : []),
       ];
     case 'link.add.macvlan':
       return [
