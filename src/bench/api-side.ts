@@ -318,7 +318,7 @@ export function floorRows(f: Record<'connect' | 'disconnect' | 'fsync', number[]
     const k = median(f[op]);
     rows.push([
       op === 'connect'
-        ? "connect's kernel changes (veth pair into the sandbox's namespace, no link-local, enslaved and up, hairpin, address, peer up)"
+        ? "connect's kernel changes (veth pair into the sandbox's namespace as a bridge port, no link-local and hairpin, up, address, peer up)"
         : "disconnect's kernel changes before its answer (host end down; the sandbox's end down and renamed away)",
       String(f[op].length),
       fmt(k, 2),
@@ -369,10 +369,9 @@ async function floorRound(kit: FloorKit, record: boolean): Promise<void> {
   const { host, sbNs } = kit;
   const [c] = await timed(async () => {
     await floorNl(host, [
-      { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02' },
-      { op: 'link.set', name: 'ybfA', addrGenMode: 'none' },
-      { op: 'link.set', name: 'ybfA', master: 'ybfl0', up: true },
-      { op: 'link.set', name: 'ybfA', hairpin: true },
+      { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02', master: 'ybfl0' },
+      { op: 'link.set', name: 'ybfA', addrGenMode: 'none', hairpin: true },
+      { op: 'link.set', name: 'ybfA', up: true },
     ]);
     await floorNl(sbNs, [{ op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' }, { op: 'link.set', ns: sbNs, name: 'eth1', up: true }]);
   });

@@ -129,14 +129,15 @@ export const bridgeDriver: NetworkDriver = {
     const mtu = Number(net.driverState.mtu) || 1500;
     const ns = sb.netns ?? undefined;
     const plan: Plan = [
-      { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu },
+      // Made a port of the bridge as it is made, and brought up last: three requests, not four.
+      { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu, master: bridgeName(net) },
       // The host end is a bridge port and needs no address of its own: without a link-local
-      // address it does not announce itself to every sandbox on the bridge each time one joins.
-      { op: 'link.set', name: host, addrGenMode: 'none' },
-      { op: 'link.set', name: host, master: bridgeName(net), up: true },
-      // A sandbox reaching its own published port: the bridge (br_netfilter DNATs bridged
-      // frames) sends the frame back out of the port it came in on.
-      { op: 'link.set', name: host, hairpin: true },
+      // address it does not announce itself to every sandbox on the bridge each time one joins
+      // (set while it is down: a link that comes up first has made one). Hairpin: a sandbox
+      // reaching its own published port; the bridge (br_netfilter DNATs bridged frames) sends
+      // the frame back out of the port it came in on.
+      { op: 'link.set', name: host, addrGenMode: 'none', hairpin: true },
+      { op: 'link.set', name: host, up: true },
     ];
     plan.push(...planEndpointAddresses(sb, ep));
     return plan;

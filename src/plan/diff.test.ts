@@ -100,6 +100,26 @@ describe('missingOps', () => {
     expect(missingOps(p, observed())).toEqual([{ op: 'link.set', name: 'yv1', hairpin: true }]);
   });
 
+  it('a veth made as a bridge port: found on no bridge, it is put back on its own (not made again)', () => {
+    const p: Plan = [
+      ...plan.slice(0, 6),
+      { op: 'link.add.veth', name: 'yv1', peerName: 'eth0', peerNs: 'sb', mtu: 1500, master: 'br-x' },
+      { op: 'link.set', name: 'yv1', addrGenMode: 'none', hairpin: true },
+      { op: 'link.set', name: 'yv1', up: true },
+      ...plan.slice(8),
+    ];
+    const asMade = observed((h) => h.set('yv1', link({ master: 'br-x', hairpin: true })));
+    expect(missingOps(p, asMade)).toEqual([]);
+    const offTheBridge = observed((h) => h.set('yv1', link({ hairpin: true })));
+    expect(missingOps(p, offTheBridge)).toEqual([{ op: 'link.set', name: 'yv1', master: 'br-x' }]);
+    // Gone altogether: made again, as a port, with everything on it.
+    const gone = observed((h, sb) => {
+      h.delete('yv1');
+      sb.delete('eth0');
+    });
+    expect(missingOps(p, gone).slice(0, 3)).toEqual(p.slice(6, 9));
+  });
+
   it('a wrong MTU is detected', () => {
     const p: Plan = [{ op: 'link.set', name: 'br-x', mtu: 9000 }];
     expect(missingOps(p, observed())).toEqual(p);

@@ -78,7 +78,18 @@ function satisfied(op: KernelOp, seen: Observed): boolean {
  * earlier plan of the same reconcile (`touched`, updated here): a sandbox's host route
  * through a network's shim must come back when the network's plan re-created the shim.
  */
+/**
+ * An op whose object is there but off in what a later change can set (a veth made as a
+ * bridge port and taken off the bridge since): that change, instead of the op.
+ */
+function repairOf(op: KernelOp, seen: Observed): KernelOp | undefined {
+  if (op.op !== 'link.add.veth' || op.master === undefined) return undefined;
+  const l = seen.get(key(op.ns))?.links.get(op.name);
+  return l && l.master !== op.master ? { op: 'link.set', ns: op.ns, name: op.name, master: op.master } : undefined;
+}
+
 export function missingOps(plan: Plan, seen: Observed, touched: Set<string> = new Set()): Plan {
+  plan = plan.map((op) => repairOf(op, seen) ?? op);
   const missing = plan.filter((op) => !satisfied(op, seen));
   for (const op of missing) touched.add('ns' in op ? key(op.ns) : op.op === 'netns.add' || op.op === 'netns.attach' ? op.name : '');
   return plan.filter(

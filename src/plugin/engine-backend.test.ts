@@ -62,8 +62,8 @@ describe('Docker plugin backend', () => {
     expect(sb.netns).toBeNull();
     expect(sb.runtime).toEqual({ kind: 'docker', mode: 'handover' });
     const plan = t.kernel.appliedLines().at(-1)!.join('\n');
-    expect(plan).toMatch(/ip link add yvbbbbbbbbbbbb .*type veth peer name ycbbbbbbbbbbbb/);
-    expect(plan).toMatch(/ip link set dev yvbbbbbbbbbbbb master br-aaaaaaaaaaaa up/);
+    expect(plan).toMatch(/ip link add yvbbbbbbbbbbbb .*master br-aaaaaaaaaaaa type veth peer name ycbbbbbbbbbbbb/);
+    expect(plan).toMatch(/ip link set dev yvbbbbbbbbbbbb up/);
     // dockerd sets the address and brings the interface up once it moved it.
     expect(plan).not.toMatch(/addr add .* dev ycbbbbbbbbbbbb|netns|ycbbbbbbbbbbbb up/);
   });

@@ -132,7 +132,8 @@ export class RecordingKernel implements Kernel {
       case 'link.add.veth': {
         const peerNs = key(op.peerNs ?? op.ns);
         if (!this.view.has(peerNs)) return `Cannot open network namespace "${peerNs}": No such file or directory`;
-        const err = addLink(op.ns, { ...base(op.name, 'veth', op.mtu), peer: { ns: peerNs, name: op.peerName } });
+        if (op.master !== undefined && !nsMap(op.ns)?.has(op.master)) return 'RTNETLINK answers: No such device';
+        const err = addLink(op.ns, { ...base(op.name, 'veth', op.mtu), peer: { ns: peerNs, name: op.peerName }, ...(op.master !== undefined ? { master: op.master } : {}) });
         if (err) return err;
         return addLink(peerNs, { ...base(op.peerName, 'veth', op.mtu), mac: op.peerMac, peer: { ns: key(op.ns), name: op.name } });
       }
