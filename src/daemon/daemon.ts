@@ -213,12 +213,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     });
     // A full collection and a malloc trim after start-up and after a mass removal (memory.ts).
     const memory = new MemoryHygiene({ sandboxes: () => engine.sandboxes().length, log });
-    engine.onOperation = (e) => {
-      metrics.operation(e);
-      if (daemonLog) daemonLog.operation(e);
-      else log(operationMessage(e));
-      memory.changed();
-    };
+    // Counted and logged once the answer is on its way: the log line is a synchronous write
+    // (nothing lost at exit), which a client need not wait for.
+    engine.onOperation = (e) =>
+      void setImmediate(() => {
+        metrics.operation(e);
+        if (daemonLog) daemonLog.operation(e);
+        else log(operationMessage(e));
+        memory.changed();
+      });
     const t0 = performance.now();
     engine.linkKinds = await engine.kernel.probeLinkKinds(`${sandboxNetnsPrefix(opts.instance)}probe`);
     log(`kernel link kinds: ${[...engine.linkKinds].sort().join(', ')}`);
