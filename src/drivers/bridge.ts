@@ -113,7 +113,7 @@ export const bridgeDriver: NetworkDriver = {
   planDelete(net: NetworkRecord): Plan {
     // Marked with the network's ID (its alias), so a crash before the delete leaves a link
     // reconcile recognises under any name.
-    return [{ op: 'link.del', name: bridgeName(net), behind: true, freeName: true }];
+    return [{ op: 'link.del', name: bridgeName(net), behind: true, freeName: true, whenQuiet: true }];
   },
 
   checkJoin(net: NetworkRecord, endpointsOnNetwork: number): void {

@@ -119,11 +119,11 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
  * the kernel's RTNL lock held part of that time, so such a `link.del` sent over rtnetlink
  * is done as: set the link down now (no traffic crosses it, its routes are gone; well under
  * a millisecond), and delete it behind, one at a time (a delete holds a worker thread while
- * it waits). A link only the host sees (a bridge) is deleted once the daemon has sent the
+ * it waits). A link marked `whenQuiet` (a bridge) is deleted once the daemon has sent the
  * kernel nothing for QUIET_MS (or the delete has waited MAX_WAIT_MS): a request that comes
  * right after a removal (a connect after a network remove) does not queue behind the lock.
- * A veth whose other end is in a sandbox's namespace is deleted at once, so that the end
- * the sandbox sees goes as soon as it can. A later plan naming that link (to create
+ * A veth is deleted at once: its ends (one in a sandbox's namespace, or both in the host's
+ * for a runtime that handed the interface back) are listed until it is gone. A later plan naming that link (to create
  * it again, say) has its delete done first. A daemon killed before the delete leaves a
  * down link that reconcile removes as any leftover. Undoing a refused change deletes for
  * real before the refusal is returned: it changed nothing, and nothing of it is left to see.
@@ -203,7 +203,7 @@ function splitDeletes(plan: Plan): { now: Plan; later: Later[] } {
       standsFor.set(rename, op);
       now.push(peerDown, rename);
     }
-    later.push({ ns: op.ns, name, asked: op.name, atOnce: !!op.peer });
+    later.push({ ns: op.ns, name, asked: op.name, atOnce: !op.whenQuiet });
   });
   return { now, later };
 }
@@ -213,10 +213,7 @@ interface Later {
   ns?: string;
   name: string;
   asked: string;
-  /**
-   * Its other end is in a sandbox's namespace (renamed and down), where the sandbox's own
-   * tools list it until it is deleted: started at once, without waiting for quiet.
-   */
+  /** Started at once, without waiting for quiet (a veth: its ends are listed until it is gone). */
   atOnce: boolean;
 }
 

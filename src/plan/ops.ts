@@ -85,6 +85,12 @@ export type KernelOp =
        */
       freeName?: boolean;
       /**
+       * The delete behind waits until the daemon's kernel work pauses, so that it does not
+       * hold the kernel's lock under the next request: for a link nothing but the host
+       * lists (a bridge). Other links are deleted at once.
+       */
+      whenQuiet?: boolean;
+      /**
        * A removal may answer once the link is down and delete it behind (a bridge, a veth:
        * deletes that wait tens of ms for RCU). Other links are deleted before the answer.
        */
