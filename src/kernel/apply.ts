@@ -123,8 +123,8 @@ async function runBatch(g: Group): Promise<{ done: number; error?: string }> {
  * kernel nothing for QUIET_MS (or the delete has waited MAX_WAIT_MS): a request that comes
  * right after a removal (a connect after a network remove) does not queue behind the lock.
  * A veth is deleted at once: its ends (one in a sandbox's namespace, or both in the host's
- * for a runtime that handed the interface back) are listed until it is gone. A later plan naming that link (to create
- * it again, say) has its delete done first. A daemon killed before the delete leaves a
+ * for a runtime that handed the interface back) are listed until it is gone. A later plan
+ * naming that link (to create it again, say) has its delete done first. A daemon killed before the delete leaves a
  * down link that reconcile removes as any leftover. Undoing a refused change deletes for
  * real before the refusal is returned: it changed nothing, and nothing of it is left to see.
  */
@@ -229,12 +229,12 @@ interface Behind {
   ns?: string;
   name: string;
   since: number;
-  /** A plan naming the link waits for it: it goes first, without waiting for quiet. */
+  /** Goes first, without waiting for quiet: a veth, or a link a plan waits for. */
   urgent: boolean;
   start: () => void;
 }
-const waiting: Behind[] = [];
-const waitingByKey = new Map<string, Behind>();
+/** The deletes behind not started yet, by link key, oldest first. */
+const waiting = new Map<string, Behind>();
 let deleting = false;
 let pumpTimer: NodeJS.Timeout | undefined;
 
@@ -245,7 +245,7 @@ async function whileBusy<T>(fn: () => Promise<T>): Promise<T> {
   } finally {
     busy--;
     lastBusy = performance.now();
-    if (!busy && waiting.length) pump();
+    if (!busy && waiting.size) pump();
   }
 }
 
@@ -253,25 +253,35 @@ async function whileBusy<T>(fn: () => Promise<T>): Promise<T> {
 function pump(): void {
   clearTimeout(pumpTimer);
   pumpTimer = undefined;
-  if (deleting || !waiting.length) return;
-  const now = performance.now();
-  const urgent = waiting.findIndex((b) => b.urgent);
-  const oldest = waiting[0]!;
-  const quietIn = busy ? QUIET_MS : QUIET_MS - (now - lastBusy);
-  const overdueIn = MAX_WAIT_MS - (now - oldest.since);
-  if (urgent < 0 && quietIn > 0 && overdueIn > 0) {
-    pumpTimer = setTimeout(pump, Math.max(1, Math.min(quietIn, overdueIn)));
-    return;
+  if (deleting || !waiting.size) return;
+  let next: [string, Behind] | undefined;
+  for (const e of waiting) {
+    if (e[1].urgent) {
+      next = e;
+      break;
+    }
   }
-  const [next] = waiting.splice(urgent >= 0 ? urgent : 0, 1);
-  waitingByKey.delete(linkKey(next!.ns, next!.name));
+  if (!next) {
+    const now = performance.now();
+    const oldest = waiting.entries().next().value as [string, Behind];
+    const quietIn = busy ? QUIET_MS : QUIET_MS - (now - lastBusy);
+    const overdueIn = MAX_WAIT_MS - (now - oldest[1].since);
+    if (quietIn > 0 && overdueIn > 0) {
+      pumpTimer = setTimeout(pump, Math.max(1, Math.min(quietIn, overdueIn)));
+      return;
+    }
+    next = oldest;
+  }
+  waiting.delete(next[0]);
   deleting = true;
-  next!.start();
+  next[1].start();
 }
 
 function deleteBehind(items: Later[]): void {
   for (const { ns, name, atOnce } of items) {
     const key = linkKey(ns, name);
+    // Already waiting to be deleted: that delete is this one.
+    if (waiting.has(key)) continue;
     const p = new Promise<void>((resolve) => {
       const b: Behind = {
         ns,
@@ -290,8 +300,7 @@ function deleteBehind(items: Later[]): void {
               pump();
             }),
       };
-      waiting.push(b);
-      waitingByKey.set(key, b);
+      waiting.set(key, b);
     });
     deferred.set(key, p);
     void p.finally(() => {
@@ -305,7 +314,7 @@ function deleteBehind(items: Later[]): void {
 function hurry(keys: Iterable<string>): void {
   let any = false;
   for (const k of keys) {
-    const b = waitingByKey.get(k);
+    const b = waiting.get(k);
     if (b && !b.urgent) any = b.urgent = true;
   }
   if (any) pump();

@@ -163,14 +163,14 @@ function prefix(cidr: string): { addr: string; len: number; v6: boolean } {
 }
 
 /** A new link's header and attributes: name, MTU, MAC, the namespace it is made in, its kind's data. */
-function newLink(o: { name: string; mtu?: number; mac?: string; nsFd?: number; master?: number; up?: boolean; info?: Buffer }): Buffer {
+function newLink(o: { name: string; mtu?: number; mac?: string; nsFd?: number; master?: number; info?: Buffer }): Buffer {
   const list: Attr[] = [[IFLA.IFNAME, str(o.name)]];
   if (o.mtu) list.push([IFLA.MTU, u32(o.mtu)]);
   if (o.mac) list.push([IFLA.ADDRESS, mac(o.mac)]);
   if (o.nsFd !== undefined) list.push([IFLA.NET_NS_FD, u32(o.nsFd)]);
   if (o.master !== undefined) list.push([IFLA.MASTER, u32(o.master)]);
   if (o.info) list.push([IFLA.LINKINFO, o.info]);
-  return Buffer.concat([ifinfomsg(o.up ? { flags: IFF_UP, change: IFF_UP } : {}), attrs(list)]);
+  return Buffer.concat([ifinfomsg(), attrs(list)]);
 }
 
 /** The request (type, flags, body) for one op, as `ip` sends it. */
@@ -180,7 +180,7 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
     case 'link.add.bridge':
       return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, mac: op.mac, info: attrs([[IFLA_INFO.KIND, str('bridge')]]) }) };
     case 'link.add.veth': {
-      const peer = newLink({ name: op.peerName, mtu: op.mtu, mac: op.peerMac, up: op.peerUp, ...(op.peerNs ? { nsFd: r.netnsFd(op.peerNs) } : {}) });
+      const peer = newLink({ name: op.peerName, mtu: op.mtu, mac: op.peerMac, ...(op.peerNs ? { nsFd: r.netnsFd(op.peerNs) } : {}) });
       const info = attrs([[IFLA_INFO.KIND, str('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]]);
       const master = op.master !== undefined ? { master: r.ifindex(op.master) } : {};
       return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, info, ...master }) };

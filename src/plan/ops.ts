@@ -35,8 +35,6 @@ export type KernelOp =
       mtu?: number;
       /** Made a port of this bridge in the same request (the kernel enslaves it right after creating it). */
       master?: string;
-      /** The peer comes up as it is made (its namespace sees it up at once). */
-      peerUp?: boolean;
     }
   | {
       op: 'link.add.macvlan';
@@ -215,7 +213,7 @@ export function ipArgs(op: KernelOp): string[] | null {
       return [
         'link', 'add', op.name, ...mtu(op.mtu), ...(op.master ? ['master', op.master] : []), 'type', 'veth',
         'peer', 'name', op.peerName, ...mtu(op.mtu),
-        ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []), ...(op.peerUp ? ['up'] : []),
+        ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []),
       ];
     case 'link.add.macvlan':
       return [

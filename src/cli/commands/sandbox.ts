@@ -116,11 +116,23 @@ export function register(program: Command, ctx: CliContext): void {
       if (!command.length) return ctx.out(r.Id);
       // Foreground: the CLI runs the process itself, with the terminal attached.
       const client = ctx.client();
+      // The daemon waits a moment for `ip netns exec` to enter the namespace; on a loaded host
+      // that can take longer: asked again while the process lives, for up to 20 s.
+      const reportStarted = async (pid: number) => {
+        for (const until = Date.now() + 20_000; ; await new Promise((res) => setTimeout(res, 200))) {
+          try {
+            return await client.post(`/yard/v1/sandboxes/${r.Id}/started`, { pid });
+          } catch (e) {
+            const notYet = e instanceof YardError && e.code === 'PROCESS_NOT_IN_SANDBOX' && /does not run in/.test(e.message);
+            if (!notYet || Date.now() > until) return;
+          }
+        }
+      };
       let code: number;
       try {
         // The daemon accepts the PID only for a process that carries the sandbox's ID.
         code = await runAttached(r.Sandbox.Netns, command, { ...process.env, ...env, [SANDBOX_ENV]: r.Id }, (pid) => {
-          client.post(`/yard/v1/sandboxes/${r.Id}/started`, { pid }).catch(() => {});
+          void reportStarted(pid);
         });
       } catch (e) {
         await client.delete(`/yard/v1/sandboxes/${r.Id}?force=1`).catch(() => {});
