@@ -33,6 +33,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { applyPlan } from '../kernel/apply.js';
 import { run } from '../kernel/exec.js';
 import { applyNetlink, netlinkAvailable } from '../kernel/netlink.js';
 import type { NetlinkOp } from '../kernel/rtnl.js';
@@ -367,14 +368,16 @@ async function openFloor(ctx: PartCtx): Promise<FloorKit | undefined> {
 /** One round: connect's kernel changes, then disconnect's, each timed; then the delete the daemon leaves behind its answer, untimed. */
 async function floorRound(kit: FloorKit, record: boolean): Promise<void> {
   const { host, sbNs } = kit;
-  const [c] = await timed(async () => {
-    await floorNl(host, [
-      { op: 'link.add.veth', name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02', master: 'ybfl0' },
-      { op: 'link.set', name: 'ybfA', addrGenMode: 'none', hairpin: true },
-      { op: 'link.set', name: 'ybfA', up: true },
-    ]);
-    await floorNl(sbNs, [{ op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' }, { op: 'link.set', ns: sbNs, name: 'eth1', up: true }]);
-  });
+  // The connect plan as the daemon applies it (the sandbox's end addressed while the host's end is set up).
+  const [c] = await timed(() =>
+    applyPlan([
+      { op: 'link.add.veth', ns: host, name: 'ybfA', peerName: 'eth1', peerNs: sbNs, peerMac: '02:42:0a:63:00:02', master: 'ybfl0', queues: 1 },
+      { op: 'link.set', ns: host, name: 'ybfA', addrGenMode: 'none', hairpin: true },
+      { op: 'link.set', ns: host, name: 'ybfA', up: true },
+      { op: 'addr.add', ns: sbNs, dev: 'eth1', cidr: '10.99.0.2/24' },
+      { op: 'link.set', ns: sbNs, name: 'eth1', up: true },
+    ]),
+  );
   const [d] = await timed(async () => {
     await floorNl(host, [{ op: 'link.set', name: 'ybfA', up: false }]);
     await floorNl(sbNs, [{ op: 'link.set', ns: sbNs, name: 'eth1', up: false }, { op: 'link.set', ns: sbNs, name: 'eth1', newName: 'ygcfloor' }]);

@@ -119,7 +119,7 @@ export async function measureFloors(ctx: BenchCtx, series: Series): Promise<void
     };
     ctx.log('floors: veth and bridge add+del over rtnetlink, in-process');
     await repeat(ctx, series, async (_i, rec) => {
-      const [add] = await timed(() => nl({ op: 'link.add.veth', name: 'ybA', peerName: 'ybB' }));
+      const [add] = await timed(() => nl({ op: 'link.add.veth', name: 'ybA', peerName: 'ybB', queues: 1 }));
       const [down] = await timed(() => nl({ op: 'link.set', name: 'ybA', up: false }));
       const [del] = await timed(() => nl({ op: 'link.del', name: 'ybA' }));
       const [badd] = await timed(() => nl({ op: 'link.add.bridge', name: 'ybbr0' }));
@@ -351,7 +351,7 @@ async function kernelFloorAtScale(ctx: BenchCtx, series: Series, bridge: string,
       made.push(i);
       const [linkMs] = await timed(() =>
         nl([
-          { op: 'link.add.veth', name: `ybF${i}`, peerName: 'eth0', peerNs: nsName(i) },
+          { op: 'link.add.veth', name: `ybF${i}`, peerName: 'eth0', peerNs: nsName(i), queues: 1 },
           { op: 'link.set', name: `ybF${i}`, master: bridge, up: true },
         ]),
       );

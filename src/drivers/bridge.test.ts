@@ -242,9 +242,9 @@ describe('bridge plans', () => {
     expect(bridgeDriver.hostLinksOf(net({ driverState: { bridge: 'yard0' } }))).toEqual(['yard0']);
   });
 
-  it('planJoin v4: veth into the sandbox with MAC, no IPv6 on either end, enslaved, hairpin mode, address, up', () => {
+  it('planJoin v4: veth into the sandbox with MAC, one queue each way, no IPv6 on either end, enslaved, hairpin mode, address, up', () => {
     expect(renderPlan(bridgeDriver.planJoin(net(), sb, ep()))).toEqual([
-      `ip link add ${hostVethName(EP_ID)} mtu 1500 master br-abcdef012345 type veth peer name eth0 mtu 1500 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
+      `ip link add ${hostVethName(EP_ID)} mtu 1500 numtxqueues 1 numrxqueues 1 master br-abcdef012345 type veth peer name eth0 mtu 1500 numtxqueues 1 numrxqueues 1 address 02:42:0a:14:00:02 netns yard-h1-ffffffffffff`,
       'ip link set dev yv0123456789ab addrgenmode none type bridge_slave hairpin on',
       'ip link set dev yv0123456789ab up',
       'ip -n yard-h1-ffffffffffff addr add 10.20.0.2/24 dev eth0',

@@ -130,7 +130,8 @@ export const bridgeDriver: NetworkDriver = {
     const ns = sb.netns ?? undefined;
     const plan: Plan = [
       // Made a port of the bridge as it is made, and brought up last: three requests, not four.
-      { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu, master: bridgeName(net) },
+      // One queue each way, as the kernel uses by default, without room for one per CPU.
+      { op: 'link.add.veth', name: host, peerName: ep.ifname, peerNs: ns, peerMac: ep.mac, mtu, master: bridgeName(net), queues: 1 },
       // The host end is a bridge port and needs no address of its own: without a link-local
       // address it does not announce itself to every sandbox on the bridge each time one joins
       // (set while it is down: a link that comes up first has made one). Hairpin: a sandbox

@@ -174,7 +174,7 @@ describe('sandboxes', () => {
       [
         `ip netns add ${ns}`,
         `ip netns exec ${ns} sysctl -w net.ipv6.conf.default.disable_ipv6=1`,
-        `ip link add ${ep.hostIfname} mtu 1500 master br-${net.id.slice(0, 12)} type veth peer name eth0 mtu 1500 address 02:42:0a:32:00:02 netns ${ns}`,
+        `ip link add ${ep.hostIfname} mtu 1500 numtxqueues 1 numrxqueues 1 master br-${net.id.slice(0, 12)} type veth peer name eth0 mtu 1500 numtxqueues 1 numrxqueues 1 address 02:42:0a:32:00:02 netns ${ns}`,
         `ip link set dev ${ep.hostIfname} addrgenmode none type bridge_slave hairpin on`,
         `ip link set dev ${ep.hostIfname} up`,
         `ip -n ${ns} link set dev lo up`,

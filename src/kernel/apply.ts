@@ -1,7 +1,9 @@
 /**
  * Applies plans. Links (bridge, veth), addresses and routes go to the kernel from the
- * daemon itself over rtnetlink (kernel/netlink.ts), one request at a time, stopping at
- * the first refusal. The other ops run as processes: consecutive `ip` operations in the
+ * daemon itself over rtnetlink (kernel/netlink.ts), stopping at the first refusal: a
+ * request alone, or with the ones after it that change only links this plan made earlier
+ * in one send (unitsOf); the two ends of a new veth are set up side by side, each in its
+ * namespace. The other ops run as processes: consecutive `ip` operations in the
  * same namespace go to one `ip [-n NS] -batch -` process (one spawn instead of one per step); namespace creation
  * and deletion run on their own because `netns add` inside a batch moves the batch
  * process itself. `ip -batch` stops at the first failing line and names it
@@ -14,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { YardError } from '../errors.js';
 import { bridgeArgs, ipArgs, renderPlan, sysctlPath, undoPlan, type KernelOp, type Plan } from '../plan/ops.js';
 import { batchQuote, run } from './exec.js';
-import { applyNetlink, ipv6Available, netlinkAvailable } from './netlink.js';
+import { applyNetlink, ipv6Available, netlinkAvailable, netlinkSession } from './netlink.js';
 import { runNetnsOp } from './netns.js';
 import { isNetlinkOp, type NetlinkOp } from './rtnl.js';
 
@@ -339,26 +341,142 @@ export async function applyPlan(plan: Plan): Promise<void> {
   await whileBusy(() => applyNow(plan));
 }
 
+/**
+ * A step of a plan as it is sent: one `ip`/`bridge` batch or single op, or rtnetlink
+ * requests sent together in one send(); with the earlier units it waits for.
+ */
+interface Unit extends Group {
+  /** Plan index of each op. */
+  at: number[];
+  after: number[];
+}
+
+/** The links an op names, and for a move also the name it leaves behind. */
+function touches(op: KernelOp): string[] {
+  const keys = linkKeys(op);
+  if ('targetNs' in op && op.targetNs && 'name' in op) keys.push(linkKey(nsOf(op), op.name));
+  return keys;
+}
+
+/** The links an op makes, where they are made. */
+function madeBy(op: KernelOp): string[] {
+  if (!op.op.startsWith('link.add.') || !('name' in op)) return [];
+  const keys = [linkKey('targetNs' in op && op.targetNs ? op.targetNs : nsOf(op), op.name)];
+  if (op.op === 'link.add.veth') keys.push(linkKey(op.peerNs ?? nsOf(op), op.peerName));
+  return keys;
+}
+
+/**
+ * An op that may go in the same send as the ops before it in its namespace: it changes only
+ * links that an earlier unit of this plan made (a link.set without a rename, an
+ * address). If something before it in the send is refused, what
+ * it did is removed with those links when the plan is undone; it cannot reach a link of the
+ * same name that someone else made.
+ */
+function joinsSend(op: KernelOp, made: ReadonlySet<string>): boolean {
+  // Not a route: a route is added as a replacement, which can change one that was there.
+  if (!((op.op === 'link.set' && op.newName === undefined) || op.op === 'addr.add')) return false;
+  const keys = linkKeys(op);
+  return keys.length > 0 && keys.every((k) => made.has(k));
+}
+
+/**
+ * The plan as units, in plan order, each with the earlier units it must wait for: every
+ * earlier unit in its namespace, every earlier unit naming a link it names, and every
+ * process or namespace op (which the ones after wait for, and which waits for all before).
+ * So a sandbox's end is addressed while the host's end of the same veth is set up.
+ */
+export function unitsOf(plan: Plan, netlink = netlinkAvailable()): Unit[] {
+  const units: Unit[] = [];
+  const made = new Set<string>();
+  let madeNow: string[] = [];
+  plan.forEach((op, i) => {
+    const kind: Group['kind'] =
+      op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' || op.op === 'sysctl.set'
+        ? 'single'
+        : bridgeArgs(op)
+          ? 'fdb'
+          : isNetlinkOp(op) && netlink
+            ? 'netlink'
+            : 'batch';
+    const ns = nsOf(op);
+    const last = units[units.length - 1];
+    const joins =
+      last && last.kind === kind && last.ns === ns && (kind === 'batch' || kind === 'fdb' || (kind === 'netlink' && joinsSend(op, made)));
+    if (!joins) {
+      for (const k of madeNow) made.add(k);
+      madeNow = [];
+    }
+    // A link renamed or deleted is no longer the one made.
+    if (op.op === 'link.del' || (op.op === 'link.set' && op.newName !== undefined)) {
+      made.delete(linkKey(ns, op.name));
+      madeNow = madeNow.filter((k) => k !== linkKey(ns, op.name));
+    }
+    madeNow.push(...madeBy(op));
+    if (joins) {
+      last.ops.push(op);
+      last.at.push(i);
+      return;
+    }
+    const keys = new Set(touches(op));
+    const after: number[] = [];
+    units.forEach((u, j) => {
+      if (kind === 'single' || u.kind === 'single' || kind !== 'netlink' || u.kind !== 'netlink' || u.ns === ns || u.ops.some((o) => touches(o).some((k) => keys.has(k)))) after.push(j);
+    });
+    units.push({ kind, ns, ops: [op], at: [i], after });
+  });
+  // A unit's later ops may name links its first did not: it waits for their units too.
+  units.forEach((u, j) => {
+    const keys = new Set(u.ops.flatMap(touches));
+    for (let k = 0; k < j; k++) if (!u.after.includes(k) && units[k]!.ops.some((o) => touches(o).some((x) => keys.has(x)))) u.after.push(k);
+  });
+  return units;
+}
+
 async function applyNow(plan: Plan): Promise<void> {
-  const applied: KernelOp[] = [];
-  for (const g of groupPlan(plan)) {
-    if (g.kind === 'single') {
-      const err = await runSingle(g.ops[0]!);
-      step(`k:${g.ops[0]!.op}`);
-      if (err) {
-        await applyBestEffort(undoPlan(applied));
-        throw new ApplyError(shown(g.ops[0]!), err, applied);
-      }
-      applied.push(g.ops[0]!);
-      continue;
+  const units = unitsOf(plan);
+  const applied: Array<{ at: number; op: KernelOp }> = [];
+  let failed: { at: number; op: KernelOp; error: string } | undefined;
+  const fail = (at: number, op: KernelOp, error: string) => {
+    if (!failed || at < failed.at) failed = { at, op, error };
+  };
+  const session = units.some((u) => u.kind === 'netlink') ? netlinkSession() : undefined;
+  const runs: Array<Promise<boolean>> = [];
+  try {
+    for (const u of units) {
+      runs.push(
+        (async () => {
+          const deps = await Promise.all(u.after.map((j) => runs[j]!));
+          if (failed || deps.some((ok) => !ok)) return false;
+          if (u.kind === 'single') {
+            const err = await runSingle(u.ops[0]!);
+            step(`k:${u.ops[0]!.op}`);
+            if (err) return fail(u.at[0]!, u.ops[0]!, err), false;
+            applied.push({ at: u.at[0]!, op: u.ops[0]! });
+            return true;
+          }
+          if (u.kind === 'netlink') {
+            const r = await session!.send(u.ns, u.ops as NetlinkOp[]);
+            u.ops.forEach((op, k) => r.ok[k] && applied.push({ at: u.at[k]!, op }));
+            if (r.error === undefined) return true;
+            return fail(u.at[r.done] ?? u.at[0]!, u.ops[r.done] ?? u.ops[0]!, r.error), false;
+          }
+          const { done, error } = await runBatch(u);
+          step(`k:${u.kind}:${u.ops.map((o) => o.op).join(',')}`);
+          u.ops.slice(0, done).forEach((op, k) => applied.push({ at: u.at[k]!, op }));
+          if (error === undefined) return true;
+          return fail(u.at[done] ?? u.at[0]!, u.ops[done] ?? u.ops[0]!, error), false;
+        })().catch((e: Error) => (fail(u.at[0]!, u.ops[0]!, e.message), false)),
+      );
     }
-    const { done, error } = await runBatch(g);
-    step(`k:${g.kind}:${g.ops.map((o) => o.op).join(',')}`);
-    applied.push(...g.ops.slice(0, done));
-    if (error !== undefined) {
-      await applyBestEffort(undoPlan(applied));
-      throw new ApplyError(shown(g.ops[done] ?? g.ops[0]!), error, applied);
-    }
+    await Promise.all(runs);
+  } finally {
+    session?.close();
+  }
+  if (failed) {
+    const done = applied.sort((a, b) => a.at - b.at).map((a) => a.op);
+    await applyBestEffort(undoPlan(done));
+    throw new ApplyError(shown(failed.op), failed.error, done);
   }
 }
 

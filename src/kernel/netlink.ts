@@ -128,17 +128,21 @@ class Conn {
     return m ? Buffer.from(m.body) : undefined;
   }
 
-  /** A change: sent from a worker thread (the kernel may wait inside send()), then its ack read. */
-  call(req: { type: number; flags: number; body: Buffer }): Promise<Reply> {
-    const seq = this.seq++;
-    const msg = message(req.type, req.flags, seq, req.body);
+  /**
+   * Changes, sent together in one send() from a worker thread (the kernel may wait inside
+   * it), then their acks read: one answer per request, in order. The kernel works through
+   * every request of a send even after one is refused.
+   */
+  call(reqs: Array<{ type: number; flags: number; body: Buffer }>): Promise<Reply[]> {
+    const seqs = reqs.map(() => this.seq++);
+    const msg = Buffer.concat(reqs.map((req, i) => message(req.type, req.flags, seqs[i]!, req.body)));
     return new Promise((resolve, reject) => {
       this.l.send.async(this.fd, msg, msg.length, 0, (err: unknown, n: unknown) => {
         if (err) return reject(err as Error);
         try {
           const replies = this.drain();
-          if (Number(n) < 0 && !replies.some((r) => r.seq === seq)) return reject(new Error('sending to the kernel failed'));
-          resolve(this.answer(seq, replies));
+          if (Number(n) < 0 && !replies.some((r) => r.seq === seqs[0])) return reject(new Error('sending to the kernel failed'));
+          resolve(seqs.map((seq) => this.answer(seq, replies)));
         } catch (e) {
           reject(e as Error);
         }
@@ -159,57 +163,117 @@ function refusal(l: Lib, op: NetlinkOp, r: Extract<Reply, { kind: 'error' }>): s
   return r.errno && r.message ? `${base} (${r.message})` : base;
 }
 
+/** What a send did: how many of its ops the kernel took before the first refusal, which ones it took, and that refusal. */
+export interface SendResult {
+  done: number;
+  /** Per op: whether the kernel took it (a send's ops after a refusal are still worked through). */
+  ok: boolean[];
+  error?: string;
+}
+
+/**
+ * Sockets for one plan's changes: one per namespace, opened at its first use inside that
+ * namespace and kept until close(). Two plans applied at once never share a socket, so
+ * neither reads the other's answers; nothing keeps a removed namespace alive past the plan.
+ */
+export class NetlinkSession {
+  private readonly conns = new Map<string, Conn>();
+
+  constructor(private readonly l: Lib) {}
+
+  private conn(ns: string | undefined): Conn {
+    const key = ns ?? '';
+    let c = this.conns.get(key);
+    if (!c) {
+      c = new Conn(netlinkSocketIn(ns), this.l);
+      this.conns.set(key, c);
+    }
+    return c;
+  }
+
+  /**
+   * Sends the ops, all in namespace `ns`, in one send(): the caller sends several only when
+   * a refusal of any of them leaves nothing the undo of the plan does not remove. Returns
+   * the refusal in the words `ip -batch` would use.
+   */
+  async send(ns: string | undefined, ops: NetlinkOp[]): Promise<SendResult> {
+    const none = (error: string): SendResult => ({ done: 0, ok: ops.map(() => false), error });
+    let conn: Conn;
+    try {
+      conn = this.conn(ns);
+    } catch (e) {
+      return none(ns ? `Cannot open network namespace "${ns}": ${(e as Error).message}` : (e as Error).message);
+    }
+    const nsFds: number[] = [];
+    const resolve: Resolve = {
+      ifindex(name) {
+        const r = conn.callSync(getLinkRequest(name));
+        if (r.kind === 'link') return r.ifindex;
+        throw new Error(`Cannot find device "${name}"`);
+      },
+      netnsFd(name) {
+        try {
+          const f = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
+          nsFds.push(f);
+          return f;
+        } catch (e) {
+          throw new Error(`Cannot open network namespace "${name}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`);
+        }
+      },
+    };
+    try {
+      const reqs = [];
+      for (let i = 0; i < ops.length; i++) {
+        let op = ops[i]!;
+        // A kernel without IPv6 has no link-local addresses to leave out (and would refuse the attribute).
+        if (op.op === 'link.set' && op.addrGenMode && !ipv6Available()) op = { ...op, addrGenMode: undefined };
+        try {
+          reqs.push(request(op, resolve));
+        } catch (e) {
+          // Nothing was sent: the ops before this one are sent alone, so the first refusal is this.
+          if (i === 0) return none((e as Error).message);
+          const before = await this.send(ns, ops.slice(0, i));
+          return before.error ? { ...before, ok: [...before.ok, ...ops.slice(i).map(() => false)] } : { done: i, ok: [...before.ok, ...ops.slice(i).map(() => false)], error: (e as Error).message };
+        }
+      }
+      const replies = await conn.call(reqs);
+      step(`nl:${ops.map((o) => o.op).join('+')}`);
+      const ok = replies.map((r) => r.kind !== 'error');
+      const failed = ok.indexOf(false);
+      if (failed < 0) return { done: ops.length, ok };
+      return { done: failed, ok, error: refusal(this.l, ops[failed]!, replies[failed] as Extract<Reply, { kind: 'error' }>) };
+    } finally {
+      for (const f of nsFds) fs.closeSync(f);
+    }
+  }
+
+  close(): void {
+    for (const c of this.conns.values()) closeFd(c.fd);
+    this.conns.clear();
+  }
+}
+
+/** A session for one plan's changes (throws where rtnetlink is not available). */
+export function netlinkSession(): NetlinkSession {
+  const l = getLib();
+  if (!l) throw new Error('rtnetlink is not available');
+  return new NetlinkSession(l);
+}
+
 /**
  * Sends the ops, all in namespace `ns`, one after another; stops at the first the kernel
  * refuses. Returns how many were done and the refusal, in the words `ip -batch` would use.
  */
 export async function applyNetlink(ns: string | undefined, ops: NetlinkOp[]): Promise<{ done: number; error?: string }> {
-  const l = getLib();
-  if (!l) throw new Error('rtnetlink is not available');
-  let fd: number;
-  try {
-    fd = netlinkSocketIn(ns);
-  } catch (e) {
-    return { done: 0, error: ns ? `Cannot open network namespace "${ns}": ${(e as Error).message}` : (e as Error).message };
-  }
-  const conn = new Conn(fd, l);
-  const nsFds: number[] = [];
-  const resolve: Resolve = {
-    ifindex(name) {
-      const r = conn.callSync(getLinkRequest(name));
-      if (r.kind === 'link') return r.ifindex;
-      throw new Error(`Cannot find device "${name}"`);
-    },
-    netnsFd(name) {
-      try {
-        const f = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
-        nsFds.push(f);
-        return f;
-      } catch (e) {
-        throw new Error(`Cannot open network namespace "${name}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`);
-      }
-    },
-  };
+  const session = netlinkSession();
   try {
     for (let i = 0; i < ops.length; i++) {
-      let op = ops[i]!;
-      // A kernel without IPv6 has no link-local addresses to leave out (and would refuse the attribute).
-      if (op.op === 'link.set' && op.addrGenMode && !ipv6Available()) op = { ...op, addrGenMode: undefined };
-      let req;
-      try {
-        req = request(op, resolve);
-      } catch (e) {
-        return { done: i, error: (e as Error).message };
-      }
-      const r = await conn.call(req);
-      step(`nl:${op.op}`);
-      for (const f of nsFds.splice(0)) fs.closeSync(f);
-      if (r.kind === 'error') return { done: i, error: refusal(l, op, r) };
+      const r = await session.send(ns, [ops[i]!]);
+      if (r.error !== undefined) return { done: i, error: r.error };
     }
     return { done: ops.length };
   } finally {
-    for (const f of nsFds) fs.closeSync(f);
-    closeFd(fd);
+    session.close();
   }
 }
 

@@ -52,6 +52,11 @@ describe('rtnetlink requests', () => {
     expect(cstr(peer.get(3))).toBe('eth0');
     expect(peer.get(1)!.toString('hex')).toBe('02420a000002');
     expect(peer.get(28)!.readUInt32LE(0)).toBe(42);
+    // No queue count unless asked: the kernel's default.
+    expect(top.has(31) || peer.has(31)).toBe(false);
+    const q = readAttrs(request({ op: 'link.add.veth', name: 'veth1', peerName: 'eth0', queues: 1 }, resolve).body.subarray(16));
+    const qPeer = readAttrs(readAttrs(readAttrs(q.get(18)!).get(2)!).get(1)!.subarray(16));
+    for (const a of [q, qPeer]) expect([a.get(31)!.readUInt32LE(0), a.get(32)!.readUInt32LE(0)]).toEqual([1, 1]);
   });
 
   it('sets a link up and enslaves it by name, hairpin as bridge-port data', () => {

@@ -35,7 +35,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const IFF_UP = 0x1;
 
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, AF_SPEC: 26, NET_NS_FD: 28, EXT_MASK: 29 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, AF_SPEC: 26, NET_NS_FD: 28, EXT_MASK: 29, NUM_TX_QUEUES: 31, NUM_RX_QUEUES: 32 } as const;
 /** In IFLA_AF_SPEC's AF_INET6 nest: how the link makes its link-local address (1: none). */
 const IFLA_INET6_ADDR_GEN_MODE = 8;
 const IN6_ADDR_GEN_MODE_NONE = 1;
@@ -163,9 +163,10 @@ function prefix(cidr: string): { addr: string; len: number; v6: boolean } {
 }
 
 /** A new link's header and attributes: name, MTU, MAC, the namespace it is made in, its kind's data. */
-function newLink(o: { name: string; mtu?: number; mac?: string; nsFd?: number; master?: number; info?: Buffer }): Buffer {
+function newLink(o: { name: string; mtu?: number; mac?: string; nsFd?: number; master?: number; queues?: number; info?: Buffer }): Buffer {
   const list: Attr[] = [[IFLA.IFNAME, str(o.name)]];
   if (o.mtu) list.push([IFLA.MTU, u32(o.mtu)]);
+  if (o.queues) list.push([IFLA.NUM_TX_QUEUES, u32(o.queues)], [IFLA.NUM_RX_QUEUES, u32(o.queues)]);
   if (o.mac) list.push([IFLA.ADDRESS, mac(o.mac)]);
   if (o.nsFd !== undefined) list.push([IFLA.NET_NS_FD, u32(o.nsFd)]);
   if (o.master !== undefined) list.push([IFLA.MASTER, u32(o.master)]);
@@ -180,10 +181,10 @@ export function request(op: NetlinkOp, r: Resolve): { type: number; flags: numbe
     case 'link.add.bridge':
       return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, mac: op.mac, info: attrs([[IFLA_INFO.KIND, str('bridge')]]) }) };
     case 'link.add.veth': {
-      const peer = newLink({ name: op.peerName, mtu: op.mtu, mac: op.peerMac, ...(op.peerNs ? { nsFd: r.netnsFd(op.peerNs) } : {}) });
+      const peer = newLink({ name: op.peerName, mtu: op.mtu, mac: op.peerMac, queues: op.queues, ...(op.peerNs ? { nsFd: r.netnsFd(op.peerNs) } : {}) });
       const info = attrs([[IFLA_INFO.KIND, str('veth')], [IFLA_INFO.DATA, attrs([[VETH_INFO_PEER, peer]])]]);
       const master = op.master !== undefined ? { master: r.ifindex(op.master) } : {};
-      return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, info, ...master }) };
+      return { type: RTM.NEWLINK, flags: create, body: newLink({ name: op.name, mtu: op.mtu, queues: op.queues, info, ...master }) };
     }
     case 'link.del':
       // By name, as the kernel allows: no lookup round trip first.

@@ -35,6 +35,12 @@ export type KernelOp =
       mtu?: number;
       /** Made a port of this bridge in the same request (the kernel enslaves it right after creating it). */
       master?: string;
+      /**
+       * Queues each way, on both ends. Without it the kernel allocates a queue per possible
+       * CPU on each end (one of them in use), which costs time and memory per veth on a large
+       * host; with it, `ethtool -L` cannot raise the count later.
+       */
+      queues?: number;
     }
   | {
       op: 'link.add.macvlan';
@@ -202,6 +208,7 @@ export function undoPlan(applied: Plan): Plan {
  */
 export function ipArgs(op: KernelOp): string[] | null {
   const mtu = (m?: number) => (m ? ['mtu', String(m)] : []);
+  const queues = (q?: number) => (q ? ['numtxqueues', String(q), 'numrxqueues', String(q)] : []);
   switch (op.op) {
     case 'netns.add':
       return ['netns', 'add', op.name];
@@ -211,8 +218,8 @@ export function ipArgs(op: KernelOp): string[] | null {
       return ['link', 'add', op.name, ...mtu(op.mtu), ...(op.mac ? ['address', op.mac] : []), 'type', 'bridge'];
     case 'link.add.veth':
       return [
-        'link', 'add', op.name, ...mtu(op.mtu), ...(op.master ? ['master', op.master] : []), 'type', 'veth',
-        'peer', 'name', op.peerName, ...mtu(op.mtu),
+        'link', 'add', op.name, ...mtu(op.mtu), ...queues(op.queues), ...(op.master ? ['master', op.master] : []), 'type', 'veth',
+        'peer', 'name', op.peerName, ...mtu(op.mtu), ...queues(op.queues),
         ...(op.peerMac ? ['address', op.peerMac] : []), ...(op.peerNs ? ['netns', op.peerNs] : []),
       ];
     case 'link.add.macvlan':

@@ -31,7 +31,7 @@ try {
     { op: 'addr.add', ns: A, dev: 'br0', cidr: '10.9.0.1/24' },
     { op: 'addr.add', ns: A, dev: 'br0', cidr: 'fd00:9::1/64' },
     { op: 'link.set', ns: A, name: 'br0', up: true, alias: `switchyard:${P}:net` },
-    { op: 'link.add.veth', ns: A, name: 'v0', peerName: 'eth0', peerNs: B, peerMac: '02:42:0a:09:00:02', mtu: 1400 },
+    { op: 'link.add.veth', ns: A, name: 'v0', peerName: 'eth0', peerNs: B, peerMac: '02:42:0a:09:00:02', mtu: 1400, queues: 1 },
     { op: 'link.set', ns: A, name: 'v0', master: 'br0', up: true },
     { op: 'link.set', ns: A, name: 'v0', hairpin: true },
     { op: 'addr.add', ns: B, dev: 'eth0', cidr: '10.9.0.2/24' },
@@ -46,6 +46,8 @@ try {
   out.pingV6 = ping(B, 'fd00:9::1');
   const dl = JSON.parse(ip('-n', A, '-j', '-d', 'link', 'show', 'v0').stdout)[0];
   out.v0 = { master: dl.master, mtu: dl.mtu, hairpin: dl.linkinfo?.info_slave_data?.hairpin, up: dl.flags.includes('UP') };
+  const pl = JSON.parse(ip('-n', B, '-j', '-d', 'link', 'show', 'eth0').stdout)[0];
+  out.queues = [dl, pl].map((l) => [l.num_tx_queues, l.num_rx_queues]);
   out.br0 = JSON.parse(ip('-n', A, '-j', 'link', 'show', 'br0').stdout)[0];
   out.eth0 = JSON.parse(ip('-n', B, '-j', 'link', 'show', 'eth0').stdout)[0];
   out.routesB = ip('-n', B, 'route', 'show').stdout + ip('-n', B, '-6', 'route', 'show').stdout;
@@ -66,6 +68,19 @@ try {
   out.badGateway = await err(applyPlan([{ op: 'route.add', ns: B, dst: '10.99.0.0/16', via: '10.55.0.1' }]));
   out.badNs = await err(applyPlan([{ op: 'link.add.veth', ns: A, name: 'v9', peerName: 'e9', peerNs: `${P}nope` }]));
   out.v9Left = links(A).includes('v9');
+  // Refused in a send that carries more than one op (hairpin on a link that is no bridge's
+  // port), and refused while the other end's send ran beside it: the veth is gone either way.
+  const pair = (n) => [
+    { op: 'link.add.veth', ns: A, name: `v${n}`, peerName: `e${n}`, peerNs: B },
+    { op: 'link.set', ns: A, name: `v${n}`, addrGenMode: 'none', hairpin: true },
+    { op: 'link.set', ns: A, name: `v${n}`, up: true },
+    { op: 'addr.add', ns: B, dev: `e${n}`, cidr: `10.${n}.0.2/24` },
+    { op: 'link.set', ns: B, name: `e${n}`, up: true },
+  ];
+  out.joinedRefusal = await err(applyPlan(pair(8)));
+  out.v8Left = links(A).includes('v8') || links(B).includes('e8');
+  out.besideRefusal = await err(applyPlan([...pair(7).slice(0, 1), { op: 'link.set', ns: A, name: 'v7', master: 'br0' }, ...pair(7).slice(1), { op: 'addr.add', ns: B, dev: 'e7', cidr: '10.7.0.2/24' }]));
+  out.v7Left = links(A).includes('v7') || links(B).includes('e7');
   out.bestEffort = await applyBestEffort([{ op: 'addr.del', ns: B, dev: 'eth0', cidr: '10.200.0.1/24' }, { op: 'route.del', ns: B, dst: '10.77.0.0/16', dev: 'eth0' }]);
   out.routeGone = !ip('-n', B, 'route', 'show').stdout.includes('10.77.0.0/16');
 

@@ -36,6 +36,7 @@ describe('rtnetlink from the daemon', () => {
     expect(out.br0.mtu).toBe(1400);
     expect(out.br0.ifalias).toMatch(/^switchyard:/);
     expect(out.v0).toEqual({ master: 'br0', mtu: 1400, hairpin: true, up: true });
+    expect(out.queues).toEqual([[1, 1], [1, 1]]);
     expect(out.eth0.address).toBe('02:42:0a:09:00:02');
     expect(out.routesB).toMatch(/^default via 10\.9\.0\.1 dev eth0/m);
     expect(out.routesB).toMatch(/^10\.77\.0\.0\/16 dev eth0 scope link/m);
@@ -58,6 +59,10 @@ describe('rtnetlink from the daemon', () => {
     expect(out.badGateway).toMatch(/route replace 10\.99\.0\.0\/16 via 10\.55\.0\.1: RTNETLINK answers: Network is unreachable/);
     expect(out.badNs).toMatch(/Cannot open network namespace "ynl\d+nope": No such file or directory/);
     expect(out.v9Left).toBe(false);
+    expect(out.joinedRefusal).toMatch(/link set dev v8 addrgenmode none type bridge_slave hairpin on: RTNETLINK answers: /);
+    expect(out.v8Left).toBe(false);
+    expect(out.besideRefusal).toMatch(/addr add 10\.7\.0\.2\/24 dev e7: RTNETLINK answers: File exists/);
+    expect(out.v7Left).toBe(false);
   });
   it('best effort goes on past a failure and reports it', () => {
     expect(out.bestEffort).toHaveLength(1);
