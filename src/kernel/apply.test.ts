@@ -34,6 +34,15 @@ describe('a plan as sends', () => {
     ]);
   });
 
+  it('sends nothing after a create in its send, even a change to a link made before', () => {
+    const u = shape([
+      { op: 'link.add.bridge', name: 'br0' },
+      { op: 'link.add.veth', name: 'v0', peerName: 'e0' },
+      { op: 'link.set', name: 'br0', up: true },
+    ]);
+    expect(u.map((x) => x.ops)).toEqual([['link.add.bridge'], ['link.add.veth'], ['link.set']]);
+  });
+
   it('sends apart what changes a link the plan did not make, a rename, and what follows a rename', () => {
     const u = shape([
       { op: 'link.add.veth', name: 'v0', peerName: 'e0' },

@@ -402,7 +402,10 @@ export function unitsOf(plan: Plan, netlink = netlinkAvailable()): Unit[] {
     const ns = nsOf(op);
     const last = units[units.length - 1];
     const joins =
-      last && last.kind === kind && last.ns === ns && (kind === 'batch' || kind === 'fdb' || (kind === 'netlink' && joinsSend(op, made)));
+      last &&
+      last.kind === kind &&
+      last.ns === ns &&
+      (kind === 'batch' || kind === 'fdb' || (kind === 'netlink' && joinsSend(op, made) && !last.ops.some((o) => o.op.startsWith('link.add.'))));
     if (!joins) {
       for (const k of madeNow) made.add(k);
       madeNow = [];
