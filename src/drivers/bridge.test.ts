@@ -229,11 +229,18 @@ describe('bridge plans', () => {
     ]);
   });
 
-  it('planCreate dual stack: both gateways, the v6 one without DAD', () => {
-    expect(renderPlan(bridgeDriver.planCreate(dual(), { instance: 'h1' })).filter((l) => l.includes(' addr add '))).toEqual([
+  it('planCreate dual stack: both gateways, the v6 one without DAD, and the bridge\'s link-local without DAD', () => {
+    const lines = renderPlan(bridgeDriver.planCreate(dual(), { instance: 'h1' }));
+    expect(lines.filter((l) => l.includes(' addr add '))).toEqual([
       'ip addr add 10.20.0.1/24 dev br-abcdef012345',
       'ip addr add fd00:20::1/64 dev br-abcdef012345 nodad',
     ]);
+    // Set before the bridge comes up (its link-local is made when the first port does).
+    const dad = lines.findIndex((l) => l.includes('accept_dad'));
+    expect(lines[dad]).toBe('sysctl -w net/ipv6/conf/br-abcdef012345/accept_dad=0');
+    expect(dad).toBeLessThan(lines.indexOf('ip link set dev br-abcdef012345 up'));
+    // An IPv4-only network leaves the kernel's default.
+    expect(renderPlan(bridgeDriver.planCreate(net(), { instance: 'h1' })).some((l) => l.includes('accept_dad'))).toBe(false);
   });
 
   it('planDelete and hostLinksOf name the bridge; without a stored name it is br-<id12>', () => {

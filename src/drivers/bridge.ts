@@ -103,6 +103,12 @@ export const bridgeDriver: NetworkDriver = {
       { op: 'link.add.bridge', name: br, mtu, mac: macFromId(net.id) },
       { op: 'link.set', name: br, alias: ownerMark(env.instance, net.id) },
     ];
+    // The bridge's link-local address is usable as soon as it is made (when the first port
+    // comes up), without duplicate address detection: until DAD ends (1-2 s) the kernel has
+    // no source for the neighbour solicitation of a forwarded packet, so a published IPv6
+    // port was not reached from another host in that time. Its other addresses are added
+    // without DAD too.
+    if (net.ipam.config.some((p) => p.subnet.includes(':'))) plan.push({ op: 'sysctl.set', key: `net/ipv6/conf/${br}/accept_dad`, value: '0' });
     for (const pool of net.ipam.config) {
       if (pool.gateway) plan.push({ op: 'addr.add', dev: br, cidr: `${pool.gateway}/${pool.subnet.split('/')[1]}` });
     }

@@ -112,6 +112,21 @@ describe('published ports', () => {
     expect(await get(h2, 'http://[fd00:231::2]:8080/')).toBe('web:80 from fd00:231::3');
   });
 
+  it('reaches a port published on a new IPv6 network from another LAN host at once (the bridge\'s link-local needs no DAD)', async () => {
+    const y = (...a: string[]) => ok(yard(h1(), ...a), `yard ${a.join(' ')}`);
+    await y('network', 'create', '--ipv6', '--subnet', '172.28.0.0/16', '--subnet', 'fd00:28::/64', 'fresh6');
+    try {
+      await y('run', '-d', '--name', 'fresh', '-p', '8181:80', '--network', 'fresh6', '-e', 'SRV_NAME=fresh', '--', 'node', SRV, '80');
+      // The first connection, with nothing on the host having talked to the sandbox before
+      // (curl gives up after 1 s; a tentative link-local held it 1-2 s).
+      expect(await eventually(async () => (await get(h2, 'http://10.231.0.2:8181/')) !== '', { timeoutMs: 10_000 })).toBe(true);
+      expect(await get(h2, 'http://[fd00:231::2]:8181/')).toBe('fresh:80 from fd00:231::3');
+    } finally {
+      await yard(h1(), 'rm', '-f', 'fresh');
+      await yard(h1(), 'network', 'rm', 'fresh6');
+    }
+  });
+
   it('reaches it from the host itself, on its LAN address and on 127.0.0.1', async () => {
     expect(await get(h1, 'http://10.231.0.2:8080/')).toMatch(/^web:80 from /);
     expect(await get(h1, 'http://127.0.0.1:8080/')).toMatch(/^web:80 from /);
