@@ -35,14 +35,20 @@ function nsOf(op: KernelOp): string | undefined {
   return 'ns' in op ? op.ns : undefined;
 }
 
+/** How an op reaches the kernel. */
+function kindOf(op: KernelOp, netlink = netlinkAvailable()): Group['kind'] {
+  if (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' || op.op === 'sysctl.set') return 'single';
+  return bridgeArgs(op) ? 'fdb' : isNetlinkOp(op) && netlink ? 'netlink' : 'batch';
+}
+
 function groupPlan(plan: Plan): Group[] {
   const groups: Group[] = [];
   for (const op of plan) {
-    if (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' || op.op === 'sysctl.set') {
-      groups.push({ ops: [op], kind: 'single', ns: nsOf(op) });
+    const kind = kindOf(op);
+    if (kind === 'single') {
+      groups.push({ ops: [op], kind, ns: nsOf(op) });
       continue;
     }
-    const kind = bridgeArgs(op) ? 'fdb' : isNetlinkOp(op) && netlinkAvailable() ? 'netlink' : 'batch';
     const last = groups[groups.length - 1];
     if (last && last.kind === kind && last.ns === nsOf(op)) last.ops.push(op);
     else groups.push({ ns: nsOf(op), ops: [op], kind });
@@ -391,14 +397,7 @@ export function unitsOf(plan: Plan, netlink = netlinkAvailable()): Unit[] {
   const made = new Set<string>();
   let madeNow: string[] = [];
   plan.forEach((op, i) => {
-    const kind: Group['kind'] =
-      op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' || op.op === 'sysctl.set'
-        ? 'single'
-        : bridgeArgs(op)
-          ? 'fdb'
-          : isNetlinkOp(op) && netlink
-            ? 'netlink'
-            : 'batch';
+    const kind = kindOf(op, netlink);
     const ns = nsOf(op);
     const last = units[units.length - 1];
     const joins =
