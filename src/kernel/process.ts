@@ -1,8 +1,9 @@
 /**
- * Sandbox processes. A detached sandbox's process is started through `ip netns exec`
- * (which also bind-mounts /etc/netns/<ns>/{resolv.conf,hosts} over /etc) in its own
- * session, so it outlives the daemon. `unshare -m` then gives it a private copy of that
- * mount namespace (see sandboxExecArgv). It is identified by PID plus its start time from
+ * Sandbox processes. A detached sandbox's process is started by the daemon inside the
+ * sandbox (enter.ts: its network namespace, a private mount namespace with a /sys of its
+ * own and /etc/netns/<ns>/{resolv.conf,hosts} over /etc), in its own session, so it
+ * outlives the daemon; where that is unavailable, and for `yard run` in the foreground,
+ * through `ip netns exec` and `unshare -m` (see sandboxExecArgv), which give it the same. It is identified by PID plus its start time from
  * /proc/<pid>/stat, so a recycled PID is never mistaken for it. PID 1 on these machines
  * reaps orphans late, so a zombie counts as exited.
  */
@@ -10,6 +11,7 @@ import { YardError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
+import { EnterError, spawnInSandbox } from './enter.js';
 import { spawnDetached, SpawnError, waitExit, type ExitListener } from './spawn.js';
 
 export function procStart(pid: number): string | undefined {
@@ -88,8 +90,9 @@ const cannotRun = (command: string[]) =>
 
 /**
  * Start a sandbox's command detached (its own session, so it outlives the daemon), output
- * appended to `logFile`: through posix_spawn (spawn.ts) where it is available, Node's
- * spawn otherwise.
+ * appended to `logFile`: started by the daemon inside the sandbox (enter.ts) where it can,
+ * else through `ip netns exec` (sandboxExecArgv) with posix_spawn (spawn.ts), else with
+ * Node's spawn.
  */
 export function startSandboxProcess(netns: string | null, command: string[], logFile: string, env?: NodeJS.ProcessEnv): Started {
   const fd = fs.openSync(logFile, 'a', 0o600);
@@ -97,9 +100,14 @@ export function startSandboxProcess(netns: string | null, command: string[], log
     const [cmd, args] = sandboxExecArgv(netns, command);
     let spawned;
     try {
-      spawned = spawnDetached([cmd, ...args], fd, env ?? process.env);
+      spawned = (netns ? spawnInSandbox(netns, command, fd, env ?? process.env) : undefined) ?? spawnDetached([cmd, ...args], fd, env ?? process.env);
     } catch (e) {
       if (e instanceof SpawnError) throw cannotRun(command);
+      if (e instanceof EnterError) {
+        throw new YardError('KERNEL_FAILED', `cannot start the command inside sandbox namespace ${netns}: ${e.message}`, {
+          hint: 'see `yard doctor`; the sandbox namespace or /etc/netns may have been changed by hand',
+        });
+      }
       throw e;
     }
     if (spawned) return { pid: spawned.pid, pidStart: procStart(spawned.pid) ?? '', onExit: spawned.onExit };

@@ -78,6 +78,7 @@ const CASES: [string, string[], RegExp][] = [
   ['--ip on the default bridge', ['run', '-d', '--ip', '172.17.0.9', '--', 'sleep', '60'], /--ip 172\.17\.0\.9.*user defined networks only/],
   ['host together with another network', ['run', '-d', '--network', 'host', '--network', 'app2', '--', 'sleep', '60'], /network host together with other networks/],
   ['an unknown network', ['run', '-d', '--network', 'nosuch', '--', 'sleep', '60'], /network nosuch not found/],
+  ['a program that does not exist', ['run', '-d', '--network', 'app2', '--', 'no-such-program-here', '60'], /cannot run "no-such-program-here": no such program, or not executable/],
   ['a taken sandbox name', ['run', '-d', '--name', 'holder', '--network', 'app2', '--', 'sleep', '60'], /sandbox name "holder" is already in use/],
   ['connect to a network twice', ['network', 'connect', 'app2', 'holder'], /holder.*already exists in network app2/],
   ['connect a host sandbox', ['network', 'connect', 'app2', 'onhost'], /onhost.*host network/],

@@ -46,21 +46,31 @@ describe('a reported sandbox process', () => {
     await fg;
   });
 
-  it("has its own resolv.conf and hosts, and namespaces mounted after it started are not copied into its mounts", async () => {
+  it('has its own resolv.conf, hosts and /sys, and holds no namespace file (a copy would keep a removed sandbox\'s namespace alive)', async () => {
     await ok(yard(h(), 'run', '-d', '--name', 'm1', '--', 'sleep', '60'));
     const first = await inspectSandbox(h(), 'm1');
     await ok(yard(h(), 'run', '-d', '--name', 'm2', '--', 'sleep', '60'));
     const second = await inspectSandbox(h(), 'm2');
     try {
       // The second sandbox's namespace is a real one under /run/netns (made in the daemon, no `ip netns add`).
-      expect(fs.statSync(`/run/netns/${second.Netns}`).ino).not.toBe(fs.statSync(`/run/netns/${first.Netns}`).ino);
-      const mounts = fs.readFileSync(`/proc/${first.State.Pid}/mountinfo`, 'utf8');
-      // Positive control: the first process's view has its own files bind-mounted over /etc, and its own namespace.
+      const ino1 = fs.statSync(`/run/netns/${first.Netns}`).ino;
+      expect(fs.statSync(`/run/netns/${second.Netns}`).ino).not.toBe(ino1);
+      // Each process runs in its own sandbox's namespace.
+      expect(fs.readlinkSync(`/proc/${first.State.Pid}/ns/net`)).toBe(`net:[${ino1}]`);
+      const mounts = fs.readFileSync(`/proc/${second.State.Pid}/mountinfo`, 'utf8');
+      // Positive controls: its own files over /etc, and a /sys that shows its namespace's links, not the host's.
       expect(mounts).toMatch(/ \/etc\/resolv\.conf /);
-      expect(mounts).toContain(`/run/netns/${first.Netns} `);
-      expect(fs.readFileSync(`/proc/${first.State.Pid}/root/etc/hosts`, 'utf8')).toContain('m1');
-      // The second sandbox's namespace, mounted later, did not propagate into it.
-      expect(mounts).not.toContain(`/run/netns/${second.Netns} `);
+      expect(fs.readFileSync(`/proc/${second.State.Pid}/root/etc/hosts`, 'utf8')).toContain('m2');
+      expect(fs.readFileSync(`/proc/${second.State.Pid}/root/etc/resolv.conf`, 'utf8')).toBe(fs.readFileSync(`/etc/netns/${second.Netns}/resolv.conf`, 'utf8'));
+      expect(fs.readFileSync(`/proc/${second.State.Pid}/root/etc/resolv.conf`, 'utf8')).not.toBe(fs.readFileSync('/etc/resolv.conf', 'utf8'));
+      const links = fs.readdirSync(`/proc/${second.State.Pid}/root/sys/class/net`).sort();
+      expect(links).toEqual(['eth0', 'lo']);
+      // The machine's mount table holds both namespaces; the process's holds neither, nor any other.
+      const machine = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+      expect(machine).toContain(`/run/netns/${first.Netns} `);
+      expect(machine).toContain(`/run/netns/${second.Netns} `);
+      expect(mounts).not.toContain('/run/netns/');
+      expect(fs.readFileSync(`/proc/${first.State.Pid}/mountinfo`, 'utf8')).not.toContain('/run/netns/');
     } finally {
       await ok(yard(h(), 'rm', '-f', 'm1', 'm2'));
     }
