@@ -133,6 +133,8 @@ function getTemplate(c: Libc): NsRef | string {
     try {
       if (c.mount(null, '/', null, MS_REC | MS_SLAVE, null) !== 0) throw new EnterError('mount --make-rslave /');
       dropNamespaceFiles(c);
+      // Each start mounts a /sys of its sandbox's namespace here; the machine's (with its submounts) is not copied.
+      if (c.umount2('/sys', MNT_DETACH) !== 0 && koffi.errno() !== EINVAL) throw new EnterError('umount /sys');
       template = openNs(SELF_MNT);
     } finally {
       mountHome(c, homeMnt);
@@ -149,12 +151,9 @@ function resolveProgram(file: string, searchPath: string): string {
   if (file.includes('/')) return file;
   for (const dir of searchPath.split(':')) {
     const candidate = path.join(dir || '.', file);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      /* next */
-    }
+    // The daemon runs as root: any execute bit will do (a throwing access() costs more than the search).
+    const st = fs.statSync(candidate, { throwIfNoEntry: false });
+    if (st?.isFile() && st.mode & 0o111) return candidate;
   }
   throw new SpawnError(2, file);
 }
@@ -192,7 +191,6 @@ export function spawnInSandbox(netns: string, argv: string[], outFd: number, env
         // Mounted on the machine after the template was made (ip netns add makes it a mount point once).
         dropNamespaceFiles(c);
         // A /sys of the sandbox's namespace, as ip netns exec mounts it (read-only where /sys is).
-        if (c.umount2('/sys', MNT_DETACH) !== 0 && koffi.errno() !== EINVAL) throw new EnterError('umount /sys');
         if (c.mount(netns, '/sys', 'sysfs', 0, null) !== 0 && c.mount(netns, '/sys', 'sysfs', MS_RDONLY, null) !== 0) throw new EnterError('mount sysfs on /sys');
         // Its resolv.conf and hosts: a process that saw the machine's would ask the machine's resolver.
         for (const f of files) {
