@@ -30,7 +30,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { NETNS_DIR, rememberHome, returnHome } from './netns-socket.js';
-import { spawnDetached, SpawnError, type Spawned } from './spawn.js';
+import { SpawnError, type Spawned } from './spawn.js';
 
 const CLONE_FS = 0x200;
 const CLONE_NEWNS = 0x20000;
@@ -159,11 +159,12 @@ function resolveProgram(file: string, searchPath: string): string {
 }
 
 /**
- * Start `argv` detached inside sandbox namespace `netns` (see above), output on `outFd`.
- * Undefined when this way is unavailable here (the caller runs `ip netns exec`); throws
- * SpawnError when the program cannot be run, EnterError when the sandbox cannot be entered.
+ * Start `argv` inside sandbox namespace `netns` (see above) with `start` (spawn.ts:
+ * detached or attached), which gets argv with the program's path. Undefined when this way
+ * is unavailable here (the caller runs `ip netns exec`); throws SpawnError when the program
+ * cannot be run, EnterError when the sandbox cannot be entered.
  */
-export function spawnInSandbox(netns: string, argv: string[], outFd: number, env: NodeJS.ProcessEnv): Spawned | undefined {
+export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.ProcessEnv, start: (argv: string[]) => Spawned | undefined): Spawned | undefined {
   const c = getLibc();
   if (!c) return undefined;
   const tmpl = getTemplate(c);
@@ -197,7 +198,7 @@ export function spawnInSandbox(netns: string, argv: string[], outFd: number, env
           if (c.mount(`${etc}/${f}`, `/etc/${f}`, 'none', MS_BIND, null) !== 0) throw new EnterError(`bind ${etc}/${f} on /etc/${f}`);
         }
         const program = resolveProgram(argv[0]!, env.PATH ?? DEFAULT_PATH);
-        return spawnDetached([program, ...argv.slice(1)], outFd, env);
+        return start([program, ...argv.slice(1)]);
       } finally {
         mountHome(c, home);
       }

@@ -2,8 +2,9 @@
  * Sandbox processes. A detached sandbox's process is started by the daemon inside the
  * sandbox (enter.ts: its network namespace, a private mount namespace with a /sys of its
  * own and /etc/netns/<ns>/{resolv.conf,hosts} over /etc), in its own session, so it
- * outlives the daemon; where that is unavailable, and for `yard run` in the foreground,
- * through `ip netns exec` and `unshare -m` (see sandboxExecArgv), which give it the same. It is identified by PID plus its start time from
+ * outlives the daemon. A foreground `yard run` and `yard exec` start theirs the same way on
+ * the CLI's terminal (startAttachedInSandbox). Where that is unavailable, through
+ * `ip netns exec` and `unshare -m` (see sandboxExecArgv), which give it the same. It is identified by PID plus its start time from
  * /proc/<pid>/stat, so a recycled PID is never mistaken for it. PID 1 on these machines
  * reaps orphans late, so a zombie counts as exited.
  */
@@ -12,7 +13,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { run } from './exec.js';
 import { EnterError, spawnInSandbox } from './enter.js';
-import { spawnDetached, SpawnError, waitExit, type ExitListener } from './spawn.js';
+import { spawnAttached, spawnDetached, SpawnError, waitExit, type ExitListener } from './spawn.js';
 
 export function procStart(pid: number): string | undefined {
   try {
@@ -100,14 +101,11 @@ export function startSandboxProcess(netns: string | null, command: string[], log
     const [cmd, args] = sandboxExecArgv(netns, command);
     let spawned;
     try {
-      spawned = (netns ? spawnInSandbox(netns, command, fd, env ?? process.env) : undefined) ?? spawnDetached([cmd, ...args], fd, env ?? process.env);
+      const e = env ?? process.env;
+      spawned = (netns ? spawnInSandbox(netns, command, e, (a) => spawnDetached(a, fd, e)) : undefined) ?? spawnDetached([cmd, ...args], fd, e);
     } catch (e) {
       if (e instanceof SpawnError) throw cannotRun(command);
-      if (e instanceof EnterError) {
-        throw new YardError('KERNEL_FAILED', `cannot start the command inside sandbox namespace ${netns}: ${e.message}`, {
-          hint: 'see `yard doctor`; the sandbox namespace or /etc/netns may have been changed by hand',
-        });
-      }
+      if (e instanceof EnterError) throw enterFailed(netns!, e);
       throw e;
     }
     if (spawned) return { pid: spawned.pid, pidStart: procStart(spawned.pid) ?? '', onExit: spawned.onExit };
@@ -121,6 +119,29 @@ export function startSandboxProcess(netns: string | null, command: string[], log
     return { pid: child.pid, pidStart, onExit: (l) => child.once('exit', l) };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** A failed entry into the sandbox, for the caller. */
+function enterFailed(netns: string, e: EnterError): YardError {
+  return new YardError('KERNEL_FAILED', `cannot start the command inside sandbox namespace ${netns}: ${e.message}`, {
+    hint: 'see `yard doctor`; the sandbox namespace or /etc/netns may have been changed by hand',
+  });
+}
+
+/**
+ * Start `command` inside sandbox namespace `netns` on this process's terminal (a foreground
+ * `yard run`, `yard exec`), as the daemon starts a detached one (enter.ts). Undefined when
+ * that way is unavailable here: the caller runs sandboxExecArgv's command line instead.
+ */
+export function startAttachedInSandbox(netns: string, command: string[], env: NodeJS.ProcessEnv): Started | undefined {
+  try {
+    const spawned = spawnInSandbox(netns, command, env, (a) => spawnAttached(a, env));
+    return spawned && { pid: spawned.pid, pidStart: procStart(spawned.pid) ?? '', onExit: spawned.onExit };
+  } catch (e) {
+    if (e instanceof SpawnError) throw cannotRun(command);
+    if (e instanceof EnterError) throw enterFailed(netns, e);
+    throw e;
   }
 }
 

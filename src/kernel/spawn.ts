@@ -1,13 +1,16 @@
 /**
- * Starting a long-lived detached process with posix_spawn (glibc's runs the child on the
- * parent's memory until it execs, as vfork does) instead of Node's spawn, which forks: a
- * fork copies the daemon's page tables and the child's exec tears them down again, about
- * 3 ms of the main thread's time per sandbox at the daemon's size, growing with its heap.
+ * Starting a process with posix_spawn (glibc's runs the child on the parent's memory until
+ * it execs, as vfork does) instead of Node's spawn, which forks: a fork copies the daemon's
+ * page tables and the child's exec tears them down again, about 3 ms of the main thread's
+ * time per sandbox at the daemon's size, growing with its heap. posix_spawn also starts
+ * the child in the calling thread's namespaces, which enter.ts relies on.
  *
- * The child gets what Node's spawn gives a detached child: its own session, every signal
- * at its default disposition and none blocked (the daemon ignores SIGPIPE, which would
- * otherwise be inherited), stdin from /dev/null, stdout and stderr on the given descriptor,
- * no other descriptor of the daemon's, and the given environment.
+ * A detached child (the daemon's sandbox processes) gets what Node's spawn gives a
+ * detached child: its own session, every signal at its default disposition and none
+ * blocked (the daemon ignores SIGPIPE, which would otherwise be inherited), stdin from
+ * /dev/null, stdout and stderr on the given descriptor, no other descriptor of the
+ * daemon's, and the given environment. An attached one (a foreground `yard run`) keeps the
+ * caller's session, process group and standard descriptors.
  *
  * The daemon stays its parent, so it reaps it. On SIGCHLD, waitid(P_ALL, WNOWAIT) names an
  * exited child without reaping it; one started here is then reaped by PID and its exit
@@ -172,6 +175,20 @@ export class SpawnError extends Error {
  * the program cannot be run.
  */
 export function spawnDetached(argv: string[], outFd: number, env: NodeJS.ProcessEnv): Spawned | undefined {
+  return start(argv, env, outFd);
+}
+
+/**
+ * Start `argv` on this process's terminal (stdin, stdout and stderr its own, in its session
+ * and process group, so the terminal's signals reach it too), every signal at its default.
+ * Undefined when posix_spawn is unavailable; throws SpawnError when the program cannot be run.
+ */
+export function spawnAttached(argv: string[], env: NodeJS.ProcessEnv): Spawned | undefined {
+  return start(argv, env);
+}
+
+/** posix_spawn with the attributes above: detached onto `outFd`, or attached without it. */
+function start(argv: string[], env: NodeJS.ProcessEnv, outFd?: number): Spawned | undefined {
   const p = load();
   if (!p) return undefined;
   // Listening before the first start: a child that exits at once still sends its SIGCHLD
@@ -189,12 +206,18 @@ export function spawnDetached(argv: string[], outFd: number, env: NodeJS.Process
   try {
     p.sigEmpty(none);
     p.sigFill(all);
-    p.attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    p.attrSetFlags(attr, (outFd === undefined ? 0 : POSIX_SPAWN_SETSID) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     p.attrSetSigMask(attr, none);
     p.attrSetSigDefault(attr, all);
-    p.faAddOpen(fa, 0, '/dev/null', O_RDONLY, 0);
-    p.faAddDup2(fa, outFd, 1);
-    p.faAddDup2(fa, outFd, 2);
+    if (outFd !== undefined) {
+      p.faAddOpen(fa, 0, '/dev/null', O_RDONLY, 0);
+      p.faAddDup2(fa, outFd, 1);
+      p.faAddDup2(fa, outFd, 2);
+    } else {
+      // Node marks its own standard descriptors close-on-exec; a dup2 onto itself clears that
+      // in the child (glibc 2.29 and later).
+      for (const fd of [0, 1, 2]) p.faAddDup2(fa, fd, fd);
+    }
     p.faAddCloseFrom?.(fa, 3);
     const envp: (string | null)[] = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
     envp.push(null);

@@ -32,7 +32,7 @@ describe('a reported sandbox process', () => {
     }
   });
 
-  it('a foreground yard run is recorded with its PID and start time, and rm -f stops it (positive control)', async () => {
+  it('a foreground yard run runs inside its sandbox, is recorded with its PID and start time, and rm -f stops it (positive control)', async () => {
     const fg = exec(h(), ['yard', 'run', '--name', 'fg', '--', 'sleep', '30'], { timeoutMs: 40_000 });
     const running = await eventually(async () => {
       const r = await api(h(), 'GET', '/yard/v1/sandboxes/fg');
@@ -41,6 +41,10 @@ describe('a reported sandbox process', () => {
     expect(running).toBeTruthy();
     const pid = running.State.Pid as number;
     expect(pidAlive(pid)).toBe(true);
+    // Started inside the sandbox as a detached one is: its namespace, its files, no namespace file.
+    expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).toBe(`net:[${fs.statSync(`/run/netns/${running.Netns}`).ino}]`);
+    expect(fs.readFileSync(`/proc/${pid}/root/etc/hosts`, 'utf8')).toContain('fg');
+    expect(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8')).not.toContain('/run/netns/');
     await ok(yard(h(), 'rm', '-f', 'fg'));
     expect(await eventually(async () => !pidAlive(pid), { timeoutMs: 5_000, intervalMs: 50 })).toBe(true);
     await fg;

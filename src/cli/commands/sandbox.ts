@@ -11,7 +11,7 @@ import { YardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { psPortsCell, type PortMapping } from '../../model/ports.js';
 import { SANDBOX_ENV } from '../../model/types.js';
-import { sandboxExecArgv } from '../../kernel/process.js';
+import { sandboxExecArgv, startAttachedInSandbox, type Started } from '../../kernel/process.js';
 import { ago, collect, keyValues, table, truncate, forEachRef } from '../format.js';
 
 interface SandboxJson {
@@ -36,8 +36,37 @@ function statusText(s: SandboxJson): string {
   return 'Created';
 }
 
+/** The shell's convention for a command killed by a signal: 128 + its number (a segfault is 139, not 130). */
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null) => code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
+
 /** Run a command in a sandbox's namespace with the terminal attached; resolves to its exit code. */
 function runAttached(netns: string | null, argv: string[], env?: NodeJS.ProcessEnv, onStart?: (pid: number) => void): Promise<number> {
+  // Started inside the sandbox by this process (no `ip netns exec`), where it can be.
+  const inside: Started | undefined = netns ? startAttachedInSandbox(netns, argv, env ?? process.env) : undefined;
+  if (inside) {
+    return new Promise((resolve) => {
+      // Its exit arrives with SIGCHLD, and a signal listener does not keep Node running.
+      const alive = setInterval(() => {}, 1 << 30);
+      const forward = (sig: NodeJS.Signals) => () => {
+        try {
+          process.kill(inside.pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      const onInt = forward('SIGINT');
+      const onTerm = forward('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      inside.onExit((code, signal) => {
+        clearInterval(alive);
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        resolve(exitCodeOf(code, signal));
+      });
+      onStart?.(inside.pid);
+    });
+  }
   const [cmd, args] = sandboxExecArgv(netns, argv);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'inherit', env: env ?? process.env });
@@ -53,8 +82,7 @@ function runAttached(netns: string | null, argv: string[], env?: NodeJS.ProcessE
     child.on('exit', (code, signal) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      // The shell's convention: 128 + the signal's number (a segfault is 139, not 130).
-      resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0));
+      resolve(exitCodeOf(code, signal));
     });
   });
 }
@@ -116,8 +144,8 @@ export function register(program: Command, ctx: CliContext): void {
       if (!command.length) return ctx.out(r.Id);
       // Foreground: the CLI runs the process itself, with the terminal attached.
       const client = ctx.client();
-      // The daemon waits a moment for `ip netns exec` to enter the namespace; on a loaded host
-      // that can take longer: asked again while the process lives, for up to 20 s.
+      // Started through `ip netns exec`, the process enters the namespace a moment after its
+      // PID is known; on a loaded host that can take longer: asked again for up to 20 s.
       const reportStarted = async (pid: number) => {
         for (const until = Date.now() + 20_000; ; await new Promise((res) => setTimeout(res, 200))) {
           try {
