@@ -317,7 +317,8 @@ export class Sandboxes {
       });
     const want = this.core.kernel.netnsIdentity(sb.netns);
     if (!want) throw refuse(`cannot be checked: sandbox ${sb.name} has no namespace`);
-    // `ip netns exec` enters the namespace a moment after the CLI learns the PID: wait for it, briefly.
+    // Started through `ip netns exec` (where the CLI cannot enter the sandbox itself), the
+    // process enters the namespace a moment after the CLI learns the PID: wait for it, briefly.
     const deadline = Date.now() + 2_000;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       const p = this.core.kernel.inspectProcess(pid);
