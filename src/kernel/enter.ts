@@ -29,6 +29,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
+import { errText } from './netns.js';
 import { NETNS_DIR, rememberHome, returnHome } from './netns-socket.js';
 import { SpawnError, type Spawned } from './spawn.js';
 
@@ -41,7 +42,10 @@ const MS_REC = 0x4000;
 const MS_PRIVATE = 0x40000;
 const MS_SLAVE = 0x80000;
 const MNT_DETACH = 2;
+const ENOENT = 2;
 const EINVAL = 22;
+/** The sandbox's own files in /etc/netns/<ns>: without them its process is not started. */
+const REQUIRED = new Set(['resolv.conf', 'hosts']);
 const SELF_MNT = '/proc/thread-self/ns/mnt';
 const SELF_NET = '/proc/thread-self/ns/net';
 /** The search path when the command's environment has none (execvp's default, plus sbin). */
@@ -72,11 +76,10 @@ function getLibc(): Libc | null {
   return libc;
 }
 
-/** Why entering failed, with the kernel's errno. */
+/** Why entering failed, with the kernel's word for the last system call's failure (`syscall`). */
 export class EnterError extends Error {
-  constructor(what: string) {
-    const n = koffi.errno();
-    super(`${what}: errno ${n}`);
+  constructor(what: string, syscall = true) {
+    super(syscall ? `${what}: ${errText()}` : what);
     this.name = 'EnterError';
   }
 }
@@ -171,12 +174,14 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
   if (typeof tmpl === 'string') return undefined;
   const home = homeMnt!;
   const etc = `/etc/netns/${netns}`;
-  let files: string[];
+  // None for a runtime's sandbox (the runtime gives its container its files).
+  let files: string[] | undefined;
   try {
     files = fs.readdirSync(etc);
   } catch {
-    files = [];
+    files = undefined;
   }
+  for (const f of REQUIRED) if (files && !files.includes(f)) throw new EnterError(`${etc}/${f} is missing`, false);
   const net = openNs(`${NETNS_DIR}/${netns}`);
   const cwd = process.cwd();
   try {
@@ -184,7 +189,7 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
     if (c.unshare(CLONE_FS) !== 0) throw new EnterError('unshare(CLONE_FS)');
     if (c.setns(net.fd, CLONE_NEWNET) !== 0) throw new EnterError(`setns into ${NETNS_DIR}/${netns}`);
     try {
-      if (!sameNs(SELF_NET, net)) throw new EnterError(`setns into ${NETNS_DIR}/${netns} left the thread elsewhere`);
+      if (!sameNs(SELF_NET, net)) throw new EnterError(`setns into ${NETNS_DIR}/${netns} left the thread elsewhere`, false);
       if (c.setns(tmpl.fd, CLONE_NEWNS) !== 0) throw new EnterError('setns into the template mount namespace');
       try {
         if (c.unshare(CLONE_NEWNS) !== 0) throw new EnterError('unshare(CLONE_NEWNS)');
@@ -193,9 +198,12 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
         dropNamespaceFiles(c);
         // A /sys of the sandbox's namespace, as ip netns exec mounts it (read-only where /sys is).
         if (c.mount(netns, '/sys', 'sysfs', 0, null) !== 0 && c.mount(netns, '/sys', 'sysfs', MS_RDONLY, null) !== 0) throw new EnterError('mount sysfs on /sys');
-        // Its resolv.conf and hosts: a process that saw the machine's would ask the machine's resolver.
-        for (const f of files) {
-          if (c.mount(`${etc}/${f}`, `/etc/${f}`, 'none', MS_BIND, null) !== 0) throw new EnterError(`bind ${etc}/${f} on /etc/${f}`);
+        // Its resolv.conf and hosts must be there: a process that saw the machine's would ask
+        // the machine's resolver. Any other file there goes over /etc where it can, as ip does.
+        for (const f of files ?? []) {
+          if (c.mount(`${etc}/${f}`, `/etc/${f}`, 'none', MS_BIND, null) === 0 || !REQUIRED.has(f)) continue;
+          const missing = koffi.errno() === ENOENT;
+          throw new EnterError(`bind ${etc}/${f} on /etc/${f}${missing ? ` (/etc/${f} must exist on the machine; a dangling symbolic link cannot be mounted over)` : ''}`);
         }
         const program = resolveProgram(argv[0]!, env.PATH ?? DEFAULT_PATH);
         return start([program, ...argv.slice(1)]);

@@ -61,7 +61,7 @@ function getLibc(): Libc | null {
   return libc;
 }
 
-function errText(): string {
+export function errText(): string {
   const n = koffi.errno();
   const names: Record<number, string> = {
     1: 'Operation not permitted', 2: 'No such file or directory', 12: 'Cannot allocate memory', 13: 'Permission denied',

@@ -80,6 +80,26 @@ describe('a reported sandbox process', () => {
     }
   });
 
+  it('yard exec refuses to start a command in a sandbox whose resolv.conf was removed by hand (it would see the machine\'s), and runs it once the file is back', async () => {
+    await ok(yard(h(), 'run', '-d', '--name', 'm3', '--', 'sleep', '60'));
+    const sb = await inspectSandbox(h(), 'm3');
+    const file = `/etc/netns/${sb.Netns}/resolv.conf`;
+    const text = fs.readFileSync(file, 'utf8');
+    try {
+      fs.rmSync(file);
+      const refused = await yard(h(), 'exec', 'm3', '--', 'cat', '/etc/resolv.conf');
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`${file} is missing`);
+      expect(refused.stdout).toBe('');
+      // Positive control: the same command with the file back shows the sandbox's own.
+      fs.writeFileSync(file, text);
+      expect((await ok(yard(h(), 'exec', 'm3', '--', 'cat', '/etc/resolv.conf'))).trim()).toBe(text.trim());
+    } finally {
+      if (!fs.existsSync(file)) fs.writeFileSync(file, text);
+      await ok(yard(h(), 'rm', '-f', 'm3'));
+    }
+  });
+
   it('a detached sandbox whose command ends is recorded as exited with its exit code and leaves no zombie; one still running stays running', async () => {
     await ok(yard(h(), 'run', '-d', '--name', 'ends', '--', 'sh', '-c', 'sleep 2; exit 7'));
     const pid = (await inspectSandbox(h(), 'ends')).State.Pid as number;
