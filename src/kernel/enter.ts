@@ -103,6 +103,22 @@ let homeMnt: NsRef | undefined;
 /** undefined: not tried yet; a string: it cannot be made here (why). */
 let template: NsRef | string | undefined;
 
+/** The thread's working directory, to go back to after setns resets it (undefined: it was removed). */
+function workingDir(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}
+function backTo(cwd: string | undefined): void {
+  try {
+    if (cwd !== undefined) process.chdir(cwd);
+  } catch {
+    /* gone meanwhile: the root it was reset to will do */
+  }
+}
+
 /** Back into the daemon's own mount namespace; aborts the daemon when it cannot. */
 function mountHome(c: Libc, home: NsRef): void {
   if (c.setns(home.fd, CLONE_NEWNS) !== 0 || !sameNs(SELF_MNT, home)) {
@@ -131,7 +147,7 @@ function getTemplate(c: Libc): NsRef | string {
     rememberHome();
     homeMnt ??= openNs(SELF_MNT);
     if (c.unshare(CLONE_FS) !== 0) throw new EnterError('unshare(CLONE_FS)');
-    const cwd = process.cwd();
+    const cwd = workingDir();
     if (c.unshare(CLONE_NEWNS) !== 0) throw new EnterError('unshare(CLONE_NEWNS)');
     try {
       if (c.mount(null, '/', null, MS_REC | MS_SLAVE, null) !== 0) throw new EnterError('mount --make-rslave /');
@@ -141,7 +157,7 @@ function getTemplate(c: Libc): NsRef | string {
       template = openNs(SELF_MNT);
     } finally {
       mountHome(c, homeMnt);
-      process.chdir(cwd);
+      backTo(cwd);
     }
   } catch (e) {
     template = (e as Error).message;
@@ -182,8 +198,13 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
     files = undefined;
   }
   for (const f of REQUIRED) if (files && !files.includes(f)) throw new EnterError(`${etc}/${f} is missing`, false);
-  const net = openNs(`${NETNS_DIR}/${netns}`);
-  const cwd = process.cwd();
+  let net: NsRef;
+  try {
+    net = openNs(`${NETNS_DIR}/${netns}`);
+  } catch (e) {
+    throw new EnterError(`the sandbox's namespace: ${(e as Error).message}`, false);
+  }
+  const cwd = workingDir();
   try {
     // A thread made by this one since shares its file system attributes: unshare them again.
     if (c.unshare(CLONE_FS) !== 0) throw new EnterError('unshare(CLONE_FS)');
@@ -215,6 +236,6 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
     }
   } finally {
     fs.closeSync(net.fd);
-    process.chdir(cwd);
+    backTo(cwd);
   }
 }
