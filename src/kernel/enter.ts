@@ -29,7 +29,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import { errText } from './netns.js';
+import { errText, nsLibc, type NsLibc } from './netns.js';
 import { NETNS_DIR, rememberHome, returnHome } from './netns-socket.js';
 import { SpawnError, type Spawned } from './spawn.js';
 
@@ -51,30 +51,8 @@ const SELF_NET = '/proc/thread-self/ns/net';
 /** The search path when the command's environment has none (execvp's default, plus sbin). */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-interface Libc {
-  unshare(flags: number): number;
-  setns(fd: number, nstype: number): number;
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: null): number;
-  umount2(target: string, flags: number): number;
-}
-
-let libc: Libc | null | undefined;
-function getLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  if (process.env.YARD_SPAWN === 'node') return (libc = null);
-  try {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      unshare: lib.func('int unshare(int flags)'),
-      setns: lib.func('int setns(int fd, int nstype)'),
-      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
-      umount2: lib.func('int umount2(const char *target, int flags)'),
-    } as Libc;
-  } catch {
-    libc = null;
-  }
-  return libc;
-}
+type Libc = NsLibc;
+const getLibc = (): Libc | null => (process.env.YARD_SPAWN === 'node' ? null : nsLibc());
 
 /** Why entering failed, with the kernel's word for the last system call's failure (`syscall`). */
 export class EnterError extends Error {

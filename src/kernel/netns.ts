@@ -35,29 +35,39 @@ const MNT_DETACH = 2;
 const EINVAL = 22;
 const SELF_NS = '/proc/thread-self/ns/net';
 
-interface Libc {
+/** The namespace and mount calls of libc, shared with enter.ts. */
+export interface NsLibc {
   unshare(flags: number): number;
   setns(fd: number, nstype: number): number;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: null): number;
   umount2(target: string, flags: number): number;
+}
+type Libc = NsLibc;
+
+let loaded: NsLibc | null | undefined;
+/** libc's namespace and mount calls through koffi; null where koffi or libc is missing. */
+export function nsLibc(): NsLibc | null {
+  if (loaded !== undefined) return loaded;
+  try {
+    const lib = koffi.load('libc.so.6');
+    loaded = {
+      unshare: lib.func('int unshare(int flags)'),
+      setns: lib.func('int setns(int fd, int nstype)'),
+      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
+      umount2: lib.func('int umount2(const char *target, int flags)'),
+    } as NsLibc;
+  } catch {
+    loaded = null;
+  }
+  return loaded;
 }
 
 let libc: Libc | null | undefined;
 function getLibc(): Libc | null {
   if (libc !== undefined) return libc;
   if (process.env.YARD_NETNS === 'ip') return (libc = null);
-  try {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      unshare: lib.func('int unshare(int flags)'),
-      setns: lib.func('int setns(int fd, int nstype)'),
-      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
-      umount2: lib.func('int umount2(const char *target, int flags)'),
-    } as Libc;
-    rememberHome();
-  } catch {
-    libc = null;
-  }
+  libc = nsLibc();
+  if (libc) rememberHome();
   return libc;
 }
 
