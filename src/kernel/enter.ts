@@ -6,13 +6,15 @@
  * `unshare -m --propagation private` would make it):
  *
  *  - the sandbox's network namespace, and a fresh /sys that shows its links;
- *  - every file of /etc/netns/NS (its resolv.conf and hosts) bind-mounted over /etc;
+ *  - every file of /etc/netns/NS bind-mounted over /etc: its resolv.conf and hosts must be
+ *    there (or, for a runtime's sandbox, no such directory at all);
  *  - no other namespace file: /run/netns is unmounted in its view, so a sandbox's process
  *    holds no other sandbox's namespace alive after that sandbox is removed (a copy of the
  *    mount would, for as long as the process runs).
  *
  * Its mount namespace is copied from a template made once: the daemon's own, a slave of it
- * (so mounts made on the machine later still reach new sandboxes), without /run/netns. A
+ * (so mounts made on the machine later still reach new sandboxes), without /run/netns and
+ * without the machine's /sys (each start mounts the sandbox's). A
  * copy of the daemon's own would cost time in proportion to the mounts it holds, one per
  * namespace: with 1,000 sandboxes about 2 ms of the daemon's thread for every start.
  *
