@@ -159,11 +159,12 @@ function resolveProgram(file: string, searchPath: string): string {
 
 /**
  * Start `argv` inside sandbox namespace `netns` (see above) with `start` (spawn.ts:
- * detached or attached), which gets argv with the program's path. Undefined when this way
+ * detached or attached), which gets the program's path found in the sandbox's view and
+ * argv as given. Undefined when this way
  * is unavailable here (the caller runs `ip netns exec`); throws SpawnError when the program
  * cannot be run, EnterError when the sandbox cannot be entered.
  */
-export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.ProcessEnv, start: (argv: string[]) => Spawned | undefined): Spawned | undefined {
+export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.ProcessEnv, start: (file: string, argv: string[]) => Spawned | undefined): Spawned | undefined {
   const c = getLibc();
   if (!c) return undefined;
   const tmpl = getTemplate(c);
@@ -206,8 +207,7 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
           const missing = koffi.errno() === ENOENT;
           throw new EnterError(`bind ${etc}/${f} on /etc/${f}${missing ? ` (/etc/${f} must exist on the machine; a dangling symbolic link cannot be mounted over)` : ''}`);
         }
-        const program = resolveProgram(argv[0]!, env.PATH ?? DEFAULT_PATH);
-        return start([program, ...argv.slice(1)]);
+        return start(resolveProgram(argv[0]!, env.PATH ?? DEFAULT_PATH), argv);
       } finally {
         mountHome(c, home);
       }

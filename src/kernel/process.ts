@@ -102,7 +102,7 @@ export function startSandboxProcess(netns: string | null, command: string[], log
     let spawned;
     try {
       const e = env ?? process.env;
-      spawned = (netns ? spawnInSandbox(netns, command, e, (a) => spawnDetached(a, fd, e)) : undefined) ?? spawnDetached([cmd, ...args], fd, e);
+      spawned = (netns ? spawnInSandbox(netns, command, e, (file, a) => spawnDetached(a, fd, e, file)) : undefined) ?? spawnDetached([cmd, ...args], fd, e);
     } catch (e) {
       if (e instanceof SpawnError) throw cannotRun(command);
       if (e instanceof EnterError) throw enterFailed(netns!, e);
@@ -136,7 +136,7 @@ function enterFailed(netns: string, e: EnterError): YardError {
  */
 export function startAttachedInSandbox(netns: string, command: string[], env: NodeJS.ProcessEnv): Started | undefined {
   try {
-    const spawned = spawnInSandbox(netns, command, env, (a) => spawnAttached(a, env));
+    const spawned = spawnInSandbox(netns, command, env, (file, a) => spawnAttached(a, env, file));
     return spawned && { pid: spawned.pid, pidStart: procStart(spawned.pid) ?? '', onExit: spawned.onExit };
   } catch (e) {
     if (e instanceof SpawnError) throw cannotRun(command);

@@ -174,8 +174,8 @@ export class SpawnError extends Error {
  * stderr on `outFd`. Undefined when posix_spawn is unavailable here; throws SpawnError when
  * the program cannot be run.
  */
-export function spawnDetached(argv: string[], outFd: number, env: NodeJS.ProcessEnv): Spawned | undefined {
-  return start(argv, env, outFd);
+export function spawnDetached(argv: string[], outFd: number, env: NodeJS.ProcessEnv, file?: string): Spawned | undefined {
+  return start(argv, env, outFd, file);
 }
 
 /**
@@ -183,12 +183,15 @@ export function spawnDetached(argv: string[], outFd: number, env: NodeJS.Process
  * and process group, so the terminal's signals reach it too), every signal at its default.
  * Undefined when posix_spawn is unavailable; throws SpawnError when the program cannot be run.
  */
-export function spawnAttached(argv: string[], env: NodeJS.ProcessEnv): Spawned | undefined {
-  return start(argv, env);
+export function spawnAttached(argv: string[], env: NodeJS.ProcessEnv, file?: string): Spawned | undefined {
+  return start(argv, env, undefined, file);
 }
 
-/** posix_spawn with the attributes above: detached onto `outFd`, or attached without it. */
-function start(argv: string[], env: NodeJS.ProcessEnv, outFd?: number): Spawned | undefined {
+/**
+ * posix_spawn with the attributes above: detached onto `outFd`, or attached without it.
+ * `file`: the program's path when the caller found it (argv[0] stays as given, as execvp leaves it).
+ */
+function start(argv: string[], env: NodeJS.ProcessEnv, outFd?: number, file?: string): Spawned | undefined {
   const p = load();
   if (!p) return undefined;
   // Listening before the first start: a child that exits at once still sends its SIGCHLD
@@ -222,7 +225,7 @@ function start(argv: string[], env: NodeJS.ProcessEnv, outFd?: number): Spawned 
     const envp: (string | null)[] = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
     envp.push(null);
     const pid = [0];
-    const err = p.spawnp(pid, argv[0]!, fa, attr, [...argv, null], envp);
+    const err = p.spawnp(pid, file ?? argv[0]!, fa, attr, [...argv, null], envp);
     if (err !== 0) throw new SpawnError(err, argv[0]!);
     const listeners: ExitListener[] = [];
     children.set(pid[0]!, listeners);
