@@ -59,8 +59,9 @@ describe('a reported sandbox process', () => {
       // The second sandbox's namespace is a real one under /run/netns (made in the daemon, no `ip netns add`).
       const ino1 = fs.statSync(`/run/netns/${first.Netns}`).ino;
       expect(fs.statSync(`/run/netns/${second.Netns}`).ino).not.toBe(ino1);
-      // Each process runs in its own sandbox's namespace.
+      // Each process runs in its own sandbox's namespace, with its command line as given.
       expect(fs.readlinkSync(`/proc/${first.State.Pid}/ns/net`)).toBe(`net:[${ino1}]`);
+      expect(fs.readFileSync(`/proc/${first.State.Pid}/cmdline`, 'utf8').split('\0').slice(0, 2)).toEqual(['sleep', '60']);
       const mounts = fs.readFileSync(`/proc/${second.State.Pid}/mountinfo`, 'utf8');
       // Positive controls: its own files over /etc, and a /sys that shows its namespace's links, not the host's.
       expect(mounts).toMatch(/ \/etc\/resolv\.conf /);
