@@ -473,7 +473,7 @@ describe('memory never runs ahead of the disk', () => {
 });
 
 describe('a foreground process reported by the CLI', () => {
-  it('is accepted only when it carries the sandbox ID and runs in its namespace; its start time is kept', async () => {
+  it('is accepted only when it carries the sandbox ID and runs in its namespace (waiting out an exec in progress); its start time is kept', async () => {
     t = await makeEngine();
     const { sb } = await t.engine.createSandbox({ name: 'fg', start: false });
     const inNs = `net:[${sb.netns}]`;
@@ -484,10 +484,19 @@ describe('a foreground process reported by the CLI', () => {
     await expectCode(t.engine.markStarted('fg', 300), 'PROCESS_NOT_IN_SANDBOX', /was not started for sandbox fg/);
     await expectCode(t.engine.markStarted('fg', 200), 'PROCESS_NOT_IN_SANDBOX', /namespace/);
     expect(t.engine.findSandbox('fg').pid).toBeUndefined();
+    // Another process's environment (not empty) without the ID is refused at once.
+    t.kernel.processes.set(400, { start: '444', netns: inNs, environ: new Map([['HOME', '/root']]) });
+    const t0 = Date.now();
+    await expectCode(t.engine.markStarted('fg', 400), 'PROCESS_NOT_IN_SANDBOX', /was not started for sandbox fg/);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    // Right after its exec began, a process's environment reads empty: it is waited for.
+    t.kernel.processes.set(500, { start: '555', netns: inNs, environ: new Map() });
+    setTimeout(() => t.kernel.processes.set(500, { start: '555', netns: inNs, environ: new Map([['YARD_SANDBOX', sb.id]]) }), 100);
+    expect(await t.engine.markStarted('fg', 500)).toMatchObject({ pid: 500, pidStart: '555', status: 'running' });
     const ok = await t.engine.markStarted('fg', 100);
     expect(ok).toMatchObject({ pid: 100, pidStart: '111', status: 'running' });
     expect(t.store.sandboxes.get(sb.id)).toMatchObject({ pid: 100, pidStart: '111' });
-  }, 10_000);
+  }, 15_000);
 });
 
 describe('participants', () => {

@@ -317,15 +317,19 @@ export class Sandboxes {
       });
     const want = this.core.kernel.netnsIdentity(sb.netns);
     if (!want) throw refuse(`cannot be checked: sandbox ${sb.name} has no namespace`);
+    // Two moments to wait for, briefly. The CLI learns the PID once the program's exec has
+    // begun, and until the kernel has set the new program up its environment reads empty.
     // Started through `ip netns exec` (where the CLI cannot enter the sandbox itself), the
-    // process enters the namespace a moment after the CLI learns the PID: wait for it, briefly.
+    // process enters the namespace a moment after that.
+    const notStarted = () => refuse(`was not started for sandbox ${sb.name} (no ${SANDBOX_ENV}=<its id> in its environment)`);
     const deadline = Date.now() + 2_000;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       const p = this.core.kernel.inspectProcess(pid);
       if (!p) throw refuse('is not a running process');
-      if (p.environ.get(SANDBOX_ENV) !== sb.id) throw refuse(`was not started for sandbox ${sb.name} (no ${SANDBOX_ENV}=<its id> in its environment)`);
-      if (p.netns === want) return p.start;
-      if (Date.now() > deadline) throw refuse(`does not run in sandbox ${sb.name}'s network namespace`);
+      const settingUp = p.environ.size === 0;
+      if (!settingUp && p.environ.get(SANDBOX_ENV) !== sb.id) throw notStarted();
+      if (!settingUp && p.netns === want) return p.start;
+      if (Date.now() > deadline) throw settingUp ? notStarted() : refuse(`does not run in sandbox ${sb.name}'s network namespace`);
       await new Promise((r) => setTimeout(r, wait));
     }
   }
