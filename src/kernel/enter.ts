@@ -198,7 +198,7 @@ export function spawnInSandbox(netns: string, argv: string[], env: NodeJS.Proces
         if (c.mount(null, '/', null, MS_REC | MS_PRIVATE, null) !== 0) throw new EnterError('mount --make-rprivate /');
         // Mounted on the machine after the template was made (ip netns add makes it a mount point once).
         dropNamespaceFiles(c);
-        // A /sys of the sandbox's namespace, as ip netns exec mounts it (read-only where /sys is).
+        // A /sys of the sandbox's namespace, as ip netns exec mounts it (read-only where a writable one is refused).
         if (c.mount(netns, '/sys', 'sysfs', 0, null) !== 0 && c.mount(netns, '/sys', 'sysfs', MS_RDONLY, null) !== 0) throw new EnterError('mount sysfs on /sys');
         // Its resolv.conf and hosts must be there: a process that saw the machine's would ask
         // the machine's resolver. Any other file there goes over /etc where it can, as ip does.

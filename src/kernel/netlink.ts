@@ -151,9 +151,10 @@ class Conn {
   }
 }
 
-/** Whether this kernel has IPv6 at all (not booted with ipv6.disable=1). */
+let ipv6: boolean | undefined;
+/** Whether this kernel has IPv6 at all (not booted with ipv6.disable=1; read once). */
 export function ipv6Available(): boolean {
-  return fs.existsSync('/proc/sys/net/ipv6');
+  return (ipv6 ??= fs.existsSync('/proc/sys/net/ipv6'));
 }
 
 /** The refusal as `ip` words it: "RTNETLINK answers: <strerror>", with the kernel's own reason when it gave one. */

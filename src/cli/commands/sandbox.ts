@@ -39,51 +39,50 @@ function statusText(s: SandboxJson): string {
 /** The shell's convention for a command killed by a signal: 128 + its number (a segfault is 139, not 130). */
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null) => code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
 
+/** Forward SIGINT and SIGTERM to process `pid` until it exits; resolves to its exit code. */
+function follow(pid: number, onExit: (l: (code: number | null, signal: NodeJS.Signals | null) => void) => void): Promise<number> {
+  return new Promise((resolve) => {
+    // Its exit may arrive with SIGCHLD alone, and a signal listener does not keep Node running.
+    const alive = setInterval(() => {}, 1 << 30);
+    const forward = (sig: NodeJS.Signals) => () => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    onExit((code, signal) => {
+      clearInterval(alive);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(exitCodeOf(code, signal));
+    });
+  });
+}
+
 /** Run a command in a sandbox's namespace with the terminal attached; resolves to its exit code. */
 function runAttached(netns: string | null, argv: string[], env?: NodeJS.ProcessEnv, onStart?: (pid: number) => void): Promise<number> {
   // Started inside the sandbox by this process (no `ip netns exec`), where it can be.
   const inside: Started | undefined = netns ? startAttachedInSandbox(netns, argv, env ?? process.env) : undefined;
   if (inside) {
-    return new Promise((resolve) => {
-      // Its exit arrives with SIGCHLD, and a signal listener does not keep Node running.
-      const alive = setInterval(() => {}, 1 << 30);
-      const forward = (sig: NodeJS.Signals) => () => {
-        try {
-          process.kill(inside.pid, sig);
-        } catch {
-          /* gone */
-        }
-      };
-      const onInt = forward('SIGINT');
-      const onTerm = forward('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      inside.onExit((code, signal) => {
-        clearInterval(alive);
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-        resolve(exitCodeOf(code, signal));
-      });
-      onStart?.(inside.pid);
-    });
+    const done = follow(inside.pid, inside.onExit);
+    onStart?.(inside.pid);
+    return done;
   }
   const [cmd, args] = sandboxExecArgv(netns, argv);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'inherit', env: env ?? process.env });
-    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-    const onInt = forward('SIGINT');
-    const onTerm = forward('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-    child.on('spawn', () => child.pid && onStart?.(child.pid));
+    child.on('spawn', () => {
+      resolve(follow(child.pid!, (l) => child.once('exit', l)));
+      onStart?.(child.pid!);
+    });
     child.on('error', (e) =>
       reject(new YardError('INVALID_ARGUMENT', `cannot run ${argv[0]}: ${e.message}`, { field: 'COMMAND', hint: 'check that the command exists in PATH' })),
     );
-    child.on('exit', (code, signal) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(exitCodeOf(code, signal));
-    });
   });
 }
 
