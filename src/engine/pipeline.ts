@@ -84,6 +84,15 @@ export interface ChangeSpec {
   turn?<T>(fn: () => T | Promise<T>): Promise<T>;
 }
 
+/** `fn()` as a promise, also when it throws before returning one (the kernel's change is then already under way and is undone like any other failure's). */
+function started<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
+}
+
 /** Runs a change through the pipeline; returns the plan (applied, or only planned for a dry run). */
 export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise<Plan> {
   const inTurn = spec.turn ?? (<T>(fn: () => T | Promise<T>): Promise<T> => Promise.resolve(fn()));
@@ -126,14 +135,19 @@ export async function runChange(ctx: PipelineContext, spec: ChangeSpec): Promise
     await undoSettled(beside);
   };
   try {
+    // In order of how long each takes once started: the record's write (a quick start,
+    // then the disk), the kernel's change (its first request is sent within this call),
+    // then the files, whose preparation would otherwise delay that request.
     if (spec.writeAhead && spec.remember) {
-      ahead = spec.writeAhead();
-      // Awaited below on every path; this only keeps a failed write from going unhandled meanwhile.
+      ahead = started(() => spec.writeAhead!());
+      // Awaited below on every path; these only keep a failure from going unhandled meanwhile.
       ahead.catch(() => {});
     }
-    beside = spec.beside?.();
+    const kernel = ctx.kernel.apply(applied);
+    kernel.catch(() => {});
+    beside = spec.beside ? started(() => spec.beside!()) : undefined;
     beside?.catch(() => {});
-    await ctx.kernel.apply(applied);
+    await kernel;
     step('apply');
   } catch (e) {
     await dropBeside();

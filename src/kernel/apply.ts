@@ -159,9 +159,13 @@ function linkKeys(op: KernelOp): string[] {
   return keys;
 }
 
-/** Waits for the deferred deletes of links this plan names. */
-async function barrier(plan: Plan): Promise<void> {
-  if (!deferred.size) return;
+/**
+ * Waits for the deferred deletes of links this plan names; undefined when there are none,
+ * so that the caller goes on without yielding (the first kernel request of a plan is then
+ * sent in the call that applies it, before the caller starts its work beside it).
+ */
+function barrier(plan: Plan): Promise<void> | undefined {
+  if (!deferred.size) return undefined;
   const waits = new Set<Promise<void>>();
   const keys: string[] = [];
   for (const op of plan) {
@@ -173,8 +177,9 @@ async function barrier(plan: Plan): Promise<void> {
       }
     }
   }
+  if (!waits.size) return undefined;
   hurry(keys);
-  await Promise.all(waits);
+  return Promise.all(waits).then(() => undefined);
 }
 
 /**
@@ -349,7 +354,8 @@ export function onDeferredError(fn: (message: string) => void): void {
 
 /** Apply in order; on failure undo what was applied and throw ApplyError. */
 export async function applyPlan(plan: Plan): Promise<void> {
-  await barrier(plan);
+  const wait = barrier(plan);
+  if (wait) await wait;
   await whileBusy(() => applyNow(plan));
 }
 
@@ -454,7 +460,8 @@ async function applyNow(plan: Plan): Promise<void> {
     for (const u of units) {
       runs.push(
         (async () => {
-          const deps = await Promise.all(u.after.map((j) => runs[j]!));
+          // A unit with nothing to wait for is sent at once, in this call.
+          const deps = u.after.length ? await Promise.all(u.after.map((j) => runs[j]!)) : [];
           if (failed || deps.some((ok) => !ok)) return false;
           if (u.kind === 'single') {
             const err = await runSingle(u.ops[0]!);
@@ -477,6 +484,9 @@ async function applyNow(plan: Plan): Promise<void> {
         })().catch((e: Error) => (fail(u.at[0]!, u.ops[0]!, e.message), false)),
       );
     }
+    // While the first requests are in the kernel: the sockets of the namespaces the later
+    // ones go to, so that those are sent the moment they may be.
+    session?.open(units.filter((u) => u.kind === 'netlink' && u.after.length).map((u) => u.ns));
     await Promise.all(runs);
   } finally {
     session?.close();
@@ -493,7 +503,8 @@ async function applyNow(plan: Plan): Promise<void> {
  * is success). Returns the failures.
  */
 export async function applyBestEffort(plan: Plan, opts: { deferDeletes?: boolean } = {}): Promise<string[]> {
-  await barrier(plan);
+  const wait = barrier(plan);
+  if (wait) await wait;
   const { now, later } = opts.deferDeletes ? splitDeletes(plan) : { now: plan, later: [] };
   const errors = await whileBusy(() => bestEffortNow(now));
   // A link that could not be set down is not there to delete.

@@ -64,6 +64,11 @@ try {
   // Refusals: the kernel's words, the op named, and the ops before it undone.
   out.missingDev = await err(applyPlan([{ op: 'link.add.bridge', ns: A, name: 'br9' }, { op: 'addr.add', ns: A, dev: 'nope0', cidr: '10.1.0.1/24' }]));
   out.br9Left = links(A).includes('br9');
+  // The longest name the kernel takes (15 bytes) is found by its index; one byte more is no device.
+  out.longestName = await err(applyPlan([{ op: 'link.add.bridge', ns: A, name: 'yb0123456789abc' }, { op: 'addr.add', ns: A, dev: 'yb0123456789abc', cidr: '10.15.0.1/24' }]));
+  out.longestNameAddr = ip('-n', A, 'addr', 'show', 'dev', 'yb0123456789abc').stdout.includes('10.15.0.1/24');
+  out.tooLongName = await err(applyPlan([{ op: 'addr.add', ns: A, dev: 'yb0123456789abcd', cidr: '10.16.0.1/24' }]));
+  await applyBestEffort([{ op: 'link.del', ns: A, name: 'yb0123456789abc' }]);
   out.exists = await err(applyPlan([{ op: 'link.add.bridge', ns: A, name: 'br0' }]));
   out.badGateway = await err(applyPlan([{ op: 'route.add', ns: B, dst: '10.99.0.0/16', via: '10.55.0.1' }]));
   out.badNs = await err(applyPlan([{ op: 'link.add.veth', ns: A, name: 'v9', peerName: 'e9', peerNs: `${P}nope` }]));

@@ -55,6 +55,11 @@ describe('rtnetlink from the daemon', () => {
   it('names a refused op in the kernel words and undoes the ops before it', () => {
     expect(out.missingDev).toMatch(/^ip -n ynl\d+a addr add 10\.1\.0\.1\/24 dev nope0: Cannot find device "nope0"$/);
     expect(out.br9Left).toBe(false);
+    // A link is found by a name of the longest length the kernel takes (positive control), and
+    // a name one byte longer is no device, not a link whose name it starts with.
+    expect(out.longestName).toBeNull();
+    expect(out.longestNameAddr).toBe(true);
+    expect(out.tooLongName).toMatch(/addr add 10\.16\.0\.1\/24 dev yb0123456789abcd: Cannot find device "yb0123456789abcd"$/);
     expect(out.exists).toMatch(/link add br0 type bridge: RTNETLINK answers: File exists$/);
     expect(out.badGateway).toMatch(/route replace 10\.99\.0\.0\/16 via 10\.55\.0\.1: RTNETLINK answers: Network is unreachable/);
     expect(out.badNs).toMatch(/Cannot open network namespace "ynl\d+nope": No such file or directory/);
