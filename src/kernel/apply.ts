@@ -485,8 +485,10 @@ async function applyNow(plan: Plan): Promise<void> {
       );
     }
     // While the first requests are in the kernel: the sockets of the namespaces the later
-    // ones go to, so that those are sent the moment they may be.
-    session?.open(units.filter((u) => u.kind === 'netlink' && u.after.length).map((u) => u.ns));
+    // ones go to, so that those are sent the moment they may be. Not of a namespace this plan
+    // makes or removes: a socket opened now could be in the one it replaces.
+    const replaced = new Set(plan.flatMap((op) => (op.op === 'netns.add' || op.op === 'netns.del' || op.op === 'netns.attach' ? [op.name] : [])));
+    session?.open(units.filter((u) => u.kind === 'netlink' && u.after.length && !(u.ns && replaced.has(u.ns))).map((u) => u.ns));
     await Promise.all(runs);
   } finally {
     session?.close();

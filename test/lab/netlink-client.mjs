@@ -86,6 +86,24 @@ try {
   out.v8Left = links(A).includes('v8') || links(B).includes('e8');
   out.besideRefusal = await err(applyPlan([...pair(7).slice(0, 1), { op: 'link.set', ns: A, name: 'v7', master: 'br0' }, ...pair(7).slice(1), { op: 'addr.add', ns: B, dev: 'e7', cidr: '10.7.0.2/24' }]));
   out.v7Left = links(A).includes('v7') || links(B).includes('e7');
+  // A plan that removes a namespace and makes it again under the same name: its later
+  // requests reach the new one, not the one it replaced.
+  const C = `${P}c`;
+  execFileSync('ip', ['netns', 'add', C]);
+  execFileSync('ip', ['-n', C, 'link', 'add', 'old0', 'type', 'bridge']);
+  out.remade = await err(applyPlan([
+    // Sent first, while the rest waits for it.
+    { op: 'link.add.bridge', ns: A, name: 'br5' },
+    { op: 'netns.del', name: C },
+    { op: 'netns.add', name: C },
+    { op: 'link.add.veth', ns: A, name: 'v5', peerName: 'e5', peerNs: C },
+    { op: 'addr.add', ns: C, dev: 'e5', cidr: '10.5.0.2/24' },
+    { op: 'link.set', ns: C, name: 'e5', up: true },
+  ]));
+  out.remadeLinks = links(C);
+  out.remadeAddr = ip('-n', C, 'addr', 'show', 'dev', 'e5').stdout.includes('10.5.0.2/24');
+  await applyBestEffort([{ op: 'link.del', ns: A, name: 'v5' }, { op: 'link.del', ns: A, name: 'br5' }]);
+  ip('netns', 'del', C);
   out.bestEffort = await applyBestEffort([{ op: 'addr.del', ns: B, dev: 'eth0', cidr: '10.200.0.1/24' }, { op: 'route.del', ns: B, dst: '10.77.0.0/16', dev: 'eth0' }]);
   out.routeGone = !ip('-n', B, 'route', 'show').stdout.includes('10.77.0.0/16');
 

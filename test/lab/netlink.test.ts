@@ -69,6 +69,12 @@ describe('rtnetlink from the daemon', () => {
     expect(out.besideRefusal).toMatch(/addr add 10\.7\.0\.2\/24 dev e7: RTNETLINK answers: File exists/);
     expect(out.v7Left).toBe(false);
   });
+  it('a plan that makes a namespace again under its old name changes the new one', () => {
+    expect(out.remade).toBeNull();
+    expect(out.remadeAddr).toBe(true);
+    expect(out.remadeLinks).toContain('e5');
+    expect(out.remadeLinks).not.toContain('old0');
+  });
   it('best effort goes on past a failure and reports it', () => {
     expect(out.bestEffort).toHaveLength(1);
     expect(out.bestEffort[0]).toMatch(/addr del 10\.200\.0\.1\/24 dev eth0: RTNETLINK answers: Cannot assign requested address/);
