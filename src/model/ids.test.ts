@@ -52,6 +52,10 @@ describe('ids and times', () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect(newId()).not.toBe(id);
     expect(shortId(id)).toBe(id.slice(0, 12));
+    // Across several refills of the pool they are drawn from: all well formed and distinct.
+    const many = Array.from({ length: 300 }, newId);
+    expect(many.every((x) => /^[0-9a-f]{64}$/.test(x))).toBe(true);
+    expect(new Set(many).size).toBe(300);
   });
 
   it('timestamps are RFC 3339 with nanoseconds, as Docker prints them', () => {

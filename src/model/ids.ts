@@ -1,9 +1,21 @@
 /** IDs, names and Docker's lookup order (full ID, then exact name, then unique ID prefix). */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { YardError, type ErrorCode } from '../errors.js';
 
+const ID_BYTES = 32;
+/** Random bytes for the next 64 IDs, drawn at once: one call to the generator instead of one per ID. */
+const idPool = Buffer.alloc(ID_BYTES * 64);
+let idNext = idPool.length;
+
+/** 64 hex digits from the system's cryptographic generator, each byte used once. */
 export function newId(): string {
-  return randomBytes(32).toString('hex');
+  if (idNext === idPool.length) {
+    randomFillSync(idPool);
+    idNext = 0;
+  }
+  const id = idPool.toString('hex', idNext, idNext + ID_BYTES);
+  idNext += ID_BYTES;
+  return id;
 }
 
 export const shortId = (id: string) => id.slice(0, 12);
