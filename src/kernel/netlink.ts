@@ -66,8 +66,8 @@ export function netlinkAvailable(): boolean {
 const RECV_SIZE = 64 * 1024;
 /**
  * Where every socket's answers are read into: reads happen on the daemon's thread, and each
- * is parsed (copied out) before the next, so one buffer serves them all (a 64 KiB buffer per
- * socket was most of the cost of opening one).
+ * is parsed (copied out) before the next, so one buffer serves them all instead of 64 KiB
+ * allocated and zeroed for each socket a plan opens.
  */
 let recvBuf: Buffer | undefined;
 

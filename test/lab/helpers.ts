@@ -99,15 +99,19 @@ export async function ipJson<T = any[]>(host: LabHost, args: string[], netns?: s
 }
 
 /**
- * Waits (at most 3 s) until no link of Switchyard's in the host's namespace is down: a
- * removal answers once its link is down and the kernel deletes it a moment later, so a
+ * Waits (at most 3 s) until no link of Switchyard's in the host's namespace is down, and no
+ * bridge of its is up with its operational state not yet worked out: a removal answers once
+ * its link is down and the kernel deletes it a moment later, and the kernel settles a new
+ * bridge's state (DOWN with no port, UP with one) up to a second after it comes up, so a
  * before/after comparison of the host's links starts from a settled kernel.
  */
 export async function kernelSettled(host: LabHost): Promise<void> {
-  const ours = (l: { ifname: string; ifalias?: string }) => /^y[vc][0-9a-f]{12}$/.test(l.ifname) || !!l.ifalias?.startsWith('switchyard:');
+  type Link = { ifname: string; ifalias?: string; flags?: string[]; operstate?: string; linkinfo?: { info_kind?: string } };
+  const ours = (l: Link) => /^y[vc][0-9a-f]{12}$/.test(l.ifname) || !!l.ifalias?.startsWith('switchyard:');
+  const unsettled = (l: Link) => !(l.flags ?? []).includes('UP') || (l.linkinfo?.info_kind === 'bridge' && l.operstate === 'UNKNOWN');
   for (let i = 0; i < 30; i++) {
-    const links = await ipJson<{ ifname: string; ifalias?: string; flags?: string[] }[]>(host, ['link', 'show']);
-    if (!links.some((l) => ours(l) && !(l.flags ?? []).includes('UP'))) return;
+    const links = await ipJson<Link[]>(host, ['-d', 'link', 'show']);
+    if (!links.some((l) => ours(l) && unsettled(l))) return;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
