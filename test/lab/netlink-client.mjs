@@ -9,6 +9,7 @@ import { readLinks, readNamespaceIp, readNamespaceNetlink, readRoutesIp, readRou
 const P = `ynl${process.pid}`;
 const A = `${P}a`;
 const B = `${P}b`;
+const C = `${P}c`;
 const ip = (...a) => spawnSync('ip', a, { encoding: 'utf8' });
 // Up to three tries: the first may wait for neighbour discovery on a loaded machine.
 const ping = (ns, addr, tries = 3) => {
@@ -88,7 +89,6 @@ try {
   out.v7Left = links(A).includes('v7') || links(B).includes('e7');
   // A plan that removes a namespace and makes it again under the same name: its later
   // requests reach the new one, not the one it replaced.
-  const C = `${P}c`;
   execFileSync('ip', ['netns', 'add', C]);
   execFileSync('ip', ['-n', C, 'link', 'add', 'old0', 'type', 'bridge']);
   out.remade = await err(applyPlan([
@@ -103,7 +103,6 @@ try {
   out.remadeLinks = links(C);
   out.remadeAddr = ip('-n', C, 'addr', 'show', 'dev', 'e5').stdout.includes('10.5.0.2/24');
   await applyBestEffort([{ op: 'link.del', ns: A, name: 'v5' }, { op: 'link.del', ns: A, name: 'br5' }]);
-  ip('netns', 'del', C);
   out.bestEffort = await applyBestEffort([{ op: 'addr.del', ns: B, dev: 'eth0', cidr: '10.200.0.1/24' }, { op: 'route.del', ns: B, dst: '10.77.0.0/16', dev: 'eth0' }]);
   out.routeGone = !ip('-n', B, 'route', 'show').stdout.includes('10.77.0.0/16');
 
@@ -127,5 +126,6 @@ try {
 } finally {
   ip('netns', 'del', A);
   ip('netns', 'del', B);
+  ip('netns', 'del', C);
 }
 process.stdout.write(JSON.stringify(out));
