@@ -36,7 +36,7 @@ import { DOCKER_PLUGIN_SOCKET_DIR } from '../plugin/plugin-location.js';
 import { recordSteps } from '../observe/steps.js';
 import { createDaemonLog, operationMessage, type LogFormat, type LogLevel } from '../observe/log.js';
 import { DaemonMetrics, parseMetricsListen } from '../observe/metrics.js';
-import { MemoryHygiene } from './memory.js';
+import { daemonV8Flags, MemoryHygiene } from './memory.js';
 
 /** How often the daemon looks for runtime sandboxes whose namespace went without a Leave. */
 export const RUNTIME_WATCH_MS = 3_000;
@@ -193,7 +193,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     );
     // Participants (firewall, DNS) are registered here, before reconcile, so that they
     // rebuild their state from the same truth.
-    const dns = new EmbeddedDns();
+    // The resolver's thread runs with the daemon's V8 settings (memory.ts).
+    const dns = new EmbeddedDns({ threadV8Flags: daemonV8Flags() });
     log(`dns: at most ${dns.limits.tcpMax} TCP connections and ${dns.limits.upstreamTcpMax} upstream TCP sockets in all (descriptor limit ${dns.limits.nofile})`);
     engine.addParticipant(dns);
     const nft = openNft();

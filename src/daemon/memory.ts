@@ -4,7 +4,8 @@
  * collector work for a resident size that follows what it holds:
  *
  * - `tuneDaemonProcess`, before the daemon's modules load: V8's young generation stays at
- *   its first size (two 1 MiB semi-spaces) instead of growing to 2 × 8 MiB under load, and
+ *   its first size (two 1 MiB semi-spaces) instead of growing to 2 × 16 MiB under load
+ *   (threads the daemon starts set this again: starting one undoes it), and
  *   the C allocator keeps 1 arena instead of one per thread (each arena keeps the pages it
  *   once used).
  * - `MemoryHygiene`: a full collection and a malloc trim once start-up is over, and again
@@ -34,9 +35,24 @@ const REPORT_MS = 1_000;
  */
 export const MIN_DROP = 50;
 
+/**
+ * V8's settings for the daemon, set at run time. Read by V8 each time the young generation
+ * would grow, so they apply to a running process too; but starting a worker thread puts
+ * them back to Node's (measured: the young generation of the main thread grew to 2 × 16
+ * MiB again once the resolver's thread was up), so every thread the daemon starts sets
+ * them again first (`daemonV8Flags`).
+ */
+const V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1'];
+let appliedV8Flags: readonly string[] = [];
+
+/** The V8 settings this process was tuned with (none unless it is the daemon): a thread it starts sets them again. */
+export function daemonV8Flags(): readonly string[] {
+  return appliedV8Flags;
+}
+
 export function tuneDaemonProcess(): void {
-  // Read by V8 each time the young generation would grow, so it applies at run time too.
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
+  for (const f of V8_FLAGS) v8.setFlagsFromString(f);
+  appliedV8Flags = V8_FLAGS;
   limitMallocArenas(ARENAS);
   if (process.env.GLIBC_TUNABLES === DAEMON_GLIBC_TUNABLES) delete process.env.GLIBC_TUNABLES;
 }

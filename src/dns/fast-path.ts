@@ -44,8 +44,12 @@ export class FastPath {
     this.counts = new Float64Array(stats);
   }
 
-  /** The running fast path, or null (logged) when it cannot start: the resolver then reads its sockets with dgram. */
-  static async start(log: (m: string) => void): Promise<FastPath | null> {
+  /**
+   * The running fast path, or null (logged) when it cannot start: the resolver then reads
+   * its sockets with dgram. `v8Flags`: the V8 settings the process runs with (the daemon's,
+   * memory.ts), set again by the thread because starting it puts them back to Node's.
+   */
+  static async start(log: (m: string) => void, v8Flags: readonly string[] = []): Promise<FastPath | null> {
     if (process.env.YARD_DNS_FASTPATH === 'off') return null;
     let wake: Wakeup | undefined;
     let worker: Worker | undefined;
@@ -55,7 +59,7 @@ export class FastPath {
       const stats = new SharedArrayBuffer(8 * STAT_SIZE);
       const { port1, port2 } = new MessageChannel();
       worker = new Worker(new URL('./fast-worker.js', import.meta.url), {
-        workerData: { port: port2, wakeFd: wake.fd, gen, stats },
+        workerData: { port: port2, wakeFd: wake.fd, gen, stats, v8Flags: [...v8Flags] },
         transferList: [port2],
         // A small heap: the thread keeps a few answers per name, not the records.
         resourceLimits: { maxOldGenerationSizeMb: 64 },

@@ -10,6 +10,7 @@
  * change completes; each batch reads it first and, when it moved, drops every cached
  * answer. An entry learnt under an older generation is dropped on arrival.
  */
+import v8 from 'node:v8';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { drainEventfd, Epoll, UdpBatch } from '../kernel/udp-batch.js';
 import { fastAnswerLength, readFastQuery, writeFastAnswer, type FastEntry } from './fast-answer.js';
@@ -23,7 +24,9 @@ const REPLY = 1024;
 const ROUNDS = 8;
 const WAIT_MS = 500;
 
-const { port, wakeFd, gen, stats: statsBuf } = workerData as { port: MessagePort; wakeFd: number; gen: SharedArrayBuffer; stats: SharedArrayBuffer };
+const { port, wakeFd, gen, stats: statsBuf, v8Flags } = workerData as { port: MessagePort; wakeFd: number; gen: SharedArrayBuffer; stats: SharedArrayBuffer; v8Flags: string[] };
+// The process's V8 settings, which starting this thread put back to Node's (fast-path.ts).
+for (const f of v8Flags) v8.setFlagsFromString(f);
 const generation = new Int32Array(gen);
 const stats = new Float64Array(statsBuf);
 const post = (m: ToMain) => port.postMessage(m);

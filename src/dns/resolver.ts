@@ -148,7 +148,7 @@ export class EmbeddedDns implements Participant {
    * `nofile`: a fixed descriptor limit to derive the TCP caps from; by default the
    * process's own soft limit, looked at again as connections arrive (at most once a second).
    */
-  constructor(private opts: { upstreamTimeoutMs?: number; nofile?: number } = {}) {
+  constructor(private opts: { upstreamTimeoutMs?: number; nofile?: number; threadV8Flags?: readonly string[] } = {}) {
     this.limits = dnsTcpLimits(opts.nofile ?? nofileLimit().soft);
     this.pool = new TcpPool(this.limits.tcpMax, MAX_TCP_PER_SANDBOX, {
       shed: () => this.counters.tcpShed++,
@@ -428,7 +428,7 @@ export class EmbeddedDns implements Participant {
 
   private async fastPath(): Promise<FastPath | null> {
     if (this.fast !== undefined) return this.fast?.running ? this.fast : null;
-    this.fastStarting ??= FastPath.start((m) => this.log(m)).then((f) => {
+    this.fastStarting ??= FastPath.start((m) => this.log(m), this.opts.threadV8Flags).then((f) => {
       // Counting carries on from where a previous fast path left off.
       this.foldFast();
       this.fastFolded = new Float64Array(0);
